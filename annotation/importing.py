@@ -1,0 +1,260 @@
+"""Pure parsing and validation of import files (no Django): JSONL/CSV prompts with responses, and TRL pairwise files.
+
+The parser reads the whole file and reports every bad line with its 1-based line number; the service
+(`annotation.services.imports`) writes nothing unless the report has no errors (all-or-nothing).
+
+Prompt file, JSONL (one object per line):
+    {"prompt": "text" | [{"role": "user", "content": "..."}, ...],
+     "responses": ["text", {"text": "...", "model": "name", "metadata": {...}}, ...],   # 2..10
+     "category": "qa", "source": "...", "id": "external id", "metadata": {...}}
+Pairwise file (TRL preference format), JSONL:  {"prompt": ..., "chosen": ..., "rejected": ...}
+CSV: a header row with `prompt` and `response_1` .. `response_10` (optional `model_1` .., `category`, `source`, `id`;
+other columns go into metadata), or `prompt`, `chosen`, `rejected` for pairwise files.
+"""
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+
+MAX_TEXT_CHARS = 50_000
+MIN_RESPONSES, MAX_RESPONSES = 2, 10
+CHAT_ROLES = {"system", "user", "assistant", "tool"}
+
+
+@dataclass
+class ResponseRecord:
+    text: str
+    model_name: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class PromptRecord:
+    line: int
+    text: str
+    messages: list[dict] | None
+    responses: list[ResponseRecord]
+    category: str = ""
+    source: str = ""
+    external_id: str = ""
+    metadata: dict = field(default_factory=dict)
+    chosen_index: int | None = None  # pairwise files: the response preferred by the imported annotator
+
+    @property
+    def content_hash(self) -> str:
+        """Identity of an exact duplicate: the same prompt with the same set of responses."""
+        content = {"prompt": self.messages or self.text, "responses": sorted(r.text for r in self.responses)}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class ParseReport:
+    kind: str = "prompts"  # "prompts" or "pairwise"
+    records: list[PromptRecord] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+
+    def error_lines(self) -> list[str]:
+        return [f"line {line}: {message}" for line, message in self.errors]
+
+
+class LineError(ValueError):
+    pass
+
+
+def messages_to_text(messages: list[dict]) -> str:
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise LineError(f"{what} must be a string, got {type(value).__name__}.")
+    if not value.strip():
+        raise LineError(f"{what} is empty.")
+    if len(value) > MAX_TEXT_CHARS:
+        raise LineError(f"{what} is {len(value):,} characters long; the limit is {MAX_TEXT_CHARS:,}.")
+    return value
+
+
+def _messages(value: list) -> list[dict]:
+    if not value:
+        raise LineError("'prompt' is an empty list of chat messages.")
+    messages = []
+    for i, message in enumerate(value, start=1):
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            raise LineError(f"chat message {i} must be an object with 'role' and 'content'.")
+        if message["role"] not in CHAT_ROLES:
+            raise LineError(f"chat message {i} has unknown role {message['role']!r} (use {sorted(CHAT_ROLES)}).")
+        messages.append({"role": message["role"], "content": _text(message["content"], f"chat message {i} content")})
+    return messages
+
+
+def _prompt(value: object) -> tuple[str, list[dict] | None]:
+    if isinstance(value, list):
+        messages = _messages(value)
+        return messages_to_text(messages), messages
+    return _text(value, "'prompt'"), None
+
+
+def _response(value: object, i: int) -> ResponseRecord:
+    if isinstance(value, dict):
+        if "text" not in value:
+            raise LineError(f"response {i} is an object without 'text'.")
+        model = value.get("model", value.get("model_name", "")) or ""
+        return ResponseRecord(_text(value["text"], f"response {i}"), str(model), dict(value.get("metadata") or {}))
+    return ResponseRecord(_text(value, f"response {i}"))
+
+
+def _completion_text(value: object, what: str) -> str:
+    """TRL conversational pairs carry chosen/rejected as message lists: keep the assistant's final turn."""
+    if isinstance(value, list) and value and isinstance(value[-1], dict) and "content" in value[-1]:
+        return _text(value[-1]["content"], what)
+    return _text(value, what)
+
+
+def _require(row: dict, *names: str) -> None:
+    missing = [name for name in names if name not in row or row[name] is None]
+    if missing:
+        raise LineError("missing field " + ", ".join(repr(name) for name in missing) + ".")
+
+
+def record_from_row(row: dict, line: int, kind: str) -> PromptRecord:
+    """Validate one parsed row (JSON object or CSV dict) into a record; raises LineError with the reason."""
+    if not isinstance(row, dict):
+        raise LineError(f"expected a JSON object, got {type(row).__name__}.")
+    known = {"prompt", "responses", "chosen", "rejected", "category", "source", "id", "metadata"}
+    if kind == "pairwise":
+        _require(row, "prompt", "chosen", "rejected")
+        text, messages = _prompt(row["prompt"])
+        responses = [
+            ResponseRecord(_completion_text(row["chosen"], "'chosen'")),
+            ResponseRecord(_completion_text(row["rejected"], "'rejected'")),
+        ]
+        chosen_index = 0
+    else:
+        _require(row, "prompt", "responses")
+        text, messages = _prompt(row["prompt"])
+        if not isinstance(row["responses"], list):
+            raise LineError("'responses' must be a list.")
+        count = len(row["responses"])
+        if not MIN_RESPONSES <= count <= MAX_RESPONSES:
+            raise LineError(f"{count} responses; a prompt needs {MIN_RESPONSES} to {MAX_RESPONSES}.")
+        responses = [_response(value, i) for i, value in enumerate(row["responses"], start=1)]
+        chosen_index = None
+    metadata = row.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise LineError("'metadata' must be an object.")
+    metadata = {**{k: v for k, v in row.items() if k not in known and v not in (None, "")}, **metadata}
+    return PromptRecord(
+        line=line,
+        text=text,
+        messages=messages,
+        responses=responses,
+        category=str(row.get("category") or "")[:100],
+        source=str(row.get("source") or "")[:200],
+        external_id=str(row.get("id") or "")[:200],
+        metadata=metadata,
+        chosen_index=chosen_index,
+    )
+
+
+def _decoded_lines(data: bytes, report: ParseReport) -> list[tuple[int, str]]:
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            lines.append((number, raw.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            report.errors.append((number, f"bad encoding: not UTF-8 ({exc.reason} at byte {exc.start})."))
+    return lines
+
+
+def _detect_kind(first: dict | None, kind: str) -> str:
+    if kind != "auto":
+        return kind
+    if isinstance(first, dict) and "chosen" in first and "rejected" in first and "responses" not in first:
+        return "pairwise"
+    return "prompts"
+
+
+def parse_jsonl(data: bytes, kind: str = "auto") -> ParseReport:
+    report = ParseReport()
+    rows: list[tuple[int, object]] = []
+    for number, line in _decoded_lines(data, report):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            report.errors.append((number, f"invalid JSON: {exc.msg} (column {exc.colno})."))
+    report.kind = _detect_kind(rows[0][1] if rows else None, kind)
+    _collect(report, rows)
+    return report
+
+
+def _csv_row(row: dict, kind: str) -> dict:
+    row = {(k or "").strip(): v for k, v in row.items()}
+    if kind == "pairwise":
+        return row
+    responses = []
+    for i in range(1, MAX_RESPONSES + 2):
+        text = row.pop(f"response_{i}", None)
+        model = row.pop(f"model_{i}", "") or ""
+        if text not in (None, ""):
+            responses.append({"text": text, "model": model})
+    row["responses"] = responses if "prompt" in row else None
+    return row
+
+
+def parse_csv(data: bytes, kind: str = "auto") -> ParseReport:
+    report = ParseReport()
+    lines = _decoded_lines(data, report)
+    if report.errors:
+        return report
+    reader = csv.DictReader(io.StringIO("\n".join(line for _, line in lines)))
+    header = reader.fieldnames or []
+    if "prompt" not in header:
+        report.errors.append((1, "missing column 'prompt' in the header row."))
+        return report
+    report.kind = kind if kind != "auto" else ("pairwise" if {"chosen", "rejected"} <= set(header) else "prompts")
+    rows = []
+    try:
+        for row in reader:
+            if None in row:
+                report.errors.append((reader.line_num, "more values than header columns."))
+                continue
+            rows.append((reader.line_num, _csv_row(row, report.kind)))
+    except csv.Error as exc:
+        report.errors.append((reader.line_num, f"invalid CSV: {exc}."))
+    _collect(report, rows)
+    return report
+
+
+def _collect(report: ParseReport, rows: list[tuple[int, object]]) -> None:
+    seen: dict[str, int] = {}
+    for number, row in rows:
+        try:
+            record = record_from_row(row, number, report.kind)
+        except LineError as exc:
+            report.errors.append((number, str(exc)))
+            continue
+        texts = [r.text for r in record.responses]
+        if len(set(texts)) != len(texts):
+            report.warnings.append((number, "identical responses within this prompt (kept: two models can agree)."))
+        first = seen.get(record.content_hash)
+        if first is not None:
+            report.warnings.append((number, f"exact duplicate of line {first}: skipped."))
+            continue
+        seen[record.content_hash] = number
+        report.records.append(record)
+    report.errors.sort()
+
+
+def parse_file(data: bytes, filename: str, kind: str = "auto") -> ParseReport:
+    """Parse by extension: .csv is CSV, anything else (.jsonl, .json, .ndjson) is JSON lines."""
+    if filename.lower().endswith(".csv"):
+        return parse_csv(data, kind)
+    return parse_jsonl(data, kind)

@@ -1,0 +1,249 @@
+"""Labeling data: projects, guidelines, prompts with candidate responses, assignments and rankings.
+
+Behaviour lives in `annotation/services/`; models hold fields, constraints and simple properties only.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+MAX_RESPONSES = 10
+MIN_RESPONSES = 2
+
+DEFAULT_FLAG_OPTIONS = [
+    {"key": "unsafe", "label": "Unsafe / harmful"},
+    {"key": "all_bad", "label": "All responses bad"},
+    {"key": "cant_judge", "label": "Can't judge"},
+]
+
+
+def default_flag_options() -> list[dict]:
+    return [dict(option) for option in DEFAULT_FLAG_OPTIONS]
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    # Ranking settings.
+    responses_per_task = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Show at most this many responses per prompt (empty: all of them)."
+    )
+    allow_ties = models.BooleanField(default=True)
+    rationale_required = models.BooleanField(default=False)
+    flag_options = models.JSONField(default=default_flag_options, blank=True)
+    overlap = models.PositiveSmallIntegerField(default=3, help_text="Distinct labelers wanted per prompt.")
+    lease_minutes = models.PositiveIntegerField(default=30, help_text="Minutes a labeler holds a prompt.")
+    gold_rate = models.FloatField(default=0.0, help_text="Share of a labeler's queue drawn from gold prompts (0-1).")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="project_lease_positive"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_0_1"),
+            models.CheckConstraint(
+                condition=Q(responses_per_task__isnull=True)
+                | (Q(responses_per_task__gte=MIN_RESPONSES) & Q(responses_per_task__lte=MAX_RESPONSES)),
+                name="project_responses_per_task_2_10",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def flag_keys(self) -> list[str]:
+        return [option["key"] for option in self.flag_options]
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MANAGER = "manager", "Project manager"
+        LABELER = "labeler", "Labeler"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.LABELER)
+    excluded = models.BooleanField(
+        default=False, help_text="Keep this labeler's rankings but leave them out of agreement and exports."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.role} of {self.project}"
+
+
+class Guideline(models.Model):
+    """One version of a project's labeling guidelines (markdown). Rankings record the version they were made under."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="guideline_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="guideline_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} guidelines v{self.version}"
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField(help_text="The prompt as plain text (for chat prompts: the turns rendered as text).")
+    messages = models.JSONField(null=True, blank=True, help_text="Chat prompts: a list of {role, content}.")
+    category = models.CharField(max_length=100, blank=True, db_index=True)
+    source = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    split = models.CharField(max_length=20, blank=True)
+    round = models.PositiveIntegerField(default=1, help_text="Labeling round (new policies add rounds).")
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the prompt's content, for duplicates.")
+    is_gold = models.BooleanField(default=False)
+    gold_ranks = models.JSONField(
+        null=True, blank=True, help_text="Gold prompts: reference rank per response id ({id: rank})."
+    )
+    # Denormalised so the queue can skip finished prompts through an index instead of counting every time.
+    ranking_count = models.PositiveIntegerField(default=0)
+    is_complete = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash", "round"], name="prompt_unique_content"),
+        ]
+        indexes = [models.Index(fields=["project", "is_complete", "is_gold", "id"], name="prompt_queue_idx")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    model_name = models.CharField(max_length=200, blank=True, help_text="Hidden from labelers.")
+    index = models.PositiveSmallIntegerField(help_text="Order within the imported line (0-based).")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prompt", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "index"], name="response_index_unique"),
+            models.CheckConstraint(condition=Q(index__lt=MAX_RESPONSES), name="response_index_lt_max"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Assignment(models.Model):
+    """A prompt handed to a labeler with a lease. Expired leases stop counting towards the prompt's overlap."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    shown_order = models.JSONField(help_text="Response ids in the order this labeler sees them.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One assignment per labeler and prompt: nobody ranks a prompt twice.
+            models.UniqueConstraint(fields=["prompt", "labeler"], name="assignment_once_per_labeler"),
+        ]
+        indexes = [
+            models.Index(fields=["prompt", "status", "expires_at"], name="assignment_lease_idx"),
+            models.Index(fields=["labeler", "project", "status"], name="assignment_labeler_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.labeler} → prompt {self.prompt_id} ({self.status})"
+
+
+class Ranking(models.Model):
+    """One labeler's judgment of one prompt. Immutable: a correction is a new version and the old one is kept."""
+
+    class Source(models.TextChoices):
+        PLATFORM = "platform", "Labeled here"
+        IMPORTED = "imported", "Imported"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="rankings")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rankings")
+    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL)
+    version = models.PositiveIntegerField(default=1)
+    is_current = models.BooleanField(default=True)
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    num_responses = models.PositiveSmallIntegerField()
+    shown_order = models.JSONField(help_text="Response ids in the order they were shown.")
+    flags = models.JSONField(default=list, blank=True)
+    rationale = models.TextField(blank=True)
+    time_spent_s = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.PLATFORM)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt", "labeler"], condition=Q(is_current=True), name="ranking_one_current_per_labeler"
+            ),
+            models.UniqueConstraint(fields=["prompt", "labeler", "version"], name="ranking_version_unique"),
+            models.CheckConstraint(
+                condition=Q(num_responses__gte=MIN_RESPONSES) & Q(num_responses__lte=MAX_RESPONSES),
+                name="ranking_num_responses_2_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(time_spent_s__isnull=True) | Q(time_spent_s__gte=0), name="ranking_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "is_current"], name="ranking_project_idx")]
+
+    def __str__(self) -> str:
+        return f"Ranking {self.pk} of prompt {self.prompt_id} by {self.labeler}"
+
+
+class RankingEntry(models.Model):
+    """The rank one response got in one ranking (1 = best; equal ranks are a tie)."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="entries")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="ranking_entries")
+    rank = models.PositiveSmallIntegerField()
+    shown_position = models.PositiveSmallIntegerField(help_text="0-based position the response was shown at.")
+    # Copied from the ranking so the database itself can check rank <= K.
+    num_responses = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["ranking", "rank", "shown_position"]
+        constraints = [
+            models.UniqueConstraint(fields=["ranking", "response"], name="entry_response_once"),
+            models.UniqueConstraint(fields=["ranking", "shown_position"], name="entry_position_once"),
+            models.CheckConstraint(
+                condition=Q(rank__gte=1) & Q(rank__lte=F("num_responses")), name="entry_rank_within_1_k"
+            ),
+            models.CheckConstraint(condition=Q(shown_position__lt=F("num_responses")), name="entry_position_lt_k"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_id}: {self.rank}"

@@ -1,0 +1,101 @@
+"""Reads: who may see which project, a labeler's task and progress, a project's progress."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from annotation.models import Assignment, Membership, Project, Prompt, Ranking
+
+
+def is_admin(user: AbstractUser) -> bool:
+    return bool(user.is_authenticated and user.is_superuser)
+
+
+def projects_for_user(*, user: AbstractUser) -> QuerySet[Project]:
+    """Admins see every project; everyone else only the projects they are a member of."""
+    if is_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
+
+
+def role_in_project(*, user: AbstractUser, project: Project) -> str | None:
+    """'admin', 'manager', 'labeler', or None for someone outside the project."""
+    if is_admin(user):
+        return "admin"
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def project_get_for_user(*, user: AbstractUser, slug: str, manage: bool = False) -> Project:
+    """The project if the user may see it (manage=True: may manage it); otherwise 404, so outsiders learn nothing."""
+    project = Project.objects.filter(slug=slug).first()
+    role = role_in_project(user=user, project=project) if project else None
+    if role is None or (manage and role not in ("admin", "manager")):
+        raise Http404("No such project.")
+    return project
+
+
+def assignment_get_for_labeler(*, labeler: AbstractUser, assignment_id: int) -> Assignment:
+    assignment = (
+        Assignment.objects.select_related("prompt", "project").filter(pk=assignment_id, labeler=labeler).first()
+    )
+    if assignment is None:
+        raise Http404("No such task.")
+    return assignment
+
+
+def task_responses(*, assignment: Assignment) -> list:
+    """The assignment's responses in the order this labeler sees them (model names stay server-side)."""
+    by_id = {r.id: r for r in assignment.prompt.responses.all()}
+    return [by_id[rid] for rid in assignment.shown_order if rid in by_id]
+
+
+def rankings_for_labeler(*, labeler: AbstractUser, project: Project | None = None) -> QuerySet[Ranking]:
+    rankings = Ranking.objects.filter(labeler=labeler, is_current=True).select_related("prompt", "project")
+    if project is not None:
+        rankings = rankings.filter(project=project)
+    return rankings.prefetch_related("entries").order_by("-created_at")
+
+
+def labeler_progress_get(*, project: Project, labeler: AbstractUser) -> dict:
+    """What the progress indicator shows a labeler: done by me, in my hands, and the project's target."""
+    done = Ranking.objects.filter(project=project, labeler=labeler, is_current=True, source="platform").count()
+    now = timezone.now()
+    active = Assignment.objects.filter(project=project, labeler=labeler, status="active", expires_at__gt=now).count()
+    prompts = Prompt.objects.filter(project=project, is_gold=False).count()
+    project_done = Ranking.objects.filter(project=project, is_current=True, prompt__is_gold=False).count()
+    return {
+        "done": done,
+        "assigned": active,
+        "project_rankings": project_done,
+        "project_target": prompts * project.overlap,
+    }
+
+
+def project_progress_get(*, project: Project) -> dict:
+    """Prompts done / in progress / untouched, rankings against the target, and rankings per labeler."""
+    now = timezone.now()
+    live = Assignment.objects.filter(prompt=OuterRef("pk"), status="active", expires_at__gt=now)
+    prompts = Prompt.objects.filter(project=project, is_gold=False).annotate(leased=Exists(live))
+    counts = prompts.aggregate(
+        total=Count("id"),
+        done=Count("id", filter=Q(is_complete=True)),
+        in_progress=Count("id", filter=Q(is_complete=False) & (Q(ranking_count__gt=0) | Q(leased=True))),
+    )
+    rankings = Ranking.objects.filter(project=project, is_current=True)
+    per_labeler = list(
+        rankings.values("labeler__username").annotate(rankings=Count("id")).order_by("-rankings", "labeler__username")
+    )
+    return {
+        "prompts": counts["total"],
+        "done": counts["done"],
+        "in_progress": counts["in_progress"],
+        "untouched": counts["total"] - counts["done"] - counts["in_progress"],
+        "rankings": rankings.filter(prompt__is_gold=False).count(),
+        "target_rankings": counts["total"] * project.overlap,
+        "gold_prompts": Prompt.objects.filter(project=project, is_gold=True).count(),
+        "active_leases": Assignment.objects.filter(project=project, status="active", expires_at__gt=now).count(),
+        "per_labeler": [{"labeler": row["labeler__username"], "rankings": row["rankings"]} for row in per_labeler],
+    }

@@ -1,0 +1,130 @@
+"""Handing out work: each prompt to `overlap` distinct labelers, with leases that expire back into the pool.
+
+Concurrency: on SQLite every atomic block takes the write lock first (settings: transaction_mode IMMEDIATE), so
+check-then-write is serialised. On PostgreSQL the prompt row is locked (SELECT ... FOR UPDATE) and its open slots
+are counted again under the lock before a lease is written.
+"""
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import Assignment, Project, Prompt
+
+CANDIDATES_PER_TRY = 8
+MAX_TRIES = 5
+
+
+def shown_order_for(prompt: Prompt, labeler: AbstractUser, limit: int | None) -> list[int]:
+    """Response ids in a random order, seeded per labeler and prompt (reproducible, different for each labeler)."""
+    ids = sorted(prompt.responses.values_list("id", flat=True))
+    rng = random.Random(f"{prompt.pk}:{labeler.pk}")
+    rng.shuffle(ids)
+    return ids[:limit] if limit else ids
+
+
+def active_leases(*, prompt_id: int, now, exclude_labeler_id: int | None = None) -> int:
+    leases = Assignment.objects.filter(prompt_id=prompt_id, status=Assignment.Status.ACTIVE, expires_at__gt=now)
+    if exclude_labeler_id is not None:
+        leases = leases.exclude(labeler_id=exclude_labeler_id)
+    return leases.count()
+
+
+def open_slots(*, prompt: Prompt, overlap: int, now, exclude_labeler_id: int | None = None) -> int:
+    """How many more labelers may take this prompt now: overlap minus rankings minus live leases."""
+    leases = active_leases(prompt_id=prompt.pk, now=now, exclude_labeler_id=exclude_labeler_id)
+    return overlap - prompt.ranking_count - leases
+
+
+def _candidates(project: Project, labeler: AbstractUser, now, gold: bool):
+    """Prompt ids this labeler may take, in id order so prompts fill up to their overlap one after another."""
+    mine = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=labeler)
+    prompts = Prompt.objects.filter(project=project, is_gold=gold).exclude(Exists(mine))
+    if gold:
+        return prompts.order_by("?").values_list("id", flat=True)
+    # A correlated count (not a JOIN + GROUP BY) lets the database walk the queue index and stop after a few rows.
+    leases = (
+        Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=now)
+        .order_by()
+        .values("prompt")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    prompts = prompts.filter(is_complete=False).annotate(leases=Coalesce(Subquery(leases), 0))
+    return prompts.filter(ranking_count__lt=project.overlap - F("leases")).order_by("id").values_list("id", flat=True)
+
+
+def _lease(project: Project, labeler: AbstractUser, prompt: Prompt, now) -> Assignment:
+    return Assignment.objects.create(
+        project=project,
+        prompt=prompt,
+        labeler=labeler,
+        shown_order=shown_order_for(prompt, labeler, project.responses_per_task),
+        expires_at=now + timedelta(minutes=project.lease_minutes),
+    )
+
+
+def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
+    """The labeler's own unfinished assignment: returned as is while its lease runs, renewed if the slot is free."""
+    assignment = (
+        Assignment.objects.select_related("prompt")
+        .filter(project=project, labeler=labeler, status=Assignment.Status.ACTIVE)
+        .order_by("-expires_at")
+        .first()
+    )
+    if assignment is None:
+        return None
+    if assignment.expires_at > now:
+        return assignment
+    prompt = Prompt.objects.select_for_update().get(pk=assignment.prompt_id)
+    if prompt.is_gold or open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) > 0:
+        assignment.expires_at = now + timedelta(minutes=project.lease_minutes)
+        assignment.save(update_fields=["expires_at"])
+        return assignment
+    return None
+
+
+def _take_gold(project: Project, labeler: AbstractUser, now) -> Assignment | None:
+    if project.gold_rate <= 0 or random.random() >= project.gold_rate:
+        return None
+    prompt_id = _candidates(project, labeler, now, gold=True).first()
+    if prompt_id is None:
+        return None
+    return _lease(project, labeler, Prompt.objects.get(pk=prompt_id), now)
+
+
+@transaction.atomic
+def assignment_next(*, project: Project, labeler: AbstractUser) -> Assignment | None:
+    """The labeler's next task in this project (their unfinished one first), or None when nothing is left for them."""
+    now = timezone.now()
+    resumed = _resume(project, labeler, now)
+    if resumed is not None:
+        return resumed
+    gold = _take_gold(project, labeler, now)
+    if gold is not None:
+        return gold
+    for _ in range(MAX_TRIES):
+        candidate_ids = list(_candidates(project, labeler, now, gold=False)[:CANDIDATES_PER_TRY])
+        if not candidate_ids:
+            return None
+        for prompt_id in candidate_ids:
+            prompt = Prompt.objects.select_for_update().get(pk=prompt_id)  # then count again under the lock
+            if open_slots(prompt=prompt, overlap=project.overlap, now=now) > 0:
+                return _lease(project, labeler, prompt, now)
+    return None
+
+
+@transaction.atomic
+def assignment_skip(*, assignment: Assignment) -> Assignment:
+    """The labeler passes on this prompt: it returns to the pool for others and is not offered to them again."""
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if assignment.status == Assignment.Status.ACTIVE:
+        assignment.status = Assignment.Status.SKIPPED
+        assignment.completed_at = timezone.now()
+        assignment.save(update_fields=["status", "completed_at"])
+    return assignment

@@ -1,0 +1,67 @@
+"""Writes on projects, guidelines and memberships."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.db.models import Max
+from django.utils.text import slugify
+
+from annotation.models import Guideline, Membership, Project
+
+DEFAULT_GUIDELINES = """# Guidelines
+
+Rank the responses from best (1) to worst. Give two responses the same rank only when you cannot prefer either.
+Judge helpfulness first, then truthfulness, then harmlessness.
+"""
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    slug: str = "",
+    guidelines: str = DEFAULT_GUIDELINES,
+    created_by: AbstractUser | None = None,
+    **settings,
+) -> Project:
+    """Create a project with a first guideline version; a non-admin creator becomes its manager."""
+    project = Project(name=name, slug=slug or slugify(name)[:100], **settings)
+    project.full_clean()
+    project.save()
+    guideline_publish(project=project, text=guidelines, user=created_by)
+    if created_by is not None and not created_by.is_superuser:
+        membership_set(project=project, user=created_by, role=Membership.Role.MANAGER)
+    return project
+
+
+def project_get_or_create(*, slug: str, created_by: AbstractUser | None = None) -> tuple[Project, bool]:
+    project = Project.objects.filter(slug=slug).first()
+    if project is not None:
+        return project, False
+    return project_create(name=slug.replace("-", " ").title(), slug=slug, created_by=created_by), True
+
+
+@transaction.atomic
+def guideline_publish(*, project: Project, text: str, user: AbstractUser | None = None) -> Guideline:
+    """A new guideline version; earlier versions stay, and rankings keep the version they were made under."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # serialise version numbers (PostgreSQL)
+    latest = project.guidelines.aggregate(v=Max("version"))["v"] or 0
+    guideline = Guideline(project=project, version=latest + 1, text=text, created_by=user)
+    guideline.full_clean()
+    guideline.save()
+    return guideline
+
+
+def membership_set(*, project: Project, user: AbstractUser, role: str, excluded: bool | None = None) -> Membership:
+    membership, _ = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+    changed = membership.role != role or (excluded is not None and membership.excluded != excluded)
+    membership.role = role
+    if excluded is not None:
+        membership.excluded = excluded
+    if changed:
+        membership.full_clean()
+        membership.save()
+    return membership
+
+
+def membership_remove(*, project: Project, user: AbstractUser) -> None:
+    Membership.objects.filter(project=project, user=user).delete()

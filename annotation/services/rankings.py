@@ -1,0 +1,146 @@
+"""Submitting and revising rankings. A ranking is immutable; a correction is a new version and the old one is kept."""
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotation.models import Assignment, Project, Prompt, Ranking, RankingEntry
+from annotation.ranking_rules import ranking_errors
+from annotation.services.assignments import open_slots
+
+SUBMIT_NOT_YOURS = "This task is not assigned to you."
+SUBMIT_SKIPPED = "You skipped this prompt; it can no longer be ranked by you."
+SUBMIT_ALREADY = "You already submitted a different ranking for this prompt; revise it from 'My rankings' instead."
+SUBMIT_LEASE_LOST = (
+    "Your lease on this prompt expired and it has since been given to other labelers; your ranking was not stored."
+)
+SUBMIT_UNKNOWN_FLAG = "Unknown flag {flag!r}; this project's flags are: {known}."
+SUBMIT_RATIONALE_REQUIRED = "This project asks for a rationale with every ranking."
+SUBMIT_BAD_TIME = "time_spent_s must be a non-negative number of seconds."
+
+
+def _clean_extras(project: Project, flags: list[str], rationale: str, time_spent_s: float | None) -> list[str]:
+    known = project.flag_keys
+    errors = [SUBMIT_UNKNOWN_FLAG.format(flag=f, known=", ".join(known) or "none") for f in flags if f not in known]
+    if project.rationale_required and not rationale.strip():
+        errors.append(SUBMIT_RATIONALE_REQUIRED)
+    if time_spent_s is not None and time_spent_s < 0:
+        errors.append(SUBMIT_BAD_TIME)
+    return errors
+
+
+def _validate(project: Project, shown: list[int], ranks: dict[int, int], flags, rationale, time_spent_s) -> None:
+    errors = ranking_errors(ranks, shown, allow_ties=project.allow_ties)
+    errors += _clean_extras(project, flags, rationale, time_spent_s)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _same_judgment(ranking: Ranking, ranks: dict[int, int], flags: list[str], rationale: str) -> bool:
+    stored = dict(ranking.entries.values_list("response_id", "rank"))
+    return stored == ranks and sorted(ranking.flags) == sorted(flags) and ranking.rationale == rationale
+
+
+def _create(
+    *, assignment: Assignment | None, prompt: Prompt, labeler, shown: list[int], ranks: dict[int, int], version: int,
+    flags: list[str], rationale: str, time_spent_s: float | None,
+) -> Ranking:  # fmt: skip
+    guideline = prompt.project.guidelines.order_by("-version").values_list("version", flat=True).first()
+    ranking = Ranking.objects.create(
+        project_id=prompt.project_id,
+        prompt=prompt,
+        labeler=labeler,
+        assignment=assignment,
+        version=version,
+        guideline_version=guideline,
+        num_responses=len(shown),
+        shown_order=shown,
+        flags=sorted(set(flags)),
+        rationale=rationale,
+        time_spent_s=time_spent_s,
+    )
+    RankingEntry.objects.bulk_create(
+        RankingEntry(ranking=ranking, response_id=rid, rank=ranks[rid], shown_position=pos, num_responses=len(shown))
+        for pos, rid in enumerate(shown)
+    )
+    return ranking
+
+
+@transaction.atomic
+def ranking_submit(
+    *,
+    labeler: AbstractUser,
+    assignment_id: int,
+    ranks: dict[int, int],
+    flags: list[str] | None = None,
+    rationale: str = "",
+    time_spent_s: float | None = None,
+) -> tuple[Ranking, bool]:
+    """Store the labeler's ranking of their assigned prompt; returns (ranking, created).
+
+    Idempotent: submitting the same judgment again (a double click, a retried request) returns the stored ranking
+    with created=False. A late submission after the lease expired is accepted only while the prompt still has a
+    free slot, so no prompt ever gets more than `overlap` rankings.
+    """
+    flags = list(flags or [])
+    assignment = Assignment.objects.select_for_update().select_related("prompt__project").filter(pk=assignment_id)
+    assignment = assignment.first()
+    if assignment is None or assignment.labeler_id != labeler.pk:
+        raise PermissionDenied(SUBMIT_NOT_YOURS)
+    prompt, project = assignment.prompt, assignment.prompt.project
+    shown = list(assignment.shown_order)
+    _validate(project, shown, ranks, flags, rationale, time_spent_s)
+    if assignment.status == Assignment.Status.SUBMITTED:
+        current = Ranking.objects.get(prompt=prompt, labeler=labeler, is_current=True)
+        if _same_judgment(current, ranks, flags, rationale):
+            return current, False
+        raise ValidationError(SUBMIT_ALREADY)
+    if assignment.status == Assignment.Status.SKIPPED:
+        raise ValidationError(SUBMIT_SKIPPED)
+    now = timezone.now()
+    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    if assignment.expires_at <= now and not prompt.is_gold:
+        if open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) <= 0:
+            raise ValidationError(SUBMIT_LEASE_LOST)
+    try:
+        with transaction.atomic():
+            ranking = _create(
+                assignment=assignment, prompt=prompt, labeler=labeler, shown=shown, ranks=ranks, version=1,
+                flags=flags, rationale=rationale, time_spent_s=time_spent_s,
+            )  # fmt: skip
+    except IntegrityError:  # a ranking by this labeler already exists (e.g. imported): never store two
+        raise ValidationError(SUBMIT_ALREADY) from None
+    assignment.status, assignment.completed_at = Assignment.Status.SUBMITTED, now
+    assignment.save(update_fields=["status", "completed_at"])
+    if not prompt.is_gold:
+        Prompt.objects.filter(pk=prompt.pk).update(ranking_count=F("ranking_count") + 1)
+        Prompt.objects.filter(pk=prompt.pk, ranking_count__gte=project.overlap).update(is_complete=True)
+    return ranking, True
+
+
+@transaction.atomic
+def ranking_revise(
+    *,
+    labeler: AbstractUser,
+    ranking_id: int,
+    ranks: dict[int, int],
+    flags: list[str] | None = None,
+    rationale: str = "",
+    time_spent_s: float | None = None,
+) -> Ranking:
+    """A corrected ranking by its own labeler: a new version becomes current, the old one is kept."""
+    flags = list(flags or [])
+    old = Ranking.objects.select_for_update().select_related("prompt__project").filter(pk=ranking_id).first()
+    if old is None or old.labeler_id != labeler.pk:
+        raise PermissionDenied("This ranking is not yours.")
+    if not old.is_current:
+        raise ValidationError("Only the current version of a ranking can be revised.")
+    shown = list(old.shown_order)
+    _validate(old.prompt.project, shown, ranks, flags, rationale, time_spent_s)
+    Ranking.objects.filter(pk=old.pk).update(is_current=False)
+    return _create(
+        assignment=old.assignment, prompt=old.prompt, labeler=labeler, shown=shown, ranks=ranks,
+        version=old.version + 1, flags=flags, rationale=rationale, time_spent_s=time_spent_s,
+    )  # fmt: skip
