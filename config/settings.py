@@ -9,8 +9,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 # A local, git-ignored .env (written by `make`, with a freshly generated development key) feeds the environment.
 # Real environment variables win over it.
-if (BASE_DIR / ".env").exists():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
+ENV_FILE = Path(environ.Env().str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.exists():
+    env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # no literal fallback: production refuses to start without one

@@ -78,7 +78,7 @@ def _write(project: Project, report: ParseReport) -> ImportResult:
     prompts = Prompt.objects.bulk_create(_prompt(project, r) for r in records)
     responses = Response.objects.bulk_create(
         Response(prompt=p, text=resp.text, model_name=resp.model_name, index=i, metadata=resp.metadata)
-        for p, r in zip(prompts, records)
+        for p, r in zip(prompts, records, strict=False)
         for i, resp in enumerate(r.responses)
     )
     result.prompts_created, result.responses_created = len(prompts), len(responses)
@@ -128,7 +128,7 @@ def _imported_rankings(project: Project, prompts: list[Prompt], records: list[Pr
             shown_position=i,
             num_responses=2,
         )
-        for ranking, record in zip(rankings, records)
+        for ranking, record in zip(rankings, records, strict=False)
         for i, response in enumerate(by_prompt[ranking.prompt_id])
     )
     ids = [p.id for p in prompts]

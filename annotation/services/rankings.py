@@ -101,9 +101,9 @@ def ranking_submit(
         raise ValidationError(SUBMIT_SKIPPED)
     now = timezone.now()
     prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
-    if assignment.expires_at <= now and not prompt.is_gold:
-        if open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) <= 0:
-            raise ValidationError(SUBMIT_LEASE_LOST)
+    lapsed = assignment.expires_at <= now and not prompt.is_gold
+    if lapsed and open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) <= 0:
+        raise ValidationError(SUBMIT_LEASE_LOST)
     try:
         with transaction.atomic():
             ranking = _create(
