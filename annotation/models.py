@@ -201,6 +201,7 @@ class Ranking(models.Model):
     rationale = models.TextField(blank=True)
     time_spent_s = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.PLATFORM)
+    metadata = models.JSONField(default=dict, blank=True, help_text="Imported rankings: the file's other fields.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
