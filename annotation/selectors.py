@@ -1,7 +1,7 @@
 """Reads: who may see which project, a labeler's task and progress, a project's progress."""
 
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 from django.utils import timezone
 
@@ -17,6 +17,14 @@ def projects_for_user(*, user: AbstractUser) -> QuerySet[Project]:
     if is_admin(user):
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user).distinct()
+
+
+def projects_with_role_for_user(*, user: AbstractUser) -> QuerySet[Project]:
+    """projects_for_user, each annotated with `my_role` ('admin', 'manager' or 'labeler') in the same query."""
+    if is_admin(user):
+        return projects_for_user(user=user).annotate(my_role=Value("admin"))
+    role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+    return projects_for_user(user=user).annotate(my_role=Subquery(role))
 
 
 def role_in_project(*, user: AbstractUser, project: Project) -> str | None:

@@ -1,2 +1,14 @@
+from django.urls import path
+
+from annotation import views
+
 app_name = "annotation"
-urlpatterns = []
+urlpatterns = [
+    path("", views.project_list, name="project-list"),
+    path("<slug:slug>/", views.project_detail, name="project-detail"),
+    path("<slug:slug>/guidelines/", views.guidelines, name="guidelines"),
+    path("<slug:slug>/label/", views.label, name="label"),
+    path("<slug:slug>/label/<int:assignment_id>/submit/", views.label_submit, name="label-submit"),
+    path("<slug:slug>/label/<int:assignment_id>/skip/", views.label_skip, name="label-skip"),
+    path("<slug:slug>/my-rankings/", views.my_rankings, name="my-rankings"),
+]

@@ -1,0 +1,194 @@
+"""Browser pages: project list and dashboard, guidelines, the labeling page, and a labeler's own rankings.
+
+Views stay thin: look the project up through a selector (outsiders get 404), call one service, render.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.forms import GuidelinePublishForm, RankingSubmitForm
+from annotation.models import Assignment, Project
+from annotation.selectors import (
+    assignment_get_for_labeler,
+    labeler_progress_get,
+    project_get_for_user,
+    project_progress_get,
+    projects_with_role_for_user,
+    rankings_for_labeler,
+    role_in_project,
+    task_responses,
+)
+from annotation.services.assignments import assignment_next, assignment_skip
+from annotation.services.projects import guideline_publish
+from annotation.services.rankings import ranking_submit
+
+MANAGING_ROLES = ("admin", "manager")
+RANKING_SAVED = "Ranking saved. Here is your next prompt."
+TASK_SKIPPED = "Prompt skipped."
+
+
+def _admin_url(name: str, *args, query: str = "") -> str | None:
+    """A Django admin page's URL, or None while that model is not registered in the admin."""
+    try:
+        return reverse(f"admin:{name}", args=args) + query
+    except NoReverseMatch:
+        return None
+
+
+def _progress_ratio(done: int, target: int) -> int:
+    return min(100, round(100 * done / target)) if target else 0
+
+
+@login_required
+@require_GET
+def project_list(request: HttpRequest) -> HttpResponse:
+    rows = []
+    for project in projects_with_role_for_user(user=request.user):
+        progress = labeler_progress_get(project=project, labeler=request.user)
+        rows.append({"project": project, "role": project.my_role, "progress": progress})
+    return render(request, "annotation/project_list.html", {"rows": rows})
+
+
+@login_required
+@require_GET
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug)
+    role = role_in_project(user=request.user, project=project)
+    context = {
+        "project": project,
+        "role": role,
+        "guideline": project.guidelines.order_by("-version").first(),
+        "my_progress": labeler_progress_get(project=project, labeler=request.user),
+    }
+    if role in MANAGING_ROLES:
+        progress = project_progress_get(project=project)
+        progress["percent"] = _progress_ratio(progress["rankings"], progress["target_rankings"])
+        context["progress"] = progress
+        query = f"?project__id__exact={project.pk}"
+        context["admin_links"] = {
+            "settings": _admin_url("annotation_project_change", project.pk),
+            "prompts": _admin_url("annotation_prompt_changelist", query=query),
+            "members": _admin_url("annotation_membership_changelist", query=query),
+            "rankings": _admin_url("annotation_ranking_changelist", query=query),
+        }
+    return render(request, "annotation/project_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def guidelines(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, manage=request.method == "POST")
+    can_manage = role_in_project(user=request.user, project=project) in MANAGING_ROLES
+    data = request.POST if request.method == "POST" else None
+    form = GuidelinePublishForm(data) if can_manage else None
+    if request.method == "POST" and form.is_valid():
+        guideline = guideline_publish(project=project, text=form.cleaned_data["text"], user=request.user)
+        messages.success(request, f"Guidelines version {guideline.version} published.")
+        return redirect("annotation:guidelines", slug=project.slug)
+    versions = list(project.guidelines.order_by("-version"))
+    if form is not None and not form.is_bound and versions:
+        form.initial["text"] = versions[0].text
+    context = {"project": project, "current": versions[0] if versions else None, "previous": versions[1:]}
+    context["form"] = form
+    status = 400 if request.method == "POST" else 200
+    return render(request, "annotation/guidelines.html", context, status=status)
+
+
+def _task_page(request, project: Project, assignment: Assignment, *, form=None, errors=(), status=200):
+    """The labeling page for one assignment; after a rejected POST it keeps what the labeler entered."""
+    posted = form.cleaned_data if form is not None and hasattr(form, "cleaned_data") else {}
+    responses = task_responses(assignment=assignment)
+    initial_ranks = posted.get("ranks", {})
+    cards = [
+        {"response": response, "position": position, "rank": initial_ranks.get(response.id, "")}
+        for position, response in enumerate(responses)
+    ]
+    context = {
+        "project": project,
+        "assignment": assignment,
+        "prompt": assignment.prompt,
+        "cards": cards,
+        "guideline": project.guidelines.order_by("-version").first(),
+        "progress": _labeler_progress(project, request.user),
+        "errors": list(errors),
+        "flags_checked": set(posted.get("flags", [])),
+        "rationale": posted.get("rationale", ""),
+        "time_spent_s": posted.get("time_spent_s") or 0,
+    }
+    return render(request, "annotation/label.html", context, status=status)
+
+
+def _labeler_progress(project: Project, user) -> dict:
+    progress = labeler_progress_get(project=project, labeler=user)
+    progress["percent"] = _progress_ratio(progress["project_rankings"], progress["project_target"])
+    return progress
+
+
+@login_required
+@require_GET
+def label(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug)
+    assignment = assignment_next(project=project, labeler=request.user)
+    if assignment is None:
+        context = {"project": project, "progress": _labeler_progress(project, request.user)}
+        return render(request, "annotation/label_done.html", context)
+    return _task_page(request, project, assignment)
+
+
+def _own_assignment(request: HttpRequest, slug: str, assignment_id: int) -> tuple[Project, Assignment]:
+    project = project_get_for_user(user=request.user, slug=slug)
+    assignment = assignment_get_for_labeler(labeler=request.user, assignment_id=assignment_id)
+    if assignment.project_id != project.pk:
+        raise Http404("No such task.")
+    return project, assignment
+
+
+@login_required
+@require_POST
+def label_submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    project, assignment = _own_assignment(request, slug, assignment_id)
+    form = RankingSubmitForm(request.POST)
+    if not form.is_valid():
+        errors = [
+            error if field == "__all__" else f"{field}: {error}"
+            for field, field_errors in form.errors.items()
+            for error in field_errors
+        ]
+        return _task_page(request, project, assignment, form=form, errors=errors, status=400)
+    data = form.cleaned_data
+    try:
+        _, created = ranking_submit(
+            labeler=request.user,
+            assignment_id=assignment.pk,
+            ranks=data["ranks"],
+            flags=data["flags"],
+            rationale=data["rationale"],
+            time_spent_s=data["time_spent_s"],
+        )
+    except ValidationError as error:
+        return _task_page(request, project, assignment, form=form, errors=error.messages, status=400)
+    if created:
+        messages.success(request, RANKING_SAVED)
+    return redirect("annotation:label", slug=project.slug)
+
+
+@login_required
+@require_POST
+def label_skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    project, assignment = _own_assignment(request, slug, assignment_id)
+    assignment_skip(assignment=assignment)
+    messages.info(request, TASK_SKIPPED)
+    return redirect("annotation:label", slug=project.slug)
+
+
+@login_required
+@require_GET
+def my_rankings(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug)
+    rankings = rankings_for_labeler(labeler=request.user, project=project)
+    return render(request, "annotation/my_rankings.html", {"project": project, "rankings": rankings})
