@@ -1,1 +1,42 @@
-urlpatterns = []
+"""The annotation API under /api/. URLs serving several operations combine one-operation views with `one_url`."""
+
+from django.urls import path
+
+from annotation.api.views.base import one_url
+from annotation.api.views.projects import (
+    GuidelineListApi,
+    GuidelinePublishApi,
+    LabelerProgressApi,
+    MembershipListApi,
+    MembershipRemoveApi,
+    MembershipSetApi,
+    ProjectCreateApi,
+    ProjectDetailApi,
+    ProjectListApi,
+    ProjectProgressApi,
+    ProjectUpdateApi,
+    PromptImportApi,
+)
+from annotation.api.views.tasks import RankingMineListApi, RankingReviseApi, TaskNextApi, TaskSkipApi, TaskSubmitApi
+
+urlpatterns = [
+    path("projects/", one_url(ProjectListApi, ProjectCreateApi).as_view(), name="api-project-list"),
+    path("projects/<slug:slug>/", one_url(ProjectDetailApi, ProjectUpdateApi).as_view(), name="api-project-detail"),
+    path(
+        "projects/<slug:slug>/guidelines/",
+        one_url(GuidelineListApi, GuidelinePublishApi).as_view(),
+        name="api-guideline-list",
+    ),
+    path(
+        "projects/<slug:slug>/members/", one_url(MembershipListApi, MembershipSetApi).as_view(), name="api-member-list"
+    ),
+    path("projects/<slug:slug>/members/<str:username>/", MembershipRemoveApi.as_view(), name="api-member-remove"),
+    path("projects/<slug:slug>/import/", PromptImportApi.as_view(), name="api-prompt-import"),
+    path("projects/<slug:slug>/tasks/next/", TaskNextApi.as_view(), name="api-task-next"),
+    path("projects/<slug:slug>/progress/", ProjectProgressApi.as_view(), name="api-project-progress"),
+    path("projects/<slug:slug>/progress/mine/", LabelerProgressApi.as_view(), name="api-labeler-progress"),
+    path("tasks/<int:assignment_id>/submit/", TaskSubmitApi.as_view(), name="api-task-submit"),
+    path("tasks/<int:assignment_id>/skip/", TaskSkipApi.as_view(), name="api-task-skip"),
+    path("rankings/mine/", RankingMineListApi.as_view(), name="api-ranking-mine"),
+    path("rankings/<int:ranking_id>/revise/", RankingReviseApi.as_view(), name="api-ranking-revise"),
+]

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from annotation.models import Guideline, Membership, Project
+from annotation.models import Guideline, Membership, Project, Prompt
 
 DEFAULT_GUIDELINES = """# Guidelines
 
@@ -33,11 +33,34 @@ def project_create(
     return project
 
 
-def project_get_or_create(*, slug: str, created_by: AbstractUser | None = None) -> tuple[Project, bool]:
+PROJECT_EDITABLE = (
+    "name", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required", "flag_options",
+    "responses_per_task", "gold_rate",
+)  # fmt: skip
+
+
+@transaction.atomic
+def project_update(*, project: Project, **fields) -> Project:
+    """Change a project's settings (not its slug). A new overlap re-marks which prompts are complete."""
+    unknown = set(fields) - set(PROJECT_EDITABLE)
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(project, name, value)
+    project.full_clean()
+    project.save(update_fields=list(fields) or None)
+    if "overlap" in fields:
+        prompts = Prompt.objects.filter(project=project, is_gold=False)
+        prompts.filter(ranking_count__gte=project.overlap).update(is_complete=True)
+        prompts.filter(ranking_count__lt=project.overlap).update(is_complete=False)
+    return project
+
+
+def project_get_or_create(*, slug: str, created_by: AbstractUser | None = None, name: str = "") -> tuple[Project, bool]:
     project = Project.objects.filter(slug=slug).first()
     if project is not None:
         return project, False
-    return project_create(name=slug.replace("-", " ").title(), slug=slug, created_by=created_by), True
+    return project_create(name=name or slug.replace("-", " ").title(), slug=slug, created_by=created_by), True
 
 
 @transaction.atomic

@@ -1,0 +1,138 @@
+"""Serializers shared by several API operations. Operation-specific ones are nested in their APIView.
+
+Nothing labeler-facing here names a response's model: ResponseSerializer has `id` and `text` only.
+"""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from annotation.models import MAX_RESPONSES, MIN_RESPONSES, Guideline, Membership, Project
+from annotation.selectors import role_in_project
+
+RANK_DUPLICATE = "Response {response_id} is ranked more than once."
+FLAG_KEY_DUPLICATE = "Flag key {key!r} appears more than once."
+
+
+class ErrorSerializer(serializers.Serializer):
+    errors = serializers.ListField(child=serializers.CharField(), help_text="Readable messages, one per problem.")
+    detail = serializers.CharField(required=False, help_text="Errors other than 400: DRF's message.")
+    fields = serializers.DictField(required=False, help_text="Per-field errors, when the input had fields.")
+
+
+def paginated(name: str, child: serializers.Serializer) -> serializers.Serializer:
+    """The schema of a LimitOffsetPagination page of `child` items."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": child,
+        },
+    )
+
+
+class FlagOptionSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=50)
+    label = serializers.CharField(max_length=200)
+
+
+class ProjectSettingsSerializer(serializers.Serializer):
+    """The editable settings of a project (create and update)."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    overlap = serializers.IntegerField(required=False, min_value=1, help_text="Distinct labelers wanted per prompt.")
+    lease_minutes = serializers.IntegerField(required=False, min_value=1, help_text="Minutes a labeler holds a task.")
+    allow_ties = serializers.BooleanField(required=False)
+    rationale_required = serializers.BooleanField(required=False)
+    flag_options = FlagOptionSerializer(many=True, required=False)
+    responses_per_task = serializers.IntegerField(
+        required=False, allow_null=True, min_value=MIN_RESPONSES, max_value=MAX_RESPONSES,
+        help_text="Show at most this many responses per task (null: all).",
+    )  # fmt: skip
+    gold_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
+
+    def validate_flag_options(self, options: list[dict]) -> list[dict]:
+        keys = [option["key"] for option in options]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise serializers.ValidationError([FLAG_KEY_DUPLICATE.format(key=key) for key in duplicates])
+        return [dict(option) for option in options]
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="The caller's role: admin, manager or labeler.")
+
+    class Meta:
+        model = Project
+        fields = [
+            "id", "name", "slug", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required",
+            "flag_options", "responses_per_task", "gold_rate", "created_at", "role",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.ChoiceField(choices=["admin", "manager", "labeler"]))
+    def get_role(self, project: Project) -> str | None:
+        if hasattr(project, "my_role"):  # annotated by projects_with_role_for_user
+            return project.my_role
+        return role_in_project(user=self.context["request"].user, project=project)
+
+
+class GuidelineSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Guideline
+        fields = ["version", "text", "created_by", "created_at"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role", "excluded", "created_at"]
+
+
+def user_by_username_field() -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.all(),
+        error_messages={"does_not_exist": "No user named {value}."},
+    )
+
+
+class RankSerializer(serializers.Serializer):
+    response_id = serializers.IntegerField()
+    rank = serializers.IntegerField(help_text="1 = best; equal ranks are a tie.")
+
+
+class RankingInputSerializer(serializers.Serializer):
+    """A judgment: a rank for every shown response, optional flags, rationale and time spent."""
+
+    ranks = RankSerializer(many=True, allow_empty=False)
+    flags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    time_spent_s = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+
+    def validate_ranks(self, ranks: list[dict]) -> dict[int, int]:
+        """[{response_id, rank}, ...] -> {response_id: rank}, as the services take it; a repeated id is an error."""
+        ids = [item["response_id"] for item in ranks]
+        duplicates = sorted({rid for rid in ids if ids.count(rid) > 1})
+        if duplicates:
+            raise serializers.ValidationError([RANK_DUPLICATE.format(response_id=rid) for rid in duplicates])
+        return {item["response_id"]: item["rank"] for item in ranks}
+
+
+class RankingCreatedSerializer(serializers.Serializer):
+    ranking_id = serializers.IntegerField()
+    created = serializers.BooleanField(help_text="False when an identical ranking was already stored.")
+    version = serializers.IntegerField()
+
+
+class LabelerProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Rankings I submitted in this project.")
+    assigned = serializers.IntegerField(help_text="Tasks I hold a live lease on.")
+    project_rankings = serializers.IntegerField()
+    project_target = serializers.IntegerField(help_text="Prompts times overlap.")

@@ -1,0 +1,154 @@
+"""The labeling queue and the caller's own rankings. Nothing here ever names the model behind a response."""
+
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from annotation.api.permissions import project_for
+from annotation.api.serializers import (
+    LabelerProgressSerializer,
+    RankingCreatedSerializer,
+    RankingInputSerializer,
+    RankSerializer,
+    paginated,
+)
+from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
+from annotation.models import Prompt, Ranking
+from annotation.models import Response as ResponseModel
+from annotation.selectors import assignment_get_for_labeler, labeler_progress_get, rankings_for_labeler, task_responses
+from annotation.services.assignments import assignment_next, assignment_skip
+from annotation.services.rankings import ranking_revise, ranking_submit
+
+TASKS = ["tasks"]
+RANKINGS = ["rankings"]
+NO_SUCH_RANKING = "No such ranking."
+
+
+class TaskNextApi(BaseApi):
+    class OutputSerializer(serializers.Serializer):
+        class PromptSerializer(serializers.ModelSerializer):
+            class Meta:
+                model = Prompt
+                fields = ["id", "text", "messages", "category"]
+
+        class ResponseSerializer(serializers.ModelSerializer):
+            class Meta:
+                model = ResponseModel
+                fields = ["id", "text"]  # never model_name: labelers must not know which model wrote what
+
+        assignment_id = serializers.IntegerField()
+        prompt = PromptSerializer()
+        responses = ResponseSerializer(many=True, help_text="In the order this labeler sees them.")
+        expires_at = serializers.DateTimeField(help_text="The lease: submit before this, or the task may move on.")
+        progress = LabelerProgressSerializer()
+
+    @extend_schema(
+        operation_id="task_next", tags=TASKS, request=None,
+        responses={
+            200: OutputSerializer,
+            204: OpenApiResponse(description="Nothing left for this labeler in the project."),
+            **errors(404),
+        },
+    )  # fmt: skip
+    def post(self, request, slug: str):
+        """My next task in the project (my unfinished one first), leased to me until `expires_at`."""
+        project = project_for(request, slug)
+        assignment = assignment_next(project=project, labeler=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        task = {
+            "assignment_id": assignment.id,
+            "prompt": assignment.prompt,
+            "responses": task_responses(assignment=assignment),
+            "expires_at": assignment.expires_at,
+            "progress": labeler_progress_get(project=project, labeler=request.user),
+        }
+        return Response(TaskNextApi.OutputSerializer(task).data)
+
+
+class TaskSubmitApi(BaseApi):
+    class InputSerializer(RankingInputSerializer):
+        pass
+
+    @extend_schema(
+        operation_id="task_submit", tags=TASKS, request=InputSerializer,
+        responses={
+            201: RankingCreatedSerializer,
+            200: OpenApiResponse(RankingCreatedSerializer, description="An identical ranking was already stored."),
+            **errors(400, 404),
+        },
+    )  # fmt: skip
+    def post(self, request, assignment_id: int):
+        """Submit my ranking of a task: a rank per shown response (1 = best, ties share a rank). Idempotent."""
+        assignment = assignment_get_for_labeler(labeler=request.user, assignment_id=assignment_id)
+        data = TaskSubmitApi.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ranking, created = ranking_submit(labeler=request.user, assignment_id=assignment.id, **data.validated_data)
+        body = {"ranking_id": ranking.id, "created": created, "version": ranking.version}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class TaskSkipApi(BaseApi):
+    class OutputSerializer(serializers.Serializer):
+        assignment_id = serializers.IntegerField(source="id")
+        status = serializers.CharField()
+
+    @extend_schema(
+        operation_id="task_skip", tags=TASKS, request=None, responses={200: OutputSerializer, **errors(404)}
+    )  # fmt: skip
+    def post(self, request, assignment_id: int):
+        """Pass on a task: it goes back to the pool for others and is not offered to me again."""
+        assignment = assignment_get_for_labeler(labeler=request.user, assignment_id=assignment_id)
+        assignment = assignment_skip(assignment=assignment)
+        return Response(TaskSkipApi.OutputSerializer(assignment).data)
+
+
+class RankingMineListApi(BaseApi):
+    class OutputSerializer(serializers.ModelSerializer):
+        project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+        prompt = serializers.SerializerMethodField()
+        ranks = RankSerializer(source="entries", many=True, read_only=True)
+
+        class Meta:
+            model = Ranking
+            fields = [
+                "id", "project", "prompt", "version", "ranks", "shown_order", "flags", "rationale", "time_spent_s",
+                "guideline_version", "created_at",
+            ]  # fmt: skip
+
+        def get_prompt(self, ranking: Ranking) -> dict:
+            return {"id": ranking.prompt_id, "text": ranking.prompt.text}
+
+    @extend_schema(
+        operation_id="ranking_mine_list", tags=RANKINGS,
+        parameters=[OpenApiParameter("project", str, description="Only this project (its slug)."), *PAGE_PARAMETERS],
+        responses={200: paginated("RankingPage", OutputSerializer(many=True)), **errors(404)},
+    )  # fmt: skip
+    def get(self, request):
+        """My current rankings (the latest version of each), newest first."""
+        slug = request.query_params.get("project")
+        project = project_for(request, slug) if slug else None
+        rankings = rankings_for_labeler(labeler=request.user, project=project)
+        return self.paginated(request, rankings, RankingMineListApi.OutputSerializer)
+
+
+class RankingReviseApi(BaseApi):
+    class InputSerializer(RankingInputSerializer):
+        pass
+
+    @extend_schema(
+        operation_id="ranking_revise", tags=RANKINGS, request=InputSerializer,
+        responses={201: RankingCreatedSerializer, **errors(400, 404)},
+    )  # fmt: skip
+    def post(self, request, ranking_id: int):
+        """Correct one of my rankings: a new version becomes current and the old one is kept."""
+        data = RankingReviseApi.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ranking = ranking_revise(labeler=request.user, ranking_id=ranking_id, **data.validated_data)
+        except PermissionDenied:  # someone else's ranking: as for tasks, a 404 tells them nothing
+            raise NotFound(NO_SUCH_RANKING)
+        body = {"ranking_id": ranking.id, "created": True, "version": ranking.version}
+        return Response(body, status=status.HTTP_201_CREATED)
