@@ -199,6 +199,16 @@
   function skip() {
     if (!submitting) skipForm.requestSubmit();
   }
+  // The `s` key asks twice: a stray key press must not lose the prompt (a skipped prompt never comes back).
+  let skipArmedUntil = 0;
+  function skipByKey() {
+    if (Date.now() < skipArmedUntil) {
+      skip();
+      return;
+    }
+    skipArmedUntil = Date.now() + 3000;
+    status.textContent = "Press s again within 3 seconds to skip this prompt (it will not come back to you).";
+  }
 
   // ---- panels -----------------------------------------------------------------------------------------------------
   function toggleGuidelines(open) {
@@ -303,7 +313,7 @@
 
     if (key === "?") toggleHelp();
     else if (key === "g") toggleGuidelines();
-    else if (key === "s") skip();
+    else if (key === "s") skipByKey();
     else if (key === "ArrowDown" || key === "j") move(1);
     else if (key === "ArrowUp" || key === "k") move(-1);
     else if (/^[1-9]$/.test(key)) rankFocused(Number(key));

@@ -142,9 +142,12 @@ def test_labeler_of_another_project_gets_404_on_its_label_page(page):
     assert Assignment.objects.filter(project=project).count() == 0
 
 
-def test_s_key_skips_to_the_next_prompt(page):
+def test_s_key_pressed_twice_skips_to_the_next_prompt(page):
     project, first, second, user = make_project()
     log_in(page, user, next_url=label_url(project))
+    page.keyboard.press("s")
+    expect(page.locator("#rank-status")).to_contain_text("Press s again")
+    assert Assignment.objects.get(labeler=user, prompt=first).status == Assignment.Status.ACTIVE
     page.keyboard.press("s")
     expect(page.locator("#prompt-text")).to_have_text("Second prompt: explain rainbows.")
     assert Assignment.objects.get(labeler=user, prompt=first).status == Assignment.Status.SKIPPED
