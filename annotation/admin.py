@@ -1,0 +1,472 @@
+"""Django admin for admins and project managers.
+
+Superusers see everything. Project managers (staff users with a manager membership) see and edit only their
+projects' objects; labelers (not staff) have no admin. Rankings, assignments and responses are read-only; saves go
+through the services (project_create/update, guideline_publish, membership_set/remove, prompts_import).
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking, RankingEntry, Response
+from annotation.selectors import project_progress_get
+from annotation.services.imports import ImportFailed, prompts_import
+from annotation.services.projects import (
+    PROJECT_EDITABLE,
+    guideline_publish,
+    membership_remove,
+    membership_set,
+    project_create,
+    project_update,
+)
+
+
+def managed_project_ids(user) -> set[int]:
+    """Projects a staff user manages (empty for anyone else)."""
+    if not (user.is_active and user.is_staff):
+        return set()
+    return set(Membership.objects.filter(user=user, role=Membership.Role.MANAGER).values_list("project_id", flat=True))
+
+
+def _short(text: str, chars: int = 80) -> str:
+    return Truncator(text).chars(chars)
+
+
+class ProjectScopedAdmin(admin.ModelAdmin):
+    """Rows are scoped to the user's managed projects; `can_*` switch operations off for everyone (read-only)."""
+
+    project_path = "project"  # lookup from this model to its Project; "" for Project itself
+    can_add = can_change = can_delete = True
+    managers_can_delete = True
+
+    def project_id_of(self, obj) -> int:
+        if not self.project_path:
+            return obj.pk
+        *hops, last = self.project_path.split("__")
+        for hop in hops:
+            obj = getattr(obj, hop)
+        return getattr(obj, f"{last}_id")
+
+    def _may(self, request, obj=None, allowed: bool = True) -> bool:
+        if not allowed:
+            return False
+        if request.user.is_superuser:
+            return True
+        ids = managed_project_ids(request.user)
+        return bool(ids) if obj is None else self.project_id_of(obj) in ids
+
+    def has_module_permission(self, request):
+        return self._may(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_add_permission(self, request):
+        return self._may(request, None, self.can_add)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, obj, self.can_change)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = self.can_delete and (self.managers_can_delete or request.user.is_superuser)
+        return self._may(request, obj, allowed)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        lookup = f"{self.project_path}__in" if self.project_path else "pk__in"
+        return queryset.filter(**{lookup: managed_project_ids(request.user)})
+
+    def get_object(self, request, object_id, from_field=None):
+        """Another project's object is a 404 for a manager (Django's default is a redirect with a message)."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object, or not one of your projects.")
+        return obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Project and not request.user.is_superuser:
+            kwargs["queryset"] = Project.objects.filter(pk__in=managed_project_ids(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ReadOnlyAdmin(ProjectScopedAdmin):
+    can_add = can_change = can_delete = False
+
+
+class ProjectChildInline:
+    """Inline permissions follow the parent project's (managers have no Django model permissions)."""
+
+    editable = True
+
+    def _parent_ok(self, request, obj=None, allowed: bool = True) -> bool:
+        if not allowed:
+            return False
+        if request.user.is_superuser:
+            return True
+        ids = managed_project_ids(request.user)
+        return bool(ids) if obj is None else obj.pk in ids
+
+    def has_view_permission(self, request, obj=None):
+        return self._parent_ok(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._parent_ok(request, obj, self.editable)
+
+    def has_change_permission(self, request, obj=None):
+        return self._parent_ok(request, obj, self.editable)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._parent_ok(request, obj, self.editable)
+
+
+# --- projects -----------------------------------------------------------------------------------------------------
+
+
+class MembershipInline(ProjectChildInline, admin.TabularInline):
+    model = Membership
+    fields = ("user", "role", "excluded")
+    extra = 0
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = db_field.related_model.objects.filter(is_active=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class GuidelineInline(ProjectChildInline, admin.StackedInline):
+    """Versions are immutable: existing ones show read-only, a new one is published as the next version."""
+
+    model = Guideline
+    fields = ("version", "created_by", "created_at", "text")
+    readonly_fields = ("version", "created_by", "created_at")
+    extra = 0
+    classes = ("collapse",)
+    verbose_name = "guideline version"
+    verbose_name_plural = "guideline versions (adding one publishes the next version)"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PromptImportForm(forms.Form):
+    file = forms.FileField(help_text="JSONL or CSV: see the formats below.")
+    kind = forms.ChoiceField(
+        choices=[("auto", "Detect automatically"), ("prompts", "Prompts with responses"), ("pairwise", "Pairwise")],
+        initial="auto",
+    )
+
+
+def _count(model, **filters):
+    rows = model.objects.filter(project=OuterRef("pk"), **filters).order_by().values("project")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
+
+
+@admin.register(Project)
+class ProjectAdmin(ProjectScopedAdmin):
+    project_path = ""
+    managers_can_delete = False
+    list_display = ("name", "slug", "overlap", "prompt_count", "ranking_count", "labeler_count", "tools")
+    search_fields = ("name", "slug", "description")
+    inlines = (MembershipInline, GuidelineInline)
+    readonly_fields = ("created_at",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_prompts=_count(Prompt),
+                n_rankings=_count(Ranking, is_current=True),
+                n_labelers=_count(Membership, role=Membership.Role.LABELER),
+            )
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("slug", "created_at") if obj else ("created_at",)
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else {"slug": ("name",)}
+
+    @admin.display(description="prompts", ordering="n_prompts")
+    def prompt_count(self, obj):
+        return obj.n_prompts
+
+    @admin.display(description="rankings", ordering="n_rankings")
+    def ranking_count(self, obj):
+        return obj.n_rankings
+
+    @admin.display(description="labelers", ordering="n_labelers")
+    def labeler_count(self, obj):
+        return obj.n_labelers
+
+    @admin.display(description="")
+    def tools(self, obj):
+        return format_html(
+            '<a href="{}">Progress</a> · <a href="{}">Import prompts</a>',
+            reverse("admin:annotation_project_progress", args=[obj.pk]),
+            reverse("admin:annotation_project_import", args=[obj.pk]),
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changed = {name: form.cleaned_data[name] for name in form.changed_data if name in PROJECT_EDITABLE}
+            if changed:
+                project_update(project=obj, **changed)
+            return
+        settings = {name: form.cleaned_data[name] for name in PROJECT_EDITABLE if name in form.cleaned_data}
+        settings.pop("name", None)
+        created = project_create(name=obj.name, slug=obj.slug, created_by=request.user, **settings)
+        obj.pk, obj.created_at, obj._state.adding, obj._state.db = created.pk, created.created_at, False, "default"
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        project = form.instance
+        if formset.model is Guideline:
+            formset.new_objects = [
+                guideline_publish(project=project, text=guideline.text, user=request.user)
+                for guideline in formset.new_objects
+            ]
+        elif formset.model is Membership:
+            for membership in formset.deleted_objects:
+                membership_remove(project=project, user=membership.user)
+            for membership in instances:
+                membership_set(
+                    project=project, user=membership.user, role=membership.role, excluded=membership.excluded
+                )
+        else:  # pragma: no cover - no other inlines
+            formset.save()
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/progress/", view(self.progress_view), name="annotation_project_progress"),
+            path("<path:object_id>/import/", view(self.import_view), name="annotation_project_import"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request, project, title: str) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": project,
+            "title": title,
+            "has_view_permission": True,
+        }
+
+    def progress_view(self, request, object_id):
+        project = self.get_object(request, object_id)
+        progress = project_progress_get(project=project)
+        target = progress["target_rankings"]
+        pct = min(100, round(100 * progress["rankings"] / target)) if target else 0
+        context = {**self._context(request, project, f"Progress: {project}"), "progress": progress, "pct": pct}
+        return TemplateResponse(request, "admin/annotation/project/progress.html", context)
+
+    def import_view(self, request, object_id):
+        project = self.get_object(request, object_id)
+        if not self.has_change_permission(request, project):
+            raise PermissionDenied
+        form = PromptImportForm(request.POST or None, request.FILES or None)
+        result, errors = None, []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = prompts_import(
+                    project=project, data=upload.read(), filename=upload.name, kind=form.cleaned_data["kind"]
+                )
+            except ImportFailed as exc:
+                errors = exc.lines
+        context = {
+            **self._context(request, project, f"Import prompts into {project}"),
+            "form": form,
+            "result": result,
+            "errors": errors,
+        }
+        return TemplateResponse(request, "admin/annotation/project/import.html", context)
+
+
+@admin.register(Membership)
+class MembershipAdmin(ProjectScopedAdmin):
+    list_display = ("user", "project", "role", "excluded", "created_at")
+    list_filter = ("role", "excluded", ("project", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("user__username", "user__email", "project__name", "project__slug")
+    list_select_related = ("user", "project")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("project", "user", "created_at") if obj else ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = db_field.related_model.objects.filter(is_active=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        saved = membership_set(project=obj.project, user=obj.user, role=obj.role, excluded=obj.excluded)
+        obj.pk, obj.created_at, obj._state.adding, obj._state.db = saved.pk, saved.created_at, False, "default"
+
+    def delete_model(self, request, obj):
+        membership_remove(project=obj.project, user=obj.user)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("project", "user"):
+            membership_remove(project=membership.project, user=membership.user)
+
+
+@admin.register(Guideline)
+class GuidelineAdmin(ProjectScopedAdmin):
+    """Adding a guideline publishes the project's next version; versions are never edited or deleted."""
+
+    can_change = can_delete = False
+    list_display = ("project", "version", "created_by", "created_at")
+    list_filter = (("project", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("text", "project__name")
+    list_select_related = ("project", "created_by")
+
+    def get_fields(self, request, obj=None):
+        return ("project", "version", "created_by", "created_at", "text") if obj else ("project", "text")
+
+    def save_model(self, request, obj, form, change):
+        published = guideline_publish(project=obj.project, text=obj.text, user=request.user)
+        obj.pk, obj.version, obj._state.adding, obj._state.db = published.pk, published.version, False, "default"
+
+
+# --- prompts and responses ----------------------------------------------------------------------------------------
+
+
+class ResponseInline(ProjectChildInline, admin.TabularInline):
+    """Shows which model wrote each response: the admin is for managers, never for labelers."""
+
+    model = Response
+    editable = False
+    fields = ("index", "model_name", "text")
+    readonly_fields = fields
+    extra = 0
+
+    def _parent_ok(self, request, obj=None, allowed: bool = True) -> bool:
+        if not allowed:
+            return False
+        return request.user.is_superuser or obj is None or obj.project_id in managed_project_ids(request.user)
+
+
+@admin.register(Prompt)
+class PromptAdmin(ProjectScopedAdmin):
+    can_add = False  # prompts come in through "Import prompts"
+    managers_can_delete = False
+    list_display = ("short_text", "project", "category", "round", "is_gold", "ranking_count", "is_complete")
+    list_filter = (
+        ("project", admin.RelatedOnlyFieldListFilter),
+        "category",
+        "is_complete",
+        "is_gold",
+        "round",
+    )
+    search_fields = ("text", "external_id")
+    list_select_related = ("project",)
+    inlines = (ResponseInline,)
+    fields = (
+        "project",
+        "text",
+        "messages",
+        "category",
+        "source",
+        "external_id",
+        "split",
+        "metadata",
+        "round",
+        "is_gold",
+        "gold_ranks",
+        "ranking_count",
+        "is_complete",
+        "content_hash",
+        "created_at",
+    )
+    readonly_fields = (
+        "project",
+        "text",
+        "messages",
+        "external_id",
+        "round",
+        "content_hash",
+        "is_gold",
+        "gold_ranks",
+        "ranking_count",
+        "is_complete",
+        "created_at",
+    )
+
+    @admin.display(description="prompt", ordering="text")
+    def short_text(self, obj):
+        return _short(obj.text)
+
+
+@admin.register(Response)
+class ResponseAdmin(ReadOnlyAdmin):
+    project_path = "prompt__project"
+    list_display = ("short_text", "model_name", "index", "prompt")
+    list_filter = ("model_name", ("prompt__project", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("text", "model_name")
+    list_select_related = ("prompt",)
+
+    @admin.display(description="response", ordering="text")
+    def short_text(self, obj):
+        return _short(obj.text)
+
+
+# --- labeling -----------------------------------------------------------------------------------------------------
+
+
+class RankingEntryInline(ProjectChildInline, admin.TabularInline):
+    model = RankingEntry
+    editable = False
+    fields = ("rank", "shown_position", "response", "model_name")
+    readonly_fields = fields
+    extra = 0
+
+    def _parent_ok(self, request, obj=None, allowed: bool = True) -> bool:
+        if not allowed:
+            return False
+        return request.user.is_superuser or obj is None or obj.project_id in managed_project_ids(request.user)
+
+    @admin.display(description="model")
+    def model_name(self, entry):
+        return entry.response.model_name
+
+
+@admin.register(Ranking)
+class RankingAdmin(ReadOnlyAdmin):
+    """Rankings are immutable: a correction is a new version made by the labeler, never an edit here."""
+
+    list_display = ("id", "prompt_text", "project", "labeler", "source", "version", "is_current", "created_at")
+    list_filter = (
+        ("project", admin.RelatedOnlyFieldListFilter),
+        "source",
+        "is_current",
+        ("labeler", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("labeler__username", "prompt__text", "rationale")
+    list_select_related = ("project", "labeler", "prompt")
+    inlines = (RankingEntryInline,)
+
+    @admin.display(description="prompt")
+    def prompt_text(self, obj):
+        return _short(obj.prompt.text, 60)
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyAdmin):
+    list_display = ("id", "labeler", "project", "prompt", "status", "created_at", "expires_at", "completed_at")
+    list_filter = ("status", ("project", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("labeler__username",)
+    list_select_related = ("project", "labeler", "prompt")

@@ -1,0 +1,74 @@
+"""`manage.py import_prompts FILE --project SLUG`: import prompts with responses (or pairwise files), all-or-nothing."""
+
+from argparse import RawDescriptionHelpFormatter
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from annotation.services.imports import ImportFailed, ImportResult, prompts_import
+from annotation.services.projects import project_get_or_create
+
+EXAMPLES = """
+file formats (see annotation/importing.py):
+  JSONL   {"prompt": "text" or [{"role": "user", "content": "..."}], "responses": ["...", {"text": "...",
+           "model": "policy-v1"}], "category": "qa", "source": "...", "id": "..."}   (2 to 10 responses)
+  CSV     header: prompt, response_1 .. response_10 [, model_1 .., category, source, id]
+  pairwise (TRL preference format), JSONL or CSV: prompt, chosen, rejected -> 2 responses and one imported ranking
+
+examples:
+  python manage.py import_prompts prompts.jsonl --project helpfulness
+  python manage.py import_prompts prompts.csv --project helpfulness --name "Helpfulness, round 2"
+  python manage.py import_prompts ../shared/data/hh_helpful_dev.jsonl --project hh-dev --kind pairwise
+
+A file with any bad line imports nothing: every bad line is listed with its line number, and the exit status is 1.
+Exact duplicates (same prompt and responses, in the file or already in the project) are skipped with a warning.
+"""
+
+
+class Command(BaseCommand):
+    help = "Import prompts with candidate responses from JSONL or CSV into a project (created if missing)."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return super().create_parser(
+            prog_name, subcommand, formatter_class=RawDescriptionHelpFormatter, epilog=EXAMPLES, **kwargs
+        )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path, help="A .jsonl (or .json/.ndjson) or .csv file.")
+        parser.add_argument("--project", required=True, metavar="SLUG", help="Project slug; created if missing.")
+        parser.add_argument(
+            "--kind",
+            choices=["auto", "prompts", "pairwise"],
+            default="auto",
+            help="File kind (default: auto, detected from the first line or the CSV header).",
+        )
+        parser.add_argument("--name", default="", help="Name of the project when it is created (default: from SLUG).")
+
+    def handle(self, *args, file: Path, project: str, kind: str, name: str, **options):
+        if not file.is_file():
+            raise CommandError(f"No such file: {file}")
+        try:
+            with transaction.atomic():  # a failed import leaves no new project behind either
+                target, created = project_get_or_create(slug=project, name=name)
+                result = prompts_import(project=target, data=file.read_bytes(), filename=file.name, kind=kind)
+        except ImportFailed as exc:
+            raise CommandError(
+                f"{len(exc.lines)} error(s) in {file.name}; nothing was imported:\n" + "\n".join(exc.lines)
+            ) from None
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        self._summary(target, created, result)
+
+    def _summary(self, project, created: bool, result: ImportResult) -> None:
+        state = "created" if created else "existing"
+        self.stdout.write(f"Project '{project.slug}' ({state}), {result.kind} file:")
+        self.stdout.write(f"  prompts created:    {result.prompts_created}")
+        self.stdout.write(f"  responses created:  {result.responses_created}")
+        self.stdout.write(f"  rankings created:   {result.rankings_created}")
+        self.stdout.write(f"  duplicates skipped: {result.duplicates_skipped}")
+        self.stdout.write(f"  warnings:           {len(result.warnings)}")
+        for warning in result.warnings:
+            self.stdout.write(self.style.WARNING(f"    {warning}"))
+        self.stdout.write(self.style.SUCCESS("Done."))
