@@ -21,7 +21,6 @@ DEMO_SLUG = "demo"
 DEMO_NAME = "Helpful assistant responses"
 DEMO_DESCRIPTION = "Rank four assistant responses per prompt: helpful, honest, harmless. A demo project."
 DEMO_OVERLAP = 3
-DEFAULT_PASSWORD = "demo-rank-2025"
 GUIDELINES = (Path(__file__).parent / "guidelines.md").read_text(encoding="utf-8")
 
 # username -> (role in the demo project or "admin", is_staff)
@@ -57,7 +56,7 @@ def _user(username: str, password: str, role: str, is_staff: bool) -> AbstractUs
 
 
 @transaction.atomic
-def demo_load(*, password: str = DEFAULT_PASSWORD, reset: bool = False) -> DemoResult:
+def demo_load(*, password: str, reset: bool = False) -> DemoResult:
     """Create (or bring up to date) the demo users and project, then import the demo prompts."""
     users = {name: _user(name, password, role, staff) for name, (role, staff) in DEMO_USERS.items()}
     if reset:

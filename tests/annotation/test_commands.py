@@ -10,7 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotation.demo import DEFAULT_PASSWORD, DEMO_SLUG, GUIDELINES
+from annotation.demo import DEMO_SLUG, GUIDELINES
+
+DEMO_PASSWORD = "test-demo-pass"
 from annotation.management.commands.import_prompts import Command as ImportPromptsCommand
 from annotation.models import Guideline, Membership, Project, Prompt, Ranking, Response
 from annotation.services.assignments import assignment_next
@@ -134,12 +136,13 @@ def _demo_counts() -> dict:
     }
 
 
-def test_load_demo_creates_users_project_guidelines_members_and_prompts(db):
+def test_load_demo_creates_users_project_guidelines_members_and_prompts(db, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
     out = _run("load_demo")
 
     users = get_user_model().objects
     admin = users.get(username="admin")
-    assert admin.is_superuser and admin.is_staff and admin.check_password(DEFAULT_PASSWORD)
+    assert admin.is_superuser and admin.is_staff and admin.check_password(DEMO_PASSWORD)
     maria = users.get(username="maria")
     assert maria.is_staff and not maria.is_superuser
     project = Project.objects.get(slug=DEMO_SLUG)
@@ -148,7 +151,7 @@ def test_load_demo_creates_users_project_guidelines_members_and_prompts(db):
     assert roles == {"maria": "manager", "alice": "labeler", "bob": "labeler", "carol": "labeler"}
     for name in ("alice", "bob", "carol"):
         labeler = users.get(username=name)
-        assert labeler.check_password(DEFAULT_PASSWORD) and not labeler.is_staff
+        assert labeler.check_password(DEMO_PASSWORD) and not labeler.is_staff
     guideline = project.guidelines.get()
     assert guideline.text == GUIDELINES
     for topic in ("Helpfulness", "Honesty", "Harmlessness", "## Ties", "## Flags", "## Examples"):
@@ -164,7 +167,7 @@ def test_load_demo_creates_users_project_guidelines_members_and_prompts(db):
     assert "http://127.0.0.1:8000/" in out
     for name in ("admin", "maria", "alice", "bob", "carol"):
         assert f"{name}" in out
-    assert DEFAULT_PASSWORD in out
+    assert DEMO_PASSWORD in out
 
 
 def test_load_demo_twice_gives_the_same_counts(db):

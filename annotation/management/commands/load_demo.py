@@ -1,20 +1,22 @@
 """`manage.py load_demo`: demo users and a demo project with guidelines and prompts (idempotent)."""
 
 import os
+import secrets
 from argparse import RawDescriptionHelpFormatter
 
 from django.core.management.base import BaseCommand
 
-from annotation.demo import DEFAULT_PASSWORD, demo_load
+from annotation.demo import demo_load
 
-EXAMPLES = f"""
+EXAMPLES = """
 examples:
   python manage.py load_demo                       # create or update the demo (safe to run again)
   python manage.py load_demo --reset               # delete the demo project's prompts and rankings, start over
   DEMO_PASSWORD=s3cret python manage.py load_demo  # choose the demo users' password
 
 Logins: admin (superuser), maria (project manager, may use /admin/), alice, bob and carol (labelers).
-The password is $DEMO_PASSWORD, or "{DEFAULT_PASSWORD}" when it is not set: for a local demo only.
+The password is $DEMO_PASSWORD (`make` writes a random one into the git-ignored .env), or a new random one
+when it is not set. The logins are printed at the end.
 """
 
 
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, reset: bool, **options):
-        password = os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD
+        password = os.environ.get("DEMO_PASSWORD") or "-".join(secrets.token_hex(3) for _ in range(3))
         result = demo_load(password=password, reset=reset)
         imported = result.imported
         state = "created" if result.project_created else "already there"
