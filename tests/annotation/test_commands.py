@@ -11,14 +11,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.demo import DEMO_SLUG, GUIDELINES
-
-DEMO_PASSWORD = "test-demo-pass"
 from annotation.management.commands.import_prompts import Command as ImportPromptsCommand
 from annotation.models import Guideline, Membership, Project, Prompt, Ranking, Response
 from annotation.services.assignments import assignment_next
 from annotation.services.rankings import ranking_submit
 from tests.factories import ProjectFactory
 
+DEMO_PASSWORD = "test-demo-pass"
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 
