@@ -12,40 +12,116 @@ import numpy as np
 
 from annotation.agreement.table import RankTable
 
+_COUNTING_CELLS = 1 << 20  # groups x distinct values beyond 2 * rows: past this, midranks sort instead of count
+
+
+def dense_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, unique)`` with ``unique[codes] == key``, like ``np.unique(key, return_inverse=True)`` except that
+    when equal keys already sit in contiguous runs (rows come from the database ordered by ranking) the codes
+    number the runs in order and nothing is sorted; ``unique`` is then in order of appearance."""
+    if not len(key):
+        return np.empty(0, dtype=np.int64), key[:0]
+    new = np.empty(len(key), dtype=bool)
+    new[0] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    run_keys = key[new]
+    low, high = int(run_keys.min()), int(run_keys.max())
+    grouped = np.all(run_keys[1:] > run_keys[:-1]) or (
+        high - low <= 4 * len(key) and np.bincount(run_keys - low).max() <= 1
+    )
+    if grouped:
+        return np.cumsum(new) - 1, run_keys
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    new[1:] = ordered[1:] != ordered[:-1]
+    codes = np.empty(len(key), dtype=np.int64)
+    codes[order] = np.cumsum(new) - 1
+    return codes, ordered[new]
+
 
 def ranking_codes(table: RankTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dense code per row of its ranking (prompt, labeler), plus each ranking's prompt and labeler code."""
-    key = table.prompt * np.int64(max(table.n_labelers, 1)) + table.labeler
-    unique, codes = np.unique(key, return_inverse=True)
-    prompts, labelers = np.divmod(unique, np.int64(max(table.n_labelers, 1)))
-    return codes.astype(np.int64), prompts, labelers
+    n_labelers = np.int64(max(table.n_labelers, 1))
+    codes, unique = dense_codes(table.prompt * n_labelers + table.labeler)
+    prompts, labelers = np.divmod(unique, n_labelers)
+    return codes, prompts, labelers
+
+
+def response_owner(table: RankTable) -> np.ndarray:
+    """The prompt code of every response code (0 for codes that do not occur)."""
+    owner = np.zeros(table.n_responses, dtype=np.int64)
+    owner[table.response] = table.prompt
+    return owner
+
+
+def response_slots(table: RankTable) -> tuple[np.ndarray, int]:
+    """Each response code's index among its prompt's responses (by code), and the most responses of a prompt."""
+    present = np.flatnonzero(np.bincount(table.response, minlength=table.n_responses))
+    prompts = response_owner(table)[present]
+    order = np.argsort(prompts, kind="stable")
+    prompts = prompts[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = prompts[1:] != prompts[:-1]
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, len(order)))
+    slots = np.zeros(table.n_responses, dtype=np.int64)
+    slots[present[order]] = np.arange(len(order)) - np.repeat(starts, sizes)
+    return slots, int(sizes.max()) if sizes.size else 1
 
 
 def grouped_midranks(group: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average ranks (scipy's ``rankdata(method="average")``) of ``value`` within each group, and per group the
     tie term sum(t**3 - t) over its runs of equal values (indexed by group code)."""
     n = len(value)
-    n_groups = int(group.max()) + 1 if n else 0
     if not n:
         return np.empty(0), np.zeros(0)
-    order = np.lexsort((value, group))
-    sorted_group, sorted_value = group[order], value[order]
+    n_groups = int(group.max()) + 1
+    codes, domain = value_codes(value)
+    cell = group * np.int64(len(domain)) + codes
+    if n_groups * len(domain) <= 2 * n + _COUNTING_CELLS:
+        # few distinct values (ranks, positions): count them per group instead of sorting
+        counts = np.bincount(cell, minlength=n_groups * len(domain)).reshape(n_groups, len(domain))
+        below = np.cumsum(counts, axis=1) - counts
+        midranks = (below + (counts + 1.0) / 2.0).ravel()[cell]
+        ties = (counts.astype(np.float64) ** 3 - counts).sum(axis=1)
+        return midranks, ties
+    order = np.argsort(cell, kind="stable")
+    sorted_group, sorted_value = group[order], codes[order]
     new_group = np.empty(n, dtype=bool)
     new_group[0] = True
     np.not_equal(sorted_group[1:], sorted_group[:-1], out=new_group[1:])
     new_run = new_group.copy()
     new_run[1:] |= sorted_value[1:] != sorted_value[:-1]
-    position = np.arange(n)
-    group_start = np.maximum.accumulate(np.where(new_group, position, 0))
     run_start = np.flatnonzero(new_run)
     run_length = np.diff(np.append(run_start, n))
-    run_of = np.cumsum(new_run) - 1
-    mid = (run_start + (run_length - 1) / 2.0)[run_of] - group_start + 1.0
+    group_start = np.flatnonzero(new_group)
+    run_group_start = group_start[np.cumsum(new_group)[run_start] - 1]
+    run_mid = run_start + (run_length - 1) / 2.0 - run_group_start + 1.0
     midranks = np.empty(n)
-    midranks[order] = mid
+    midranks[order] = np.repeat(run_mid, run_length)
     tie = run_length.astype(np.float64) ** 3 - run_length
     ties = np.bincount(sorted_group[run_start], weights=tie, minlength=n_groups)
     return midranks, ties
+
+
+def value_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, domain)``: sorted distinct values and each value's index in them.
+
+    Ranks are small integers or halves, so a lookup table replaces the sort of ``np.unique`` when it can."""
+    values = np.asarray(values, dtype=np.float64)
+    if not values.size:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    low, high = values.min(), values.max()
+    for scale in (1.0, 2.0):
+        if not (np.isfinite(low) and np.isfinite(high)) or (high - low) * scale >= 1e6:
+            break
+        offset = ((values - low) * scale).astype(np.int64)
+        if np.array_equal(offset, (values - low) * scale):
+            present = np.bincount(offset) > 0
+            lookup = np.cumsum(present) - 1
+            return lookup[offset], np.flatnonzero(present) / scale + low
+    domain, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64), domain
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 The ``krippendorff`` package wants a dense coders x units matrix and builds a units x values x values array; with
 400,000 units that is slow and memory hungry, and it cannot give per-prompt coincidence matrices for a fast
-bootstrap. Here the coincidence matrix is built from the (unit, value, count) non-zeros with ``np.bincount``.
+bootstrap. Here the coincidence matrix comes from the units x values count matrix built with one ``np.bincount``
+(from its non-zeros when that matrix would be large).
 Reference: K. Krippendorff, "Computing Krippendorff's Alpha-Reliability" (2011), sections B-E.
 """
 
@@ -13,33 +14,13 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from annotation.agreement._groups import pairs_within_sorted
+from annotation.agreement._groups import pairs_within_sorted, response_owner, value_codes
 from annotation.agreement.table import RankTable
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 ALPHA_UNKNOWN_LEVEL = "Unknown level of measurement {level!r}; use one of nominal, ordinal, interval, ratio."
 _DENSE_LIMIT = 1 << 24  # units x values cells counted densely with bincount; beyond that, sort the keys
-
-
-def value_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes, domain)``: sorted distinct values and each value's index in them.
-
-    Ranks are small integers or halves, so a lookup table replaces the sort of ``np.unique`` when it can."""
-    values = np.asarray(values, dtype=np.float64)
-    if not values.size:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    low, high = values.min(), values.max()
-    for scale in (1.0, 2.0):
-        if not (np.isfinite(low) and np.isfinite(high)) or (high - low) * scale >= 1e6:
-            break
-        offset = ((values - low) * scale).astype(np.int64)
-        if np.array_equal(offset, (values - low) * scale):
-            present = np.bincount(offset) > 0
-            lookup = np.cumsum(present) - 1
-            return lookup[offset], np.flatnonzero(present) / scale + low
-    domain, codes = np.unique(values, return_inverse=True)
-    return codes.astype(np.int64), domain
 
 
 def coincidence_parts(
@@ -59,9 +40,21 @@ def coincidence_parts(
 
 def coincidences(unit: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The coincidence matrix ``o`` (V x V) of all pairable units, and the value domain (length V)."""
-    cells, amounts, _, domain = _coincidence_cells(unit, value)
+    unit = np.asarray(unit, dtype=np.int64)
+    codes, domain = value_codes(value)
     V = len(domain)  # noqa: N806 - Krippendorff's notation
-    return np.bincount(cells, weights=amounts, minlength=V * V).reshape(V, V), domain
+    n_units = int(unit.max()) + 1 if unit.size else 0
+    if n_units * V > _DENSE_LIMIT:
+        cells, amounts, _, domain = _coincidence_cells(unit, value)
+        size = len(domain)
+        return np.bincount(cells, weights=amounts, minlength=size * size).reshape(size, size), domain
+    # few values (ranks): o = N' diag(w) N - diag(N' w), N the units x values count matrix, w_u = 1 / (m_u - 1)
+    counts = np.bincount(unit * V + codes, minlength=n_units * V).reshape(n_units, V).astype(np.float64)
+    m = counts.sum(axis=1)
+    w = np.divide(1.0, m - 1.0, out=np.zeros_like(m), where=m >= 2)
+    weighted = counts.T * w
+    # einsum, not @: a BLAS call on this skinny product spawns threads that stall on a busy machine
+    return np.einsum("cu,uk->ck", weighted, counts) - np.diag(weighted.sum(axis=1)), domain
 
 
 def _coincidence_cells(unit: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -159,6 +152,4 @@ def krippendorff_alpha(table: RankTable, level: Level = "ordinal") -> float:
 
 def alpha_parts(table: RankTable) -> tuple[sp.csr_matrix, np.ndarray]:
     """Per-prompt coincidence matrices (rows = prompt codes) for ``bootstrap_sums_ci``."""
-    owner = np.zeros(table.n_responses, dtype=np.int64)
-    owner[table.response] = table.prompt
-    return coincidence_parts(table.response, table.rank, owner, max(table.n_prompts, 1))
+    return coincidence_parts(table.response, table.rank, response_owner(table), max(table.n_prompts, 1))

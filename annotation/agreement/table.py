@@ -29,9 +29,9 @@ def _as_codes(name: str, values: Any, low: int = 0) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(TABLE_NOT_1D.format(name=name))
-    if array.size and array.dtype.kind not in "iu":
-        if array.dtype.kind != "f" or not np.array_equal(array, np.round(array)):
-            raise ValueError(TABLE_NOT_INTEGER.format(name=name))
+    integral = array.dtype.kind in "iu" or (array.dtype.kind == "f" and np.array_equal(array, np.round(array)))
+    if array.size and not integral:
+        raise ValueError(TABLE_NOT_INTEGER.format(name=name))
     array = array.astype(np.int64, copy=False)
     if array.size and array.min() < low:
         raise ValueError(TABLE_NEGATIVE_CODE.format(name=name, low=low))
@@ -204,7 +204,11 @@ def factorize(values: Sequence[Hashable] | np.ndarray, missing: object = ...) ->
     ``missing`` (pass ``None`` for models) get code -1 and do not enter ``ids``.
     """
     array = np.asarray(values) if not isinstance(values, np.ndarray) else values
-    if array.ndim == 1 and array.dtype.kind in "iuUS" and missing is ...:
+    # numpy would turn [1, "a"] into strings: only all-number or all-string ids take the sorted route
+    same_kind = array.dtype.kind in "iu" or (
+        array.dtype.kind in "US" and (isinstance(values, np.ndarray) or all(isinstance(v, str | bytes) for v in values))
+    )
+    if array.ndim == 1 and same_kind and missing is ...:
         ids, codes = np.unique(array, return_inverse=True)
         return codes.astype(np.int64), ids
     lookup: dict[Hashable, int] = {}
