@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import views
+from annotation import views, views_agreement
 
 app_name = "annotation"
 urlpatterns = [
@@ -11,4 +11,6 @@ urlpatterns = [
     path("<slug:slug>/label/<int:assignment_id>/submit/", views.label_submit, name="label-submit"),
     path("<slug:slug>/label/<int:assignment_id>/skip/", views.label_skip, name="label-skip"),
     path("<slug:slug>/my-rankings/", views.my_rankings, name="my-rankings"),
+    path("<slug:slug>/agreement/", views_agreement.agreement, name="agreement"),
+    path("<slug:slug>/agreement/exclusion/", views_agreement.agreement_exclusion, name="agreement-exclusion"),
 ]
