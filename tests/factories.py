@@ -84,3 +84,45 @@ def manager(project: Project, **kwargs):
 
 
 __all__ = ["Assignment", "AdminFactory", "ProjectFactory", "PromptFactory", "ResponseFactory", "UserFactory"]
+
+
+def rank_queue(project: Project, user, ranks_for=None) -> list:
+    """Let `user` work through their whole queue in `project` through the services (assignment_next, ranking_submit).
+
+    `ranks_for(prompt, responses)` returns {response_id: rank} (default: by response index, index 0 best).
+    Returns the rankings submitted."""
+    from annotation.services.assignments import assignment_next
+    from annotation.services.rankings import ranking_submit
+
+    ranks_for = ranks_for or (lambda prompt, responses: {r.id: r.index + 1 for r in responses})
+    rankings = []
+    while (assignment := assignment_next(project=project, labeler=user)) is not None:
+        responses = list(assignment.prompt.responses.filter(id__in=assignment.shown_order))
+        ranking, _ = ranking_submit(
+            labeler=user, assignment_id=assignment.id, ranks=ranks_for(assignment.prompt, responses)
+        )
+        rankings.append(ranking)
+    return rankings
+
+
+def ranking_make(prompt, labeler, ranks: list[int], **fields):
+    """A ranking of the prompt's responses (in index order) written straight into the tables (no assignment).
+
+    `fields` set Ranking fields (flags, guideline_version, is_current, version, rationale, ...); `created_at` is
+    applied after the insert (the field is auto_now_add)."""
+    from annotation.models import Ranking, RankingEntry
+
+    created_at = fields.pop("created_at", None)
+    responses = list(prompt.responses.order_by("index"))
+    ranking = Ranking.objects.create(
+        project=prompt.project, prompt=prompt, labeler=labeler, num_responses=len(responses),
+        shown_order=[r.id for r in responses], **({"guideline_version": 1} | fields),
+    )  # fmt: skip
+    RankingEntry.objects.bulk_create(
+        RankingEntry(ranking=ranking, response=r, rank=value, shown_position=i, num_responses=len(responses))
+        for i, (r, value) in enumerate(zip(responses, ranks, strict=True))
+    )
+    if created_at is not None:
+        Ranking.objects.filter(pk=ranking.pk).update(created_at=created_at)
+        ranking.created_at = created_at
+    return ranking
