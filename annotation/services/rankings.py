@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -100,7 +100,8 @@ def ranking_submit(
     if assignment.status == Assignment.Status.SKIPPED:
         raise ValidationError(SUBMIT_SKIPPED)
     now = timezone.now()
-    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction already holds the write lock
+        prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
     lapsed = assignment.expires_at <= now and not prompt.is_gold
     if lapsed and open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) <= 0:
         raise ValidationError(SUBMIT_LEASE_LOST)
@@ -114,9 +115,9 @@ def ranking_submit(
         raise ValidationError(SUBMIT_ALREADY) from None
     assignment.status, assignment.completed_at = Assignment.Status.SUBMITTED, now
     assignment.save(update_fields=["status", "completed_at"])
-    if not prompt.is_gold:
-        Prompt.objects.filter(pk=prompt.pk).update(ranking_count=F("ranking_count") + 1)
-        Prompt.objects.filter(pk=prompt.pk, ranking_count__gte=project.overlap).update(is_complete=True)
+    if not prompt.is_gold:  # the prompt row was read under the lock, so its count is current
+        complete = prompt.is_complete or prompt.ranking_count + 1 >= project.overlap
+        Prompt.objects.filter(pk=prompt.pk).update(ranking_count=F("ranking_count") + 1, is_complete=complete)
     return ranking, True
 
 
