@@ -1,7 +1,7 @@
 """Reads: who may see which project, a labeler's task and progress, a project's progress."""
 
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.http import Http404
 from django.utils import timezone
 
@@ -38,9 +38,12 @@ def role_in_project(*, user: AbstractUser, project: Project) -> str | None:
 
 def project_get_for_user(*, user: AbstractUser, slug: str, manage: bool = False) -> Project:
     """The project if the user may see it (manage=True: may manage it); otherwise 404, so outsiders learn nothing."""
-    project = Project.objects.filter(slug=slug).first()
-    role = role_in_project(user=user, project=project) if project else None
-    if role is None or (manage and role not in ("admin", "manager")):
+    if is_admin(user):
+        project, role = Project.objects.filter(slug=slug).first(), "admin"
+    else:  # one query: the project with the caller's role in it (None for outsiders)
+        project = projects_with_role_for_user(user=user).filter(slug=slug).first() if user.is_authenticated else None
+        role = project.my_role if project else None
+    if project is None or role is None or (manage and role not in ("admin", "manager")):
         raise Http404("No such project.")
     return project
 
@@ -69,16 +72,19 @@ def rankings_for_labeler(*, labeler: AbstractUser, project: Project | None = Non
 
 def labeler_progress_get(*, project: Project, labeler: AbstractUser) -> dict:
     """What the progress indicator shows a labeler: done by me, in my hands, and the project's target."""
-    done = Ranking.objects.filter(project=project, labeler=labeler, is_current=True, source="platform").count()
     now = timezone.now()
-    active = Assignment.objects.filter(project=project, labeler=labeler, status="active", expires_at__gt=now).count()
-    prompts = Prompt.objects.filter(project=project, is_gold=False).count()
-    project_done = Ranking.objects.filter(project=project, is_current=True, prompt__is_gold=False).count()
+    mine = Assignment.objects.filter(project=project, labeler=labeler).aggregate(
+        done=Count("id", filter=Q(status="submitted")),
+        assigned=Count("id", filter=Q(status="active", expires_at__gt=now)),
+    )
+    # Prompt.ranking_count holds each prompt's current rankings (kept by the services), so one pass over the
+    # project's prompts replaces counting every ranking: this runs on every "next".
+    totals = Prompt.objects.filter(project=project, is_gold=False).aggregate(n=Count("id"), done=Sum("ranking_count"))
     return {
-        "done": done,
-        "assigned": active,
-        "project_rankings": project_done,
-        "project_target": prompts * project.overlap,
+        "done": mine["done"],
+        "assigned": mine["assigned"],
+        "project_rankings": totals["done"] or 0,
+        "project_target": totals["n"] * project.overlap,
     }
 
 

@@ -24,6 +24,7 @@ from annotation.services.rankings import ranking_revise, ranking_submit
 TASKS = ["tasks"]
 RANKINGS = ["rankings"]
 NO_SUCH_RANKING = "No such ranking."
+NO_SUCH_TASK = "No such task."
 
 
 class TaskNextApi(BaseApi):
@@ -82,10 +83,12 @@ class TaskSubmitApi(BaseApi):
     )  # fmt: skip
     def post(self, request, assignment_id: int):
         """Submit my ranking of a task: a rank per shown response (1 = best, ties share a rank). Idempotent."""
-        assignment = assignment_get_for_labeler(labeler=request.user, assignment_id=assignment_id)
         data = TaskSubmitApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        ranking, created = ranking_submit(labeler=request.user, assignment_id=assignment.id, **data.validated_data)
+        try:  # the service loads (and locks) the assignment itself: no second lookup here
+            ranking, created = ranking_submit(labeler=request.user, assignment_id=assignment_id, **data.validated_data)
+        except PermissionDenied:  # someone else's task, or none: as if it did not exist
+            raise NotFound(NO_SUCH_TASK) from None
         body = {"ranking_id": ranking.id, "created": created, "version": ranking.version}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
