@@ -4,98 +4,195 @@
 Conventions (docs/agreement.md): units are (prompt, response); gold prompts are left out of the headline figures
 (they measure labelers against a reference instead); labelers a manager excluded stay in the per-labeler table
 (marked) but are left out of every project figure.
+
+Performance (bench/agreement.py, 2,000,000 ranks): rows come from the database cursor straight into numpy arrays
+(one packed integer per entry, ranking attributes once per ranking, flags only where there are any); per-prompt
+statistics are computed once and shared by the figures, their bootstrap intervals (all drawn in one pass) and the
+breakdowns. Every figure equals what the package's one-call functions (`ag.krippendorff_alpha`, `ag.*_ci`, ...)
+give on the same rows.
 """
 
 import json
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
+import scipy.sparse as sp
 from django.db import connection
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast, Coalesce
 
 from annotation import agreement as ag
-from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry
+from annotation.agreement.bootstrap import percentile_interval, resampled_prompts
+from annotation.models import MAX_RESPONSES, Membership, Project, Prompt, Ranking, RankingEntry, Response
 
 HISTOGRAM_BINS = 10
 LOWEST_PROMPTS = 20
+_PACK = 16  # rank and shown position (both < 16) are packed with the response id into one integer per entry
+assert MAX_RESPONSES < _PACK
 
 
 @dataclass
 class Loaded:
-    """Current rankings of a project as aligned arrays: `table` rows plus per-row ranking attributes."""
+    """Current rankings of a project as aligned arrays: `table` rows plus per-row ranking attributes.
+
+    Group attributes are held as codes into sorted names (`category`, `guideline` and `week` give them per row)."""
 
     table: ag.RankTable
     ranking_id: np.ndarray
+    row_ranking: np.ndarray  # per row: a dense code of its ranking, in the order of the ranking ids
     times: np.ndarray
-    flags: list[list[str]]  # per row: its ranking's flags
-    guideline: np.ndarray
-    week: np.ndarray  # per row: ISO week (YYYY-Www) its ranking was made in
-    category: np.ndarray
+    flag_sets: list[list[str]]  # the distinct flag lists of the rankings
+    row_flags: np.ndarray  # per row: the index of its ranking's flags in `flag_sets`
     gold: np.ndarray  # per row: the prompt is gold
     excluded: np.ndarray  # per row: its labeler is excluded by a manager
+    category_names: np.ndarray  # sorted; "(none)" for prompts without a category
+    category_code: np.ndarray  # per row
+    guideline_names: np.ndarray  # sorted guideline versions; -1 where a ranking has none
+    guideline_code: np.ndarray  # per row
+    week_names: np.ndarray  # sorted ISO weeks (YYYY-Www) the rankings were made in
+    week_code: np.ndarray  # per row
+
+    @property
+    def flags(self) -> list[list[str]]:
+        """Per row: its ranking's flags."""
+        return [self.flag_sets[i] for i in self.row_flags.tolist()]
+
+    @property
+    def category(self) -> np.ndarray:
+        return self.category_names[self.category_code]
+
+    @property
+    def guideline(self) -> np.ndarray:
+        return self.guideline_names[self.guideline_code]
+
+    @property
+    def week(self) -> np.ndarray:
+        return self.week_names[self.week_code]
 
 
-def _fetch(queryset) -> list[tuple]:
-    """Raw rows for a values_list queryset: skips model-instance and per-row ORM overhead (millions of rows)."""
+def _fetch(queryset, dtype: list[tuple[str, str]]) -> np.ndarray:
+    """The rows of a values_list queryset as a structured array, read from the DB-API cursor itself: no model
+    instances, no per-row converters or wrappers, no list of tuples (millions of rows)."""
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return np.fromiter(cursor.cursor, dtype=np.dtype(dtype))
 
 
 def rankings_load(*, project: Project) -> Loaded | None:
     """Every current ranking entry of the project, or None when there is none."""
-    entries = RankingEntry.objects.filter(ranking__project=project, ranking__is_current=True).order_by()
-    rows = _fetch(
-        entries.values_list("ranking__prompt_id", "ranking__labeler_id", "response_id", "rank", "shown_position",
-                            "response__model_name", "ranking_id")
-    )  # fmt: skip
-    if not rows:
+    entries = _fetch(
+        RankingEntry.objects.filter(ranking__project=project, ranking__is_current=True)
+        .order_by()
+        .values_list("ranking_id", (F("response_id") * _PACK + F("rank")) * _PACK + F("shown_position")),
+        [("ranking", "i8"), ("packed", "i8")],
+    )
+    if not len(entries):
         return None
-    prompt, labeler, response, rank, position, model, ranking = (np.array(c) for c in zip(*rows, strict=True))
-    del rows
-    table = ag.RankTable.from_arrays(prompt, labeler, response, rank.astype(float), position, model)
-    per_ranking = {
-        rid: (t, f, g, c)
-        for rid, t, f, g, c in _fetch(
-            Ranking.objects.filter(project=project, is_current=True)
-            .order_by()
-            .values_list("id", "time_spent_s", "flags", "guideline_version", "created_at")
-        )
-    }
-    return _align(project, table, ranking, prompt, labeler, per_ranking)
+    current = Ranking.objects.filter(project=project, is_current=True).order_by("id")
+    rankings = _fetch(
+        current.values_list(
+            "id", "prompt_id", "labeler_id", "time_spent_s", Coalesce("guideline_version", Value(-1)),
+            Cast("created_at", output_field=CharField()),  # text: no per-row datetime parsing
+        ),
+        [("id", "i8"), ("prompt", "i8"), ("labeler", "i8"), ("time", "O"), ("guideline", "i8"), ("created", "O")],
+    )  # fmt: skip
+    flagged = _fetch(current.exclude(flags=[]).values_list("id", "flags"), [("id", "i8"), ("flags", "O")])
+    responses = _fetch(
+        Response.objects.filter(prompt__project=project).order_by("id").values_list("id", "model_name"),
+        [("id", "i8"), ("model", "O")],
+    )
+    prompts = _fetch(
+        Prompt.objects.filter(project=project).order_by("id").values_list("id", "category", "is_gold"),
+        [("id", "i8"), ("category", "O"), ("gold", "?")],
+    )
+    return _align(project, entries, rankings, flagged, responses, prompts)
 
 
-def _week(created) -> str:
-    if isinstance(created, str):  # SQLite hands back text from a raw cursor
-        from datetime import datetime
-
-        created = datetime.fromisoformat(created)
-    year, week, _ = created.isocalendar()
+def _week(day: date) -> str:
+    year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def _align(project: Project, table, ranking, prompt, labeler, per_ranking) -> Loaded:
-    ids, index = np.unique(ranking, return_inverse=True)
-    attrs = [per_ranking[int(rid)] for rid in ids]
-    times = np.array([np.nan if a[0] is None else a[0] for a in attrs], dtype=float)[index]
-    flags_per = [json.loads(a[1]) if isinstance(a[1], str) else (a[1] or []) for a in attrs]
-    guideline = np.array([-1 if a[2] is None else a[2] for a in attrs])[index]
-    week = np.array([_week(a[3]) for a in attrs])[index]
-    prompts = dict(Prompt.objects.filter(project=project).values_list("id", "category"))
-    gold_ids = set(Prompt.objects.filter(project=project, is_gold=True).values_list("id", flat=True))
-    excluded_ids = set(Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True))
-    prompt_ids = np.unique(prompt)
-    category = np.array([prompts.get(int(p)) or "(none)" for p in prompt_ids])[np.searchsorted(prompt_ids, prompt)]
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, each value's index in them)."""
+    names, codes = np.unique(values, return_inverse=True)
+    return names, codes.reshape(-1)
+
+
+def _factorize_objects(values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Codes in order of first appearance for hashable Python objects (model names, flags as JSON text)."""
+    lookup: dict = {}
+    codes = np.fromiter((lookup.setdefault(v, len(lookup)) for v in values.tolist()), np.int64, len(values))
+    return codes, list(lookup)
+
+
+def _align(project: Project, entries, rankings, flagged, responses, prompts) -> Loaded:
+    ranking = entries["ranking"]
+    response, rest = np.divmod(entries["packed"], _PACK * _PACK)
+    rank, position = np.divmod(rest, _PACK)
+    r_index = np.searchsorted(rankings["id"], ranking)  # rankings are sorted by id
+    used = np.bincount(r_index, minlength=len(rankings)) > 0
+    if not used.all():  # a ranking without entries takes no part
+        rankings = rankings[used]
+        r_index = np.searchsorted(rankings["id"], ranking)
+    # prompts, labelers and responses: codes index their sorted ids, as RankTable.from_arrays gives them
+    prompt_ids, r_prompt = _codes(rankings["prompt"])
+    labeler_ids, r_labeler = _codes(rankings["labeler"])
+    response_at = np.searchsorted(responses["id"], response)  # responses are sorted by id
+    ranked = np.bincount(response_at, minlength=len(responses)) > 0
+    response_ids = responses["id"][ranked]
+    response_code = (np.cumsum(ranked) - 1)[response_at]
+    # models: codes in order of first appearance over the rows, as RankTable.from_arrays gives them
+    name_code, names = _factorize_objects(responses["model"])
+    row_name = name_code[response_at]
+    first = np.full(len(names), len(row_name))
+    np.minimum.at(first, row_name, np.arange(len(row_name)))
+    seen = np.flatnonzero(first < len(row_name))
+    order = seen[np.argsort(first[seen], kind="stable")]
+    model_code = np.zeros(len(names), dtype=np.int64)
+    model_code[order] = np.arange(len(order))
+    model_ids = np.empty(len(order), dtype=object)
+    model_ids[:] = [names[i] for i in order]
+    table = ag.RankTable(
+        prompt=r_prompt[r_index], labeler=r_labeler[r_index], response=response_code, rank=rank.astype(float),
+        position=position, model=model_code[row_name], prompt_ids=prompt_ids, labeler_ids=labeler_ids,
+        response_ids=response_ids, model_ids=model_ids,
+    )  # fmt: skip
+    # flags: only flagged rankings were fetched; code 0 is "no flags"
+    texts = flagged["flags"]
+    if texts.size and not isinstance(texts[0], str):  # PostgreSQL's driver decodes JSON itself
+        texts = np.array([json.dumps(f) for f in texts.tolist()], dtype=object)
+    flag_code, flag_texts = _factorize_objects(texts)
+    r_flags = np.zeros(len(rankings), dtype=np.int64)
+    at = np.searchsorted(rankings["id"], flagged["id"])
+    known = at < len(rankings)
+    known[known] = rankings["id"][at[known]] == flagged["id"][known]
+    r_flags[at[known]] = flag_code[known] + 1
+    # categories and gold per prompt; guideline version and week per ranking
+    prompt_at = np.searchsorted(prompts["id"], prompt_ids)
+    category = np.array([c or "(none)" for c in prompts["category"][prompt_at].tolist()])
+    category_names, category_code = _codes(category)
+    guideline_names, r_guideline = _codes(rankings["guideline"])
+    days, r_day = _codes(rankings["created"].astype("U10").astype("datetime64[D]"))  # 'YYYY-MM-DD HH:MM...'
+    week_names, day_week = _codes(np.array([_week(day) for day in days.tolist()]))
+    excluded_ids = Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True)
     return Loaded(
         table=table,
         ranking_id=ranking,
-        times=times,
-        flags=[flags_per[i] for i in index],
-        guideline=guideline,
-        week=week,
-        category=category,
-        gold=np.isin(prompt, list(gold_ids)),
-        excluded=np.isin(labeler, list(excluded_ids)),
+        row_ranking=r_index,
+        times=rankings["time"].astype(float)[r_index],  # None -> NaN
+        flag_sets=[[], *([] if f is None else json.loads(f) or [] for f in flag_texts)],
+        row_flags=r_flags[r_index],
+        gold=prompts["gold"][prompt_at][table.prompt],
+        excluded=np.isin(labeler_ids, list(excluded_ids))[table.labeler],
+        category_names=category_names,
+        category_code=category_code[table.prompt],
+        guideline_names=guideline_names,
+        guideline_code=r_guideline[r_index],
+        week_names=week_names,
+        week_code=day_week[r_day][r_index],
     )
 
 
@@ -108,55 +205,160 @@ def _interval(pair) -> list[float | None]:
     return [_num(pair[0]), _num(pair[1])]
 
 
-def headline(table: ag.RankTable, n_boot: int, seed: int = 0) -> dict:
-    """The project figures, with 95% bootstrap intervals over prompts when n_boot > 0."""
-    figures = {
-        "alpha_ordinal": ag.krippendorff_alpha(table, "ordinal"),
-        "alpha_interval": ag.krippendorff_alpha(table, "interval"),
-        "alpha_nominal": ag.krippendorff_alpha(table, "nominal"),
-        "alpha_ratio": ag.krippendorff_alpha(table, "ratio"),
-        "kendall_w_mean": ag.kendall_w_mean(table),
-        "pairwise_agreement_ties_dropped": ag.pairwise_agreement(table, "drop"),
-        "pairwise_agreement_ties_as_outcome": ag.pairwise_agreement(table, "outcome"),
-    }
-    result = {name: _num(value) for name, value in figures.items()}
-    result |= {"n_prompts": int(np.unique(table.prompt).size), "n_labelers": int(np.unique(table.labeler).size)}
-    if n_boot > 0:
-        result["intervals"] = {
-            "alpha_ordinal": _interval(ag.alpha_ci(table, "ordinal", n_boot, seed)),
-            "alpha_interval": _interval(ag.alpha_ci(table, "interval", n_boot, seed)),
-            "kendall_w_mean": _interval(ag.kendall_w_mean_ci(table, n_boot, seed)),
-            "pairwise_agreement_ties_dropped": _interval(ag.pairwise_agreement_ci(table, "drop", n_boot, seed)),
-            "pairwise_agreement_ties_as_outcome": _interval(ag.pairwise_agreement_ci(table, "outcome", n_boot, seed)),
+def _ratio(sums: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sums[:, 1] > 0, sums[:, 0] / sums[:, 1], np.nan)
+
+
+def _alpha(sums: np.ndarray, domain: np.ndarray, level: str) -> np.ndarray:
+    """Alpha from rows of summed, flattened coincidence matrices."""
+    return ag.alpha_from_coincidences(sums.reshape(len(sums), len(domain), len(domain)), domain, level)
+
+
+def _present(codes: np.ndarray, size: int) -> np.ndarray:
+    """The sorted distinct codes (np.unique of small non-negative integers, by counting)."""
+    return np.flatnonzero(np.bincount(codes, minlength=size))
+
+
+@dataclass
+class _Parts:
+    """Per-prompt sufficient statistics of the headline figures, computed once and shared by the figures, their
+    bootstrap intervals, the per-prompt distribution and the breakdowns."""
+
+    coincidences: sp.csr_matrix  # (prompts, V * V): Krippendorff's coincidence matrix of each prompt
+    domain: np.ndarray  # the V rank values
+    kendall: np.ndarray  # (prompts, 2): W (0 where undefined) and 1 where defined
+    pairs_dropped: np.ndarray  # (prompts, 2): agreeing and compared labeler pairs, ties dropped
+    pairs_outcome: np.ndarray  # the same, a tie being a third outcome
+
+    @classmethod
+    def of(cls, table: ag.RankTable) -> "_Parts":
+        coincidences, domain = ag.alpha_parts(table)
+        w = ag.kendall_w(table)
+        defined = np.isfinite(w)
+        return cls(
+            coincidences=coincidences,
+            domain=domain,
+            kendall=np.column_stack([np.where(defined, w, 0.0), defined.astype(np.float64)]),
+            pairs_dropped=np.column_stack(ag.pairwise_counts(table, "drop")),
+            pairs_outcome=np.column_stack(ag.pairwise_counts(table, "outcome")),
+        )
+
+    def figures(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        """The figures from rows of column sums of `stacked()` (one row per resample, or the whole project)."""
+        V2 = len(self.domain) ** 2  # noqa: N806
+        return {
+            "alpha_ordinal": _alpha(sums[:, :V2], self.domain, "ordinal"),
+            "alpha_interval": _alpha(sums[:, :V2], self.domain, "interval"),
+            "alpha_nominal": _alpha(sums[:, :V2], self.domain, "nominal"),
+            "alpha_ratio": _alpha(sums[:, :V2], self.domain, "ratio"),
+            "kendall_w_mean": _ratio(sums[:, V2 : V2 + 2]),
+            "pairwise_agreement_ties_dropped": _ratio(sums[:, V2 + 2 : V2 + 4]),
+            "pairwise_agreement_ties_as_outcome": _ratio(sums[:, V2 + 4 : V2 + 6]),
         }
+
+    def stacked(self) -> sp.csr_matrix:
+        blocks = [self.coincidences, self.kendall, self.pairs_dropped, self.pairs_outcome]
+        return sp.hstack([sp.csr_matrix(block, dtype=np.float64) for block in blocks], format="csr")
+
+
+INTERVALS = (
+    "alpha_ordinal",
+    "alpha_interval",
+    "kendall_w_mean",
+    "pairwise_agreement_ties_dropped",
+    "pairwise_agreement_ties_as_outcome",
+)
+
+
+def _bootstrap(parts: _Parts, prompts: np.ndarray, n_boot: int, seed: int) -> dict[str, list]:
+    """Percentile intervals of the figures: the resamples of `ag.bootstrap_sums` (same seed, same draws), each
+    summing all the per-prompt parts in one sparse product instead of one pass per figure."""
+    stacked = parts.stacked()[prompts].T.tocsr()
+    values: dict[str, list] = {name: [] for name in INTERVALS}
+    for draws in resampled_prompts(len(prompts), n_boot, seed):
+        offsets = np.arange(len(draws))[:, None] * len(prompts)
+        counts = np.bincount((draws + offsets).ravel(), minlength=draws.size).reshape(draws.shape)
+        figures = parts.figures(np.asarray((stacked @ counts.T.astype(np.float64)).T))
+        for name in INTERVALS:
+            values[name].append(figures[name])
+    return {name: _interval(percentile_interval(np.concatenate(values[name]))) for name in INTERVALS}
+
+
+def headline(table: ag.RankTable, n_boot: int, seed: int = 0, parts: _Parts | None = None) -> dict:
+    """The project figures, with 95% bootstrap intervals over prompts when n_boot > 0.
+
+    The values and intervals of `ag.krippendorff_alpha`, `ag.kendall_w_mean`, `ag.pairwise_agreement` and their
+    `ag.*_ci` functions, from per-prompt parts computed once."""
+    parts = parts or _Parts.of(table)
+    totals = np.asarray(parts.stacked().sum(axis=0))
+    result = {name: _num(value[0]) for name, value in parts.figures(totals).items()}
+    prompts = _present(table.prompt, table.n_prompts)
+    result |= {"n_prompts": len(prompts), "n_labelers": len(_present(table.labeler, table.n_labelers))}
+    if n_boot > 0:
+        result["intervals"] = _bootstrap(parts, prompts, n_boot, seed)
     return result
 
 
-def _breakdown(table: ag.RankTable, groups: np.ndarray) -> list[dict]:
-    """Agreement within each group of rows (a category, a guideline version, a week)."""
-    out = []
-    for group in np.unique(groups):
-        sub = table.take(groups == group)
-        out.append(
-            {
-                "group": str(group),
-                "n_prompts": int(np.unique(sub.prompt).size),
-                "n_rankings": int(np.unique(sub.prompt * np.int64(table.n_labelers) + sub.labeler).size),
-                "pairwise_agreement_ties_dropped": _num(ag.pairwise_agreement(sub, "drop")),
-                "alpha_ordinal": _num(ag.krippendorff_alpha(sub, "ordinal")),
-            }
-        )
-    return out
+def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(key, return_inverse=True) for non-negative integers below `size`, by counting when that is cheap."""
+    if size > 4 * len(key) + 1024:
+        return _codes(key)
+    present = np.bincount(key, minlength=size) > 0
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[key]
 
 
-def _prompt_agreement(table: ag.RankTable) -> tuple[dict, list[dict]]:
+def _breakdown(table: ag.RankTable, parts: _Parts, names: np.ndarray, codes: np.ndarray, row_ranking) -> list[dict]:
+    """Agreement within each group of rows (a category, a guideline version, a week), groups in name order.
+
+    Equals `ag.pairwise_agreement` and `ag.krippendorff_alpha` on each group's rows, in one pass for all groups:
+    when every prompt's rankings fall in one group, the prompts' parts are summed per group; otherwise each prompt
+    and response is split by group first, so that only rankings of the same group are compared."""
+    n_groups = np.int64(len(names))
+    sub_keys, sub_prompt = _dense(table.prompt * n_groups + codes, table.n_prompts * int(n_groups))
+    owner = sub_keys % n_groups  # the group of each (prompt, group)
+    if len(sub_keys) == len(_present(table.prompt, table.n_prompts)):  # one group per prompt: reuse its parts
+        prompt_of = sub_keys // n_groups
+        agree, compared = parts.pairs_dropped[prompt_of].T
+        coincidences, domain = parts.coincidences[prompt_of], parts.domain
+    else:
+        _, sub_response = _dense(table.response * n_groups + codes, table.n_responses * int(n_groups))
+        split = ag.RankTable(prompt=sub_prompt, labeler=table.labeler, response=sub_response, rank=table.rank)
+        agree, compared = ag.pairwise_counts(split, "drop")
+        coincidences, domain = ag.alpha_parts(split)
+    agree, compared = (np.bincount(owner, weights=c, minlength=n_groups) for c in (agree, compared))
+    group_sums = sp.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(n_groups, len(owner)))
+    alphas = _alpha(np.asarray((group_sums @ coincidences).todense()), domain, "ordinal")
+    ranking_group = np.full(int(row_ranking.max()) + 1, -1, dtype=np.int64)
+    ranking_group[row_ranking] = codes  # a ranking lies in one group
+    n_rankings = np.bincount(ranking_group[ranking_group >= 0], minlength=n_groups)
+    n_prompts = np.bincount(owner, minlength=n_groups)
+    return [
+        {
+            "group": str(name),
+            "n_prompts": int(n_prompts[code]),
+            "n_rankings": int(n_rankings[code]),
+            "pairwise_agreement_ties_dropped": _num(agree[code] / compared[code] if compared[code] else np.nan),
+            "alpha_ordinal": _num(alphas[code]),
+        }
+        for code, name in enumerate(names)
+        if n_prompts[code]
+    ]
+
+
+def _prompt_agreement(table: ag.RankTable, pairs_dropped: np.ndarray) -> tuple[dict, list[dict]]:
     """The distribution of per-prompt pairwise agreement, and the prompts with the lowest agreement."""
-    per_prompt = ag.pairwise_agreement_by_prompt(table, "drop")
+    agree, total = pairs_dropped[:, 0], pairs_dropped[:, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_prompt = np.where(total > 0, agree / total, np.nan)  # ag.pairwise_agreement_by_prompt
     defined = np.flatnonzero(np.isfinite(per_prompt))
     counts, edges = np.histogram(per_prompt[defined], bins=HISTOGRAM_BINS, range=(0.0, 1.0))
     histogram = {"edges": [round(float(e), 2) for e in edges], "counts": counts.tolist()}
     labelers = np.bincount(table.prompt, minlength=table.n_prompts)  # rows, turned into labelers below
-    responses = np.bincount(table.prompt[np.unique(table.response, return_index=True)[1]], minlength=table.n_prompts)
+    ranked = np.bincount(table.response, minlength=table.n_responses) > 0
+    owner = np.zeros(table.n_responses, dtype=np.int64)
+    owner[table.response] = table.prompt
+    responses = np.bincount(owner[ranked], minlength=table.n_prompts)
     lowest = defined[np.argsort(per_prompt[defined], kind="stable")[:LOWEST_PROMPTS]]
     ids = [int(table.prompt_ids[code]) for code in lowest]
     texts = dict(Prompt.objects.filter(id__in=ids).values_list("id", "text"))
@@ -172,19 +374,20 @@ def _prompt_agreement(table: ag.RankTable) -> tuple[dict, list[dict]]:
     return histogram, rows
 
 
-def _first_rows(loaded: Loaded, rows: np.ndarray) -> np.ndarray:
-    """One row index per ranking among `rows` (a boolean mask)."""
+def _one_row_per_ranking(loaded: Loaded, rows: np.ndarray) -> np.ndarray:
+    """One row index per ranking among `rows` (a boolean mask), in the order of the ranking ids."""
     picked = np.flatnonzero(rows)
-    _, first = np.unique(loaded.ranking_id[picked], return_index=True)
-    return picked[first]
+    some_row = np.full(int(loaded.row_ranking.max()) + 1, -1, dtype=np.int64)
+    some_row[loaded.row_ranking[picked]] = picked  # any row of a ranking: prompt, labeler and flags are its own
+    return some_row[some_row >= 0]
 
 
 def _flags(project: Project, loaded: Loaded, rows: np.ndarray) -> list[dict]:
-    firsts = _first_rows(loaded, rows)
-    prompt, labeler = loaded.table.prompt[firsts], loaded.table.labeler[firsts]
+    firsts = _one_row_per_ranking(loaded, rows)
+    prompt, labeler, flag_set = loaded.table.prompt[firsts], loaded.table.labeler[firsts], loaded.row_flags[firsts]
     out = []
     for option in project.flag_options:
-        flagged = np.array([option["key"] in loaded.flags[i] for i in firsts], dtype=bool)
+        flagged = np.array([option["key"] in flags for flags in loaded.flag_sets], dtype=bool)[flag_set]
         out.append(
             {
                 "flag": option["key"],
@@ -199,10 +402,11 @@ def _flags(project: Project, loaded: Loaded, rows: np.ndarray) -> list[dict]:
 def _labelers(project: Project, loaded: Loaded) -> list[dict]:
     """Per-labeler scores over every non-gold and gold ranking (excluded labelers included, and marked)."""
     table = loaded.table
-    gold = _gold_reference(project, table)
-    flagged = np.array([bool(f) for f in loaded.flags])
+    gold = _gold_reference(project, table) if loaded.gold.any() else {}
+    flagged = np.array([bool(flags) for flags in loaded.flag_sets], dtype=bool)[loaded.row_flags]
     scores = ag.labeler_scores(table, gold=gold or None, times=loaded.times, flags=flagged)
-    outliers = {o.labeler: o for o in ag.outlier_labelers(ag.consensus_agreement(table.take(~loaded.gold)))}
+    ordinary = table.take(~loaded.gold) if loaded.gold.any() else table
+    outliers = {o.labeler: o for o in ag.outlier_labelers(ag.consensus_agreement(ordinary))}
     users = dict(
         Membership.objects.filter(project=project).values_list("user_id", "user__username")
     )  # a labeler may have left the project: fall back to the id
@@ -254,19 +458,26 @@ def agreement_report_get(*, project: Project, n_boot: int = 200, seed: int = 0) 
     if loaded is None:
         return {"project": project.slug, "n_rankings": 0, "n_prompts": 0, "n_labelers": 0}
     counted = ~loaded.gold & ~loaded.excluded
-    table = loaded.table.take(counted)
-    histogram, lowest = _prompt_agreement(table)
+    everything = bool(counted.all())
+    table = loaded.table if everything else loaded.table.take(counted)
+    parts = _Parts.of(table)
+    histogram, lowest = _prompt_agreement(table, parts.pairs_dropped)
+    rankings = loaded.row_ranking if everything else loaded.row_ranking[counted]
+
+    def breakdown(names, codes):
+        return _breakdown(table, parts, names, codes if everything else codes[counted], rankings)
+
     return {
         "project": project.slug,
-        "n_rankings": int(np.unique(loaded.ranking_id[counted]).size),
-        **headline(table, n_boot, seed),
+        "n_rankings": len(_present(rankings, int(loaded.row_ranking.max()) + 1)),
+        **headline(table, n_boot, seed, parts),
         "per_prompt_histogram": histogram,
         "lowest_prompts": lowest,
         "labelers": _labelers(project, loaded),
         "flags": _flags(project, loaded, counted),
-        "by_category": _breakdown(table, loaded.category[counted]),
-        "by_guideline_version": _breakdown(table, loaded.guideline[counted]),
-        "over_time": _breakdown(table, loaded.week[counted]),
+        "by_category": breakdown(loaded.category_names, loaded.category_code),
+        "by_guideline_version": breakdown(loaded.guideline_names, loaded.guideline_code),
+        "over_time": breakdown(loaded.week_names, loaded.week_code),
         "leaderboard": _leaderboard(table, n_boot),
         "n_boot": n_boot,
     }
