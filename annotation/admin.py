@@ -5,19 +5,23 @@ projects' objects; labelers (not staff) have no admin. Rankings, assignments and
 through the services (project_create/update, guideline_publish, membership_set/remove, prompts_import).
 """
 
+import shutil
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from annotation import exports
 from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking, RankingEntry, Response
 from annotation.selectors import project_progress_get
+from annotation.services.exports import ExportFilters, preference_export_archive
 from annotation.services.imports import ImportFailed, prompts_import
 from annotation.services.projects import (
     PROJECT_EDITABLE,
@@ -169,6 +173,21 @@ class PromptImportForm(forms.Form):
     )
 
 
+class PreferenceExportForm(forms.Form):
+    """The export page: JSONL train/test files and export_meta.json in one zip (docs/export.md)."""
+
+    strategy = forms.ChoiceField(choices=[(s, s) for s in exports.STRATEGIES], initial="all",
+                                 help_text="all: every labeler's pairs; majority: one row per response pair; "
+                                           "consensus: pairs of the mean-rank consensus.")  # fmt: skip
+    ties = forms.ChoiceField(choices=[(t, t) for t in exports.TIES], initial="drop")
+    margin = forms.ChoiceField(choices=[(m, m) for m in exports.MARGINS], initial="none")
+    test_ratio = forms.FloatField(min_value=0, max_value=1, initial=0.1)
+    min_labelers = forms.IntegerField(min_value=1, initial=1)
+    min_agreement = forms.FloatField(min_value=0, max_value=1, required=False)
+    exclude_flags = forms.CharField(initial="all", help_text="all, none, or a list such as unsafe,all_bad")
+    categories = forms.CharField(required=False, help_text="Comma-separated; empty: every category.")
+
+
 def _count(model, **filters):
     rows = model.objects.filter(project=OuterRef("pk"), **filters).order_by().values("project")
     return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
@@ -215,9 +234,10 @@ class ProjectAdmin(ProjectScopedAdmin):
     @admin.display(description="")
     def tools(self, obj):
         return format_html(
-            '<a href="{}">Progress</a> · <a href="{}">Import prompts</a>',
+            '<a href="{}">Progress</a> · <a href="{}">Import prompts</a> · <a href="{}">Export</a>',
             reverse("admin:annotation_project_progress", args=[obj.pk]),
             reverse("admin:annotation_project_import", args=[obj.pk]),
+            reverse("admin:annotation_project_export", args=[obj.pk]),
         )
 
     def save_model(self, request, obj, form, change):
@@ -254,6 +274,7 @@ class ProjectAdmin(ProjectScopedAdmin):
         return [
             path("<path:object_id>/progress/", view(self.progress_view), name="annotation_project_progress"),
             path("<path:object_id>/import/", view(self.import_view), name="annotation_project_import"),
+            path("<path:object_id>/export/", view(self.export_view), name="annotation_project_export"),
             *super().get_urls(),
         ]
 
@@ -295,6 +316,27 @@ class ProjectAdmin(ProjectScopedAdmin):
             "errors": errors,
         }
         return TemplateResponse(request, "admin/annotation/project/import.html", context)
+
+    def export_view(self, request, object_id):
+        """Download the preference export (a zip) of a project the user may see (managers: their own)."""
+        project = self.get_object(request, object_id)
+        form = PreferenceExportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            options = exports.ExportOptions(
+                strategy=data["strategy"], ties=data["ties"], margin=data["margin"], test_ratio=data["test_ratio"],
+                min_labelers=data["min_labelers"], min_agreement=data["min_agreement"],
+                exclude_flags=exports.parse_flag_list(data["exclude_flags"]),
+            )  # fmt: skip
+            categories = tuple(c.strip() for c in data["categories"].split(",") if c.strip())
+            archive = preference_export_archive(
+                project=project, options=options, filters=ExportFilters(categories=categories)
+            )
+            handle = archive.open("rb")
+            shutil.rmtree(archive.parent)  # the open handle keeps the file readable until the response closes it
+            return FileResponse(handle, as_attachment=True, filename=archive.name, content_type="application/zip")
+        context = {**self._context(request, project, f"Export preferences of {project}"), "form": form}
+        return TemplateResponse(request, "admin/annotation/project/export.html", context)
 
 
 @admin.register(Membership)

@@ -2,7 +2,17 @@
 
 from django.urls import path
 
+from annotation.api.views.agreement import (
+    AgreementLabelersApi,
+    AgreementLeaderboardApi,
+    AgreementReportApi,
+    GoldListApi,
+    MembershipExclusionSetApi,
+    PromptGoldSetApi,
+    PromptGoldUnsetApi,
+)
 from annotation.api.views.base import one_url
+from annotation.api.views.export import PreferenceExportApi
 from annotation.api.views.projects import (
     GuidelineListApi,
     GuidelinePublishApi,
@@ -39,4 +49,25 @@ urlpatterns = [
     path("tasks/<int:assignment_id>/skip/", TaskSkipApi.as_view(), name="api-task-skip"),
     path("rankings/mine/", RankingMineListApi.as_view(), name="api-ranking-mine"),
     path("rankings/<int:ranking_id>/revise/", RankingReviseApi.as_view(), name="api-ranking-revise"),
+    # Agreement, gold prompts and labeler exclusion (managers and admins).
+    path("projects/<slug:slug>/agreement/", AgreementReportApi.as_view(), name="api-agreement-report"),
+    path("projects/<slug:slug>/agreement/labelers/", AgreementLabelersApi.as_view(), name="api-agreement-labelers"),
+    path(
+        "projects/<slug:slug>/agreement/leaderboard/",
+        AgreementLeaderboardApi.as_view(),
+        name="api-agreement-leaderboard",
+    ),
+    path("projects/<slug:slug>/gold/", GoldListApi.as_view(), name="api-gold-list"),
+    path(
+        "projects/<slug:slug>/prompts/<int:prompt_id>/gold/",
+        one_url(PromptGoldSetApi, PromptGoldUnsetApi).as_view(),
+        name="api-prompt-gold",
+    ),
+    path(
+        "projects/<slug:slug>/members/<str:username>/exclusion/",
+        MembershipExclusionSetApi.as_view(),
+        name="api-member-exclusion",
+    ),
+    # Preference dataset export, streamed (managers and admins).
+    path("projects/<slug:slug>/export/", PreferenceExportApi.as_view(), name="api-preference-export"),
 ]

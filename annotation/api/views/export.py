@@ -1,0 +1,95 @@
+"""Preference dataset export, streamed: managers and admins only (labelers get 403, outsiders 404)."""
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+
+from annotation import exports
+from annotation.api.permissions import project_for
+from annotation.api.views.base import BaseApi, errors
+from annotation.services.exports import ExportFilters, preference_export_stream
+
+EXPORT = ["export"]
+CONTENT_TYPES = {
+    "jsonl": "application/x-ndjson",
+    "raw": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+class _CsvField(serializers.CharField):
+    def __init__(self, child: serializers.Field, **kwargs):
+        self.child = child
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> tuple:
+        parts = [part.strip() for part in super().to_internal_value(data).split(",") if part.strip()]
+        return tuple(self.child.run_validation(part) for part in parts)
+
+
+class _FormatIsOurs(DefaultContentNegotiation):
+    """`?format=` names the export format here, not a DRF renderer (DRF would answer 404 to `format=jsonl`)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class PreferenceExportApi(BaseApi):
+    content_negotiation_class = _FormatIsOurs
+
+    class QuerySerializer(serializers.Serializer):
+        format = serializers.ChoiceField(
+            choices=["jsonl", "parquet", "raw"], default="jsonl", help_text="jsonl / parquet: one split; raw: rankings."
+        )
+        split = serializers.ChoiceField(choices=[exports.TRAIN, exports.TEST], default=exports.TRAIN)
+        strategy = serializers.ChoiceField(choices=exports.STRATEGIES, default="all")
+        ties = serializers.ChoiceField(choices=exports.TIES, default="drop")
+        margin = serializers.ChoiceField(choices=exports.MARGINS, default="none")
+        columns = serializers.ChoiceField(choices=exports.COLUMNS, default="full")
+        test_ratio = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.1)
+        seed = serializers.IntegerField(default=0)
+        near_dup_threshold = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.8)
+        min_labelers = serializers.IntegerField(min_value=1, default=1)
+        min_agreement = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+        exclude_flags = serializers.CharField(default="all", help_text="all, none, or a list: unsafe,all_bad")
+        category = _CsvField(serializers.CharField(), required=False, help_text="Comma-separated categories.")
+        guideline_version = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 2,3")
+        round = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 1,2")
+        since = serializers.DateTimeField(required=False, help_text="Rankings made from (ISO datetime).")
+        until = serializers.DateTimeField(required=False, help_text="Rankings made until (ISO datetime).")
+
+    @extend_schema(
+        operation_id="preference_export", tags=EXPORT, parameters=[QuerySerializer],
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="JSONL (one TRL preference row per line), "
+                                        "Parquet, or raw rankings (JSONL), streamed."), **errors(400, 403, 404)},
+        description="Stream the project's preference dataset: one split (`split`) of the pairs made by `strategy`, "
+        "or every ranking (`format=raw`). Gold prompts, excluded labelers and superseded versions are always left "
+        "out. The command `export_preferences` writes both splits, Hugging Face datasets and export_meta.json. "
+        "See docs/export.md.",
+    )  # fmt: skip
+    def get(self, request, slug: str):
+        project = project_for(request, slug, manage=True)
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        options = exports.ExportOptions(
+            strategy=q["strategy"], ties=q["ties"], margin=q["margin"], columns=q["columns"],
+            test_ratio=q["test_ratio"], seed=q["seed"], near_duplicate_threshold=q["near_dup_threshold"],
+            min_labelers=q["min_labelers"], min_agreement=q.get("min_agreement"),
+            exclude_flags=exports.parse_flag_list(q["exclude_flags"]),
+        )  # fmt: skip
+        filters = ExportFilters(
+            guideline_versions=q.get("guideline_version", ()), since=q.get("since"), until=q.get("until"),
+            categories=q.get("category", ()), rounds=q.get("round", ()),
+        )  # fmt: skip
+        fmt = q["format"]
+        stream = preference_export_stream(project=project, fmt=fmt, split=q["split"], options=options, filters=filters)
+        name = (
+            f"{project.slug}-rankings.jsonl" if fmt == "raw" else f"{project.slug}-{q['strategy']}-{q['split']}.{fmt}"
+        )
+        response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Export-Schema-Version"] = str(exports.SCHEMA_VERSION)
+        return response

@@ -1,0 +1,76 @@
+"""Preference dataset export: rankings -> pairs (by strategy) -> train/test split -> JSONL / Parquet / HF datasets.
+
+Pure Python (numpy, pyarrow, orjson), no Django: the service in ``annotation/services/exports.py`` loads rankings
+from the database into ``PromptData`` chunks and calls ``export_files`` or ``export_stream``. See docs/export.md.
+"""
+
+from annotation.exports.dedup import lsh_bands, lsh_candidates, near_duplicate_groups, shingle_hashes, signatures
+from annotation.exports.formats import Layout, raw_line
+from annotation.exports.meta import META_FILE, content_hash, export_meta, git_commit
+from annotation.exports.options import (
+    COLUMNS,
+    FORMATS,
+    MARGINS,
+    SCHEMA_VERSION,
+    STRATEGIES,
+    TIES,
+    ExportOptions,
+    parse_flag_list,
+)
+from annotation.exports.pairs import Batch, Counts, Long, all_pairs, pairs_from_ranks, pairs_majority, ranking_pairs
+from annotation.exports.pipeline import Exporter, ExportStats, chunk_table, consensus_by_prompt
+from annotation.exports.records import Chunk, PromptData, RankingData
+from annotation.exports.run import CHUNK_PROMPTS, ExportResult, export_files, export_stream, split_prompts
+from annotation.exports.split import TEST, TRAIN, PromptSplitter, Split, text_hash
+from annotation.exports.writers import BufferFile, HashingFile, Sink, file_sha256, save_hf_dataset
+
+__all__ = [
+    "CHUNK_PROMPTS",
+    "COLUMNS",
+    "FORMATS",
+    "MARGINS",
+    "META_FILE",
+    "SCHEMA_VERSION",
+    "STRATEGIES",
+    "TEST",
+    "TIES",
+    "TRAIN",
+    "Batch",
+    "BufferFile",
+    "Chunk",
+    "Counts",
+    "ExportOptions",
+    "ExportResult",
+    "ExportStats",
+    "Exporter",
+    "HashingFile",
+    "Layout",
+    "PromptData",
+    "PromptSplitter",
+    "RankingData",
+    "Sink",
+    "Split",
+    "chunk_table",
+    "consensus_by_prompt",
+    "content_hash",
+    "export_files",
+    "export_meta",
+    "export_stream",
+    "file_sha256",
+    "git_commit",
+    "lsh_bands",
+    "lsh_candidates",
+    "near_duplicate_groups",
+    "all_pairs",
+    "Long",
+    "pairs_from_ranks",
+    "pairs_majority",
+    "parse_flag_list",
+    "ranking_pairs",
+    "raw_line",
+    "save_hf_dataset",
+    "shingle_hashes",
+    "signatures",
+    "split_prompts",
+    "text_hash",
+]

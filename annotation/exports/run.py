@@ -1,0 +1,149 @@
+"""Whole exports: the split pass, then the chunked pipeline into files (with ``export_meta.json``) or a stream.
+
+Callers (the Django service, tests, the benchmark) provide the data as two callables: ``prompt_texts()`` yields
+(id, text) for the split pass; ``load_chunks(ids)`` yields lists of ``PromptData`` for those ids, in that order.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from annotation.exports.formats import Layout
+from annotation.exports.meta import META_FILE, export_meta
+from annotation.exports.options import ExportOptions
+from annotation.exports.pipeline import Exporter, ExportStats
+from annotation.exports.records import Chunk, PromptData
+from annotation.exports.split import TEST, TRAIN, PromptSplitter, Split
+from annotation.exports.writers import BufferFile, Sink, file_sink, save_hf_dataset
+
+FORMAT_UNKNOWN = "Unknown format {fmt!r}; use one of jsonl, parquet, hf, raw."
+STREAM_SPLIT_UNKNOWN = "split must be 'train' or 'test', got {split!r}."
+CHUNK_PROMPTS = 1000
+
+PromptTexts = Callable[[], Iterable[tuple[int, str]]]
+LoadChunks = Callable[[np.ndarray], Iterable[Chunk | list[PromptData]]]
+Progress = Callable[[int, int], None]  # (prompts done, prompts total)
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    files: dict[str, str]  # path relative to `out` -> sha256
+    meta: dict[str, Any]
+    stats: ExportStats
+
+
+def split_prompts(options: ExportOptions, prompt_texts: PromptTexts) -> Split:
+    splitter = PromptSplitter(
+        test_ratio=options.test_ratio, seed=options.seed, threshold=options.near_duplicate_threshold
+    )
+    splitter.add_all(prompt_texts())
+    return splitter.finish()
+
+
+def _feed(exporter: Exporter, split: Split, load_chunks: LoadChunks, progress: Progress | None) -> Iterator[None]:
+    done, total = 0, len(split.ids)
+    for chunk in load_chunks(split.ids):
+        exporter.process(chunk)
+        done += len(chunk.prompts if isinstance(chunk, Chunk) else chunk)
+        if progress is not None:
+            progress(done, total)
+        yield
+
+
+def export_files(
+    *,
+    options: ExportOptions,
+    fmt: str,
+    out: Path,
+    prompt_texts: PromptTexts,
+    load_chunks: LoadChunks,
+    conversational: bool,
+    context: dict[str, Any],
+    labeler_names: Callable[[list[int]], list[dict[str, Any]]],
+    unsafe_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write the export into the directory ``out`` and ``out/export_meta.json``; returns the metadata."""
+    if fmt not in ("jsonl", "parquet", "hf", "raw"):
+        raise ValueError(FORMAT_UNKNOWN.format(fmt=fmt))
+    out.mkdir(parents=True, exist_ok=True)
+    split = split_prompts(options, prompt_texts)
+    layout = Layout(options, conversational)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=out)) if fmt == "hf" else out
+    data_format = "jsonl" if fmt == "raw" else ("parquet" if fmt in ("parquet", "hf") else "jsonl")
+    names = {"raw": "rankings.jsonl"} if fmt == "raw" else {s: f"{s}.{data_format}" for s in (TRAIN, TEST)}
+    sinks = {key: file_sink(work / name, layout, data_format) for key, name in names.items()}
+    unsafe = None
+    if unsafe_path is not None:
+        unsafe_format = "parquet" if unsafe_path.suffix == ".parquet" and fmt != "raw" else "jsonl"
+        unsafe = file_sink(unsafe_path, layout, unsafe_format)
+    exporter = Exporter(options.with_unsafe(unsafe is not None), split, sinks, unsafe)
+    try:
+        for _ in _feed(exporter, split, load_chunks, progress):
+            pass
+    finally:
+        exporter.close()
+    files = {names[key]: sink.sha256 or "" for key, sink in sinks.items()}
+    if fmt == "hf":
+        try:
+            files = save_hf_dataset({key: work / name for key, name in names.items()}, out, work / "cache")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if unsafe is not None:
+        files[str(unsafe_path)] = unsafe.sha256 or ""
+    meta = export_meta(
+        fmt=fmt,
+        options=exporter.options,
+        stats=exporter.stats,
+        split=split,
+        files=files,
+        context=context,
+        labelers=labeler_names(sorted(exporter.stats.labelers)),
+        columns=["ranking"] if fmt == "raw" else layout.columns,
+        conversational=conversational,
+    )
+    (out / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
+    return ExportResult(out=out, files=files, meta=meta, stats=exporter.stats)
+
+
+def export_stream(
+    *,
+    options: ExportOptions,
+    fmt: str,
+    split_name: str,
+    prompt_texts: PromptTexts,
+    load_chunks: LoadChunks,
+    conversational: bool,
+) -> Iterator[bytes]:
+    """The bytes of one split (``fmt`` jsonl or parquet) or of the raw rankings, yielded after every chunk."""
+    if fmt not in ("jsonl", "parquet", "raw"):
+        raise ValueError(FORMAT_UNKNOWN.format(fmt=fmt))
+    if split_name not in (TRAIN, TEST):
+        raise ValueError(STREAM_SPLIT_UNKNOWN.format(split=split_name))
+    split = split_prompts(options, prompt_texts)
+    layout = Layout(options, conversational)
+    if fmt == "raw":
+        buffer = BufferFile()
+        sinks = {"raw": Sink(buffer, layout, "jsonl")}
+    else:
+        buffer = BufferFile()
+        other = TEST if split_name == TRAIN else TRAIN
+        sinks = {split_name: Sink(buffer, layout, fmt), other: Sink(BufferFile(discard=True), layout, "jsonl")}
+    exporter = Exporter(options.with_unsafe(False), split, sinks)
+    for _ in _feed(exporter, split, load_chunks, None):
+        data = buffer.drain()
+        if data:
+            yield data
+    exporter.close()
+    tail = buffer.drain()
+    if tail:
+        yield tail

@@ -1,0 +1,252 @@
+"""Preference exports from the database: loads a project's current rankings in chunks of prompts (raw cursor rows,
+no model instances) and feeds them to the pure pipeline in ``annotation.exports``. Read-only.
+
+Always left out: gold prompts (they measure labelers), labelers a manager excluded (Membership.excluded) and
+superseded ranking versions (only ``is_current``). Other filters are the caller's (``ExportFilters`` here for the
+database ones, ``ExportOptions`` for the rest).
+"""
+
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import F, QuerySet
+
+from annotation import exports
+from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry, Response
+
+Progress = Callable[[int, int], None]
+RANK_BASE = 16  # ranks are 1..MAX_RESPONSES (10): response_id * 16 + rank packs both into one integer
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Database filters: rankings made under these guideline versions / in this period; prompts of these
+    categories / rounds. Empty means no filter."""
+
+    guideline_versions: tuple[int, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    categories: tuple[str, ...] = ()
+    rounds: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "guideline_versions": list(self.guideline_versions),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "categories": list(self.categories),
+            "rounds": list(self.rounds),
+        }
+
+
+def _rows(queryset: QuerySet) -> list[tuple]:
+    """Raw rows of a values_list queryset: no model instances, no per-row ORM work. Callers bound its size."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _between(field: str, lo: int, hi: int) -> dict[str, int]:
+    return {f"{field}__gte": lo, f"{field}__lte": hi}
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or isinstance(value, str):  # SQLite's raw cursor hands back text
+        return value
+    return value.isoformat()
+
+
+class _Source:
+    """The querysets of one export and the two loaders the pipeline calls."""
+
+    def __init__(self, project: Project, filters: ExportFilters, raw: bool) -> None:
+        self.project, self.raw = project, raw
+        self.excluded_labelers = list(
+            Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True)
+        )
+        prompts = Prompt.objects.filter(project=project, is_gold=False)
+        if filters.categories:
+            prompts = prompts.filter(category__in=filters.categories)
+        if filters.rounds:
+            prompts = prompts.filter(round__in=filters.rounds)
+        self.prompts = prompts.order_by("id")
+        rankings = Ranking.objects.filter(project=project, is_current=True).exclude(
+            labeler_id__in=self.excluded_labelers
+        )
+        if filters.guideline_versions:
+            rankings = rankings.filter(guideline_version__in=filters.guideline_versions)
+        if filters.since:
+            rankings = rankings.filter(created_at__gte=filters.since)
+        if filters.until:
+            rankings = rankings.filter(created_at__lte=filters.until)
+        self.rankings = rankings
+
+    def prompt_texts(self) -> Iterable[tuple[int, str]]:
+        return self.prompts.values_list("id", "text").iterator(chunk_size=5000)
+
+    def conversational(self) -> bool:
+        return self.prompts.filter(messages__isnull=False).exists()
+
+    def load_chunks(self, ids: np.ndarray) -> Iterator[exports.Chunk]:
+        for start in range(0, len(ids), exports.CHUNK_PROMPTS):
+            yield self._chunk(ids[start : start + exports.CHUNK_PROMPTS].tolist())
+
+    def _chunk(self, ids: list[int]) -> exports.Chunk:
+        """Prompts ids[0]..ids[-1] (by id range: index-friendly on every database), in columns."""
+        lo, hi = ids[0], ids[-1]
+        wanted = set(ids)
+        prompts: dict[int, exports.PromptData] = {}
+        for pid, text, messages, category in _rows(
+            self.prompts.filter(id__range=(lo, hi)).values_list("id", "text", "messages", "category")
+        ):
+            if pid in wanted:
+                prompts[pid] = exports.PromptData(pid, text, _json(messages), category or "", {}, [], {})
+        # no join on the project: responses of other projects' prompts in the id range are skipped below
+        responses = Response.objects.filter(**_between("prompt_id", lo, hi)).order_by("prompt_id", "index")
+        for pid, rid, text, model in _rows(responses.values_list("prompt_id", "id", "text", "model_name")):
+            if pid in prompts:
+                prompts[pid].responses[rid] = text
+                if self.raw:
+                    prompts[pid].models[rid] = model
+        order = sorted(prompts)
+        rankings = self._rankings(order, lo, hi)
+        # an entry as 2 integers (ranking id; response id and rank packed): a third fewer Python ints to build
+        entries = RankingEntry.objects.filter(
+            ranking__project=self.project, ranking__is_current=True, **_between("ranking__prompt_id", lo, hi)
+        ).order_by()
+        packed = entries.annotate(packed=F("response_id") * RANK_BASE + F("rank")).values_list("ranking_id", "packed")
+        entry = np.array(_rows(packed), dtype=np.int64).reshape(-1, 2)
+        by_id = np.argsort(rankings["id"], kind="stable")
+        at = np.searchsorted(rankings["id"], entry[:, 0], sorter=by_id).clip(0, max(len(by_id) - 1, 0))
+        found = rankings["id"][by_id[at]] == entry[:, 0] if len(by_id) else np.zeros(len(entry), dtype=bool)
+        response, rank = np.divmod(entry[found, 1], RANK_BASE)
+        return exports.Chunk(
+            prompts=[prompts[pid] for pid in order],
+            ranking_id=rankings["id"], ranking_prompt=rankings["prompt"], ranking_labeler=rankings["labeler"],
+            ranking_flags=rankings["flags"], ranking_raw=rankings["raw"],
+            entry_ranking=by_id[at][found], entry_response=response, entry_rank=rank,
+        )  # fmt: skip
+
+    def _rankings(self, order: list[int], lo: int, hi: int) -> dict[str, Any]:
+        """The chunk's rankings (after the database filters) as columns, in (prompt, id) order."""
+        fields = ["id", "prompt_id", "labeler_id", "flags"]
+        if self.raw:
+            fields += ["labeler__username", "version", "guideline_version", "created_at", "rationale",
+                       "time_spent_s", "source", "shown_order"]  # fmt: skip
+        rankings = self.rankings.filter(**_between("prompt_id", lo, hi)).order_by("prompt_id", "id")
+        index = {pid: i for i, pid in enumerate(order)}
+        rows = [row for row in _rows(rankings.values_list(*fields)) if row[1] in index]
+        raw = None
+        if self.raw:
+            raw = [{"labeler": row[4], "version": row[5], "guideline_version": row[6], "created_at": _iso(row[7]),
+                    "rationale": row[8], "time_spent_s": row[9], "source": row[10], "shown_order": _json(row[11])}
+                   for row in rows]  # fmt: skip
+        return {
+            "id": np.array([row[0] for row in rows], dtype=np.int64),
+            "prompt": np.array([index[row[1]] for row in rows], dtype=np.int64),
+            "labeler": np.array([row[2] for row in rows], dtype=np.int64),
+            "flags": [[] if row[3] in ("[]", []) else (_json(row[3]) or []) for row in rows],
+            "raw": raw,
+        }
+
+    def context(self, filters: ExportFilters) -> dict[str, Any]:
+        project = self.project
+        excluded = get_user_model().objects.filter(pk__in=self.excluded_labelers).order_by("username")
+        return {
+            "project": {"id": project.pk, "slug": project.slug, "name": project.name},
+            "filters": filters.as_dict(),
+            "left_out": {
+                "gold_prompts": Prompt.objects.filter(project=project, is_gold=True).count(),
+                "excluded_labelers": list(excluded.values_list("username", flat=True)),
+                "rankings_of_excluded_labelers": Ranking.objects.filter(
+                    project=project, is_current=True, labeler_id__in=self.excluded_labelers
+                ).count(),
+            },
+        }
+
+
+def labeler_names(ids: list[int]) -> list[dict[str, Any]]:
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    return [{"id": pk, "username": names.get(pk, "")} for pk in ids]
+
+
+def preference_export_create(
+    *,
+    project: Project,
+    out: Path,
+    fmt: str = "jsonl",
+    options: exports.ExportOptions | None = None,
+    filters: ExportFilters | None = None,
+    unsafe_path: Path | None = None,
+    progress: Progress | None = None,
+) -> exports.ExportResult:
+    """Write the project's preference export into the directory ``out`` (data files + export_meta.json)."""
+    options, filters = options or exports.ExportOptions(), filters or ExportFilters()
+    source = _Source(project, filters, raw=fmt == "raw")
+    return exports.export_files(
+        options=options,
+        fmt=fmt,
+        out=out,
+        prompt_texts=source.prompt_texts,
+        load_chunks=source.load_chunks,
+        conversational=source.conversational(),
+        context=source.context(filters),
+        labeler_names=labeler_names,
+        unsafe_path=unsafe_path,
+        progress=progress,
+    )
+
+
+def preference_export_stream(
+    *,
+    project: Project,
+    fmt: str = "jsonl",
+    split: str = exports.TRAIN,
+    options: exports.ExportOptions | None = None,
+    filters: ExportFilters | None = None,
+) -> Iterator[bytes]:
+    """The bytes of one split (or, for ``raw``, every ranking), produced chunk by chunk for a streaming response."""
+    options, filters = options or exports.ExportOptions(), filters or ExportFilters()
+    source = _Source(project, filters, raw=fmt == "raw")
+    return exports.export_stream(
+        options=options,
+        fmt=fmt,
+        split_name=split,
+        prompt_texts=source.prompt_texts,
+        load_chunks=source.load_chunks,
+        conversational=source.conversational(),
+    )
+
+
+def preference_export_archive(
+    *, project: Project, options: exports.ExportOptions | None = None, filters: ExportFilters | None = None
+) -> Path:
+    """A zip of the JSONL export (train, test, export_meta.json) in a new temporary directory; the caller removes
+    ``path.parent`` once it is sent."""
+    work = Path(tempfile.mkdtemp(prefix="export-"))
+    try:
+        result = preference_export_create(project=project, out=work / "export", options=options, filters=filters)
+        archive = work / f"{project.slug}-preferences.zip"
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name in [*result.files, exports.META_FILE]:
+                zf.write(result.out / name, arcname=name)
+        shutil.rmtree(result.out)
+        return archive
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
