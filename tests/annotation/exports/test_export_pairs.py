@@ -134,7 +134,7 @@ def test_fast_jsonl_lines_equal_orjson_dumps_of_each_row(strategy, conversationa
     assert lines == [orjson.dumps(layout.row_dict(batch, row)) + b"\n" for row in range(len(batch))]
 
 
-README_SECTION = Path(__file__).resolve().parents[3] / "docs" / "export-readme-section.md"
+README_SECTION = Path(__file__).resolve().parents[3] / "README.md"  # the worked example lives in the README
 
 
 def _capital_prompt() -> PromptData:
