@@ -25,7 +25,7 @@ demo: setup
 	$(PY) manage.py load_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ with a background worker (Ctrl-C stops both)."
 	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py db_worker & \
+	$(PY) manage.py rlhf_worker & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed .env

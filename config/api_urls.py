@@ -13,4 +13,5 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("", include("annotation.api.urls")),
+    path("", include("rlhf.api.urls")),
 ]

@@ -125,6 +125,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MembershipRoleEnum": "annotation.models.Membership.Role",
         "ProjectRoleEnum": ["admin", "manager", "labeler"],
+        "TrainingRunKindEnum": "rlhf.models.TrainingRun.Kind",
     },
 }
 

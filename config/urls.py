@@ -8,4 +8,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("config.api_urls")),
     path("projects/", include("annotation.urls")),
+    path("runs/", include("rlhf.urls")),
 ]

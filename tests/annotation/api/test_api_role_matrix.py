@@ -6,7 +6,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking
-from tests.annotation.api._helpers import api_client, ranks_body
+from annotation.services.gold import prompt_gold_set
+from rlhf.models import RunMetric, TrainingRun
+from tests.annotation.api._helpers import SECRET_MODELS, api_client, ranks_body
+from tests.factories import PromptFactory
 
 ROLES = ["anonymous", "labeler", "outsider", "manager", "admin"]
 
@@ -40,6 +43,29 @@ ENDPOINTS = {
         "/api/rankings/{ranking}/revise/",
         lambda w: ranks_body(w.ranking.shown_order, [1, 1, 2, 3]),
     ),
+    "agreement_report": ("get", "/api/projects/alpha/agreement/?n_boot=10", None),
+    "agreement_labelers": ("get", "/api/projects/alpha/agreement/labelers/", None),
+    "agreement_leaderboard": ("get", "/api/projects/alpha/agreement/leaderboard/?n_boot=10", None),
+    "gold_list": ("get", "/api/projects/alpha/gold/", None),
+    "prompt_gold_set": (
+        "post",
+        "/api/projects/alpha/prompts/{new_gold}/gold/",
+        lambda w: ranks_body(sorted(w.prompts[2].responses.values_list("id", flat=True)), [1, 2, 2, 3]),
+    ),
+    "prompt_gold_unset": ("delete", "/api/projects/alpha/prompts/{gold}/gold/", None),
+    "membership_exclusion_set": ("post", "/api/projects/alpha/members/lea/exclusion/", lambda w: {"excluded": True}),
+    "preference_export": ("get", "/api/projects/alpha/export/?format=jsonl&test_ratio=0", None),
+    "run_list": ("get", "/api/runs/", None),
+    "run_create": (
+        "post",
+        "/api/runs/",
+        lambda w: {"project": "alpha", "config": {"base_model": "tiny", "max_steps": 2}, "export": {"test_ratio": 0}},
+    ),
+    "run_detail": ("get", "/api/runs/{run}/", None),
+    "run_metrics": ("get", "/api/runs/{run}/metrics/?after=0", None),
+    "run_cancel": ("post", "/api/runs/{run}/cancel/", None),
+    "run_score": ("post", "/api/runs/{done_run}/score/", None),
+    "run_disagreements": ("get", "/api/runs/{done_run}/disagreements/", None),
 }
 
 #                     anonymous labeler outsider manager admin
@@ -62,6 +88,24 @@ EXPECTED = {
     "task_skip": (401, 200, 404, 404, 404),
     "ranking_mine_list": (401, 200, 404, 200, 200),
     "ranking_revise": (401, 201, 404, 404, 404),
+    # Agreement figures show everyone's rankings, and gold prompts must stay secret: managers and admins only.
+    "agreement_report": (401, 403, 404, 200, 200),
+    "agreement_labelers": (401, 403, 404, 200, 200),
+    "agreement_leaderboard": (401, 403, 404, 200, 200),
+    "gold_list": (401, 403, 404, 200, 200),
+    "prompt_gold_set": (401, 403, 404, 200, 200),
+    "prompt_gold_unset": (401, 403, 404, 204, 204),
+    "membership_exclusion_set": (401, 403, 404, 200, 200),
+    # Exports hold everyone's rankings: managers and admins only.
+    "preference_export": (401, 403, 404, 200, 200),
+    # Training runs: the managers of the run's project and admins; to anyone else a run does not exist.
+    "run_list": (401, 200, 200, 200, 200),
+    "run_create": (401, 403, 404, 201, 201),
+    "run_detail": (401, 404, 404, 200, 200),
+    "run_metrics": (401, 404, 404, 200, 200),
+    "run_cancel": (401, 404, 404, 200, 200),
+    "run_score": (401, 404, 404, 202, 202),
+    "run_disagreements": (401, 404, 404, 200, 200),
 }
 
 CASES = [
@@ -78,16 +122,25 @@ def _snapshot() -> dict:
         "projects": list(Project.objects.values_list("slug", flat=True)),
         "alpha_settings": (alpha.overlap, alpha.allow_ties),
         "guidelines": Guideline.objects.count(),
-        "memberships": sorted(Membership.objects.values_list("project__slug", "user__username", "role")),
+        "memberships": sorted(Membership.objects.values_list("project__slug", "user__username", "role", "excluded")),
+        "gold": sorted(Prompt.objects.values_list("id", "is_gold", "gold_ranks")),
         "prompts": Prompt.objects.count(),
         "assignments": sorted(Assignment.objects.values_list("id", "labeler__username", "status")),
         "rankings": sorted(Ranking.objects.values_list("id", "is_current")),
+        "runs": sorted(TrainingRun.objects.values_list("id", "status", "cancel_requested", "scoring")),
     }
 
 
 def _request(world, endpoint: str, role: str):
     method, url, body = ENDPOINTS[endpoint]
-    url = url.format(assignment=world.assignment.id, ranking=world.ranking.id)
+    url = url.format(
+        run=getattr(world, "run", None) and world.run.id,
+        done_run=getattr(world, "done_run", None) and world.done_run.id,
+        assignment=world.assignment.id,
+        ranking=world.ranking.id,
+        gold=world.gold.id,
+        new_gold=world.prompts[2].id,
+    )
     client = api_client(None if role == "anonymous" else getattr(world, role))
     data = body(world) if body else None
     fmt = "multipart" if endpoint == "prompts_import" else "json"
@@ -102,10 +155,26 @@ def test_role_matrix_covers_every_api_operation_in_the_schema(db):
     assert operations - {"auth_token_create"} == set(ENDPOINTS)
 
 
+@pytest.fixture
+def matrix_world(labeled, settings, tmp_path):
+    """`labeled`, plus a fourth prompt of alpha that is gold (`gold`), with a reference ranking."""
+    labeled.gold = PromptFactory(project=labeled.project)
+    reference = sorted(labeled.gold.responses.values_list("id", flat=True))
+    prompt_gold_set(prompt=labeled.gold, ranks={rid: rank for rank, rid in enumerate(reference, start=1)})
+    # Training runs of alpha: one queued (`run`, with a logged loss) and one succeeded (`done_run`).
+    settings.RLHF_RUNS_DIR = str(tmp_path / "runs")
+    labeled.run = TrainingRun.objects.create(project=labeled.project, name="queued run", config={"base_model": "tiny"})
+    RunMetric.objects.create(run=labeled.run, step=1, name="train/loss", value=0.69)
+    labeled.done_run = TrainingRun.objects.create(
+        project=labeled.project, name="done run", status="succeeded", output_dir=str(tmp_path / "model")
+    )
+    return labeled
+
+
 @pytest.mark.parametrize(("endpoint", "role", "expected"), CASES)
-def test_role_matrix_status_and_body(labeled, endpoint, role, expected):
+def test_role_matrix_status_and_body(matrix_world, endpoint, role, expected):
     before = _snapshot()
-    response = _request(labeled, endpoint, role)
+    response = _request(matrix_world, endpoint, role)
 
     assert response.status_code == expected, response.content
     if expected >= 400:
@@ -115,7 +184,7 @@ def test_role_matrix_status_and_body(labeled, endpoint, role, expected):
     if expected == 401:
         assert response["WWW-Authenticate"] == "Token"
     if expected < 300:
-        CHECKS[endpoint](labeled, role, response)
+        CHECKS[endpoint](matrix_world, role, response)
 
 
 def check_project_list(world, role, response):
@@ -229,6 +298,98 @@ def check_ranking_revise(world, role, response):
     current = Ranking.objects.get(labeler=world.labeler, prompt=world.ranking.prompt, is_current=True)
     assert current.pk == response.json()["ranking_id"] and current.version == 2
     assert Ranking.objects.filter(pk=world.ranking.pk, is_current=False).exists()
+
+
+def check_agreement_report(world, role, response):
+    body = response.json()
+    assert (body["project"], body["n_rankings"], body["n_prompts"], body["n_labelers"]) == ("alpha", 1, 1, 1)
+    assert body["alpha_ordinal"] is None  # one labeler: nothing to agree with
+    assert [row["username"] for row in body["labelers"]] == ["lea"]
+    assert body["n_boot"] == 10 and set(body["intervals"]) >= {"alpha_ordinal", "kendall_w_mean"}
+
+
+def check_agreement_labelers(world, role, response):
+    rows = response.json()["labelers"]
+    assert [(row["username"], row["n_rankings"], row["excluded"]) for row in rows] == [("lea", 1, False)]
+
+
+def check_agreement_leaderboard(world, role, response):
+    body = response.json()
+    assert body["project"] == "alpha" and body["n_boot"] == 10
+    # lea ranked the first prompt in shown order: the leaderboard names the (secret) models behind the responses.
+    assert {row["model"] for row in body["leaderboard"]} == set(
+        world.ranking.prompt.responses.values_list("model_name", flat=True)
+    )
+
+
+def check_gold_list(world, role, response):
+    body = response.json()
+    assert body["count"] == 1 and [p["prompt_id"] for p in body["results"]] == [world.gold.id]
+    assert [r["rank"] for r in body["results"][0]["responses"]] == [1, 2, 3, 4]
+
+
+def check_prompt_gold_set(world, role, response):
+    ids = sorted(world.prompts[2].responses.values_list("id", flat=True))
+    assert response.json()["is_gold"] is True
+    prompt = Prompt.objects.get(pk=world.prompts[2].id)
+    assert prompt.is_gold and prompt.gold_ranks == {str(rid): rank for rid, rank in zip(ids, [1, 2, 2, 3])}
+
+
+def check_prompt_gold_unset(world, role, response):
+    prompt = Prompt.objects.get(pk=world.gold.id)
+    assert (prompt.is_gold, prompt.gold_ranks) == (False, None)
+
+
+def check_membership_exclusion_set(world, role, response):
+    assert response.json()["username"] == "lea" and response.json()["excluded"] is True
+    assert Membership.objects.get(project=world.project, user=world.labeler).excluded is True
+    assert Ranking.objects.filter(labeler=world.labeler).count() == 1  # nothing deleted
+
+
+def check_preference_export(world, role, response):
+    import orjson
+
+    rows = [orjson.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    # lea's one strict ranking of 4 responses: 6 pairs, all from that prompt (never the gold one), no model names
+    assert len(rows) == 6 and {row["prompt_id"] for row in rows} == {world.ranking.prompt_id}
+    assert {row["ranking_id"] for row in rows} == {world.ranking.id}
+    assert response["Content-Type"] == "application/x-ndjson"
+    assert not any(name in response_text for response_text in map(str, rows) for name in SECRET_MODELS)
+
+
+def check_run_list(world, role, response):
+    ids = {run["id"] for run in response.json()["results"]}
+    assert ids == ({world.run.id, world.done_run.id} if role in ("manager", "admin") else set())
+
+
+def check_run_create(world, role, response):
+    body = response.json()
+    run = TrainingRun.objects.get(pk=body["id"])
+    assert body["status"] == run.status == "queued" and body["project"] == "alpha"
+    assert run.created_by == getattr(world, role) and run.config["base_model"] == "tiny"
+    assert run.export["train_pairs"] == 6 and body["page_url"] == f"/runs/{run.pk}/"
+
+
+def check_run_detail(world, role, response):
+    body = response.json()
+    assert (body["id"], body["status"], body["name"]) == (world.run.id, "queued", "queued run")
+
+
+def check_run_metrics(world, role, response):
+    assert [(p["step"], p["name"], p["value"]) for p in response.json()["points"]] == [(1, "train/loss", 0.69)]
+
+
+def check_run_cancel(world, role, response):
+    assert response.json()["status"] == "cancelled"
+    assert TrainingRun.objects.get(pk=world.run.id).status == "cancelled"
+
+
+def check_run_score(world, role, response):
+    assert response.json()["scoring"]["status"] == "queued" and response.json()["scoring"]["project"] == "alpha"
+
+
+def check_run_disagreements(world, role, response):
+    assert response.json()["scored_responses"] == 0 and response.json()["prompts"] == []
 
 
 CHECKS = {name.removeprefix("check_"): fn for name, fn in globals().items() if name.startswith("check_")}

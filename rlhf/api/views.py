@@ -1,0 +1,149 @@
+"""Training runs over the API: create (snapshot + enqueue, returns at once), list, detail, metric history, cancel,
+score responses and the model-vs-labelers report. Managers of the run's project and admins only; a run of a
+project the caller does not manage is a 404."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from annotation.api.permissions import project_for
+from annotation.api.serializers import paginated
+from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
+from annotation.models import Project
+from rlhf.api.serializers import ExportOptionsSerializer, RewardModelConfigSerializer, TrainingRunSerializer
+from rlhf.models import TrainingRun
+from rlhf.selectors import disagreements_get, metric_points, run_get_for_user, runs_for_user
+from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create
+
+RUNS = ["training runs"]
+
+
+class RunListApi(BaseApi):
+    @extend_schema(
+        operation_id="run_list", tags=RUNS,
+        parameters=[OpenApiParameter("project", str, description="Only this project's runs (its slug)."),
+                    *PAGE_PARAMETERS],
+        responses={200: paginated("TrainingRunPage", TrainingRunSerializer(many=True)), **errors(403, 404)},
+    )  # fmt: skip
+    def get(self, request):
+        """The training runs of the projects I manage (admins: all), newest first."""
+        slug = request.query_params.get("project")
+        project = project_for(request, slug, manage=True) if slug else None
+        return self.paginated(request, runs_for_user(user=request.user, project=project), TrainingRunSerializer)
+
+
+class RunCreateApi(BaseApi):
+    class InputSerializer(serializers.Serializer):
+        project = serializers.SlugField(help_text="The project whose rankings are exported and trained on.")
+        kind = serializers.ChoiceField(choices=TrainingRun.Kind.choices, default=TrainingRun.Kind.REWARD_MODEL)
+        name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+        config = RewardModelConfigSerializer(required=False, default=dict)
+        export = ExportOptionsSerializer(required=False, default=dict)
+
+    @extend_schema(
+        operation_id="run_create", tags=RUNS, request=InputSerializer,
+        responses={201: TrainingRunSerializer, **errors(400, 403, 404)},
+    )  # fmt: skip
+    def post(self, request):
+        """Start a reward-model run: snapshot the project's export, queue the training, return at once (queued)."""
+        data = RunCreateApi.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        project = project_for(request, values["project"], manage=True)
+        run = training_run_create(
+            project=project, user=request.user, kind=values["kind"], name=values["name"],
+            config=dict(values["config"]), export_options=dict(values["export"]),
+        )  # fmt: skip
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(BaseApi):
+    @extend_schema(operation_id="run_detail", tags=RUNS, responses={200: TrainingRunSerializer, **errors(404)})
+    def get(self, request, run_id: int):
+        """A run: status, progress (step / total, ETA), config, export snapshot, final metrics, artifacts, log tail."""
+        return Response(TrainingRunSerializer(run_get_for_user(user=request.user, run_id=run_id)).data)
+
+
+class RunMetricsApi(BaseApi):
+    class OutputSerializer(serializers.Serializer):
+        class PointSerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            step = serializers.IntegerField()
+            name = serializers.CharField(help_text="train/loss, train/accuracy, eval/accuracy, ...")
+            value = serializers.FloatField()
+
+        status = serializers.CharField()
+        step = serializers.IntegerField()
+        total_steps = serializers.IntegerField()
+        eta_s = serializers.FloatField(allow_null=True)
+        points = PointSerializer(many=True)
+        last_id = serializers.IntegerField(help_text="Pass as `after` to get only newer points.")
+
+    @extend_schema(
+        operation_id="run_metrics", tags=RUNS,
+        parameters=[OpenApiParameter("after", OpenApiTypes.INT, description="Only points with a larger id.")],
+        responses={200: OutputSerializer, **errors(404)},
+    )  # fmt: skip
+    def get(self, request, run_id: int):
+        """The run's metric history (loss, accuracy, ... by step) and its progress; poll with `after`."""
+        run = run_get_for_user(user=request.user, run_id=run_id)
+        try:
+            after = max(int(request.query_params.get("after", 0)), 0)
+        except ValueError:
+            after = 0
+        points = metric_points(run=run, after=after)
+        body = {"status": run.status, "step": run.step, "total_steps": run.total_steps, "eta_s": run.eta_s,
+                "points": points, "last_id": points[-1]["id"] if points else after}  # fmt: skip
+        return Response(RunMetricsApi.OutputSerializer(body).data)
+
+
+class RunCancelApi(BaseApi):
+    @extend_schema(
+        operation_id="run_cancel", tags=RUNS, request=None, responses={200: TrainingRunSerializer, **errors(400, 404)}
+    )  # fmt: skip
+    def post(self, request, run_id: int):
+        """Cancel a run: a queued one at once, a running one at its next progress report. 400 once finished."""
+        run = training_run_cancel(run=run_get_for_user(user=request.user, run_id=run_id))
+        return Response(TrainingRunSerializer(run).data)
+
+
+class RunScoreApi(BaseApi):
+    class InputSerializer(serializers.Serializer):
+        project = serializers.SlugField(required=False, help_text="Whose responses to score (default: the run's).")
+
+    @extend_schema(
+        operation_id="run_score", tags=RUNS, request=InputSerializer,
+        responses={
+            202: inline_serializer("RunScoreQueued", {"run_id": serializers.IntegerField(),
+                                                       "scoring": serializers.DictField()}),
+            **errors(400, 403, 404),
+        },
+    )  # fmt: skip
+    def post(self, request, run_id: int):
+        """Queue scoring every response of a project with the run's reward model (stored per response)."""
+        run = run_get_for_user(user=request.user, run_id=run_id)
+        data = RunScoreApi.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        slug = data.validated_data.get("project")
+        project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
+        run = scoring_enqueue(run=run, project=project)
+        return Response({"run_id": run.pk, "scoring": run.scoring}, status=status.HTTP_202_ACCEPTED)
+
+
+class RunDisagreementsApi(BaseApi):
+    @extend_schema(
+        operation_id="run_disagreements", tags=RUNS,
+        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="Prompts to list (default 50).")],
+        responses={200: OpenApiTypes.OBJECT, **errors(404)},
+    )  # fmt: skip
+    def get(self, request, run_id: int):
+        """The prompts where the run's scores and the labelers' majority order disagree most (pairwise), worst first."""
+        run = run_get_for_user(user=request.user, run_id=run_id)
+        try:
+            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
+        except ValueError:
+            limit = 50
+        project = get_object_or_404(Project, pk=run.project_id)
+        return Response(disagreements_get(run=run, project=project, limit=limit))

@@ -1,0 +1,46 @@
+"""`manage.py rlhf_worker [db_worker options]`: mark runs whose worker died as failed, then run django-tasks-db's
+`db_worker` with the same options."""
+
+from django.core.management import call_command, load_command_class
+from django.core.management.base import BaseCommand
+
+from rlhf.services import STALE_AFTER_S, training_run_mark_stale
+
+EXAMPLES = """
+A run left 'running' by a worker that was killed (its process is gone from this host, or it has sent no heartbeat
+for --stale-after seconds) is marked failed with an explanation before this worker takes new tasks.
+
+examples:
+  python manage.py rlhf_worker                       # what `make demo` starts
+  python manage.py rlhf_worker --no-reload --interval 0.5
+  python manage.py rlhf_worker --batch               # run what is queued, then exit
+"""
+
+
+class Command(BaseCommand):
+    help = "Run the background worker (training runs, scoring) after failing runs whose worker died."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        from argparse import RawDescriptionHelpFormatter
+
+        return super().create_parser(
+            prog_name, subcommand, formatter_class=RawDescriptionHelpFormatter, epilog=EXAMPLES, **kwargs
+        )
+
+    def add_arguments(self, parser):
+        self.worker = load_command_class("django_tasks_db", "db_worker")
+        self.worker.add_arguments(parser)
+        parser.add_argument(
+            "--stale-after",
+            type=float,
+            default=STALE_AFTER_S,
+            metavar="SECONDS",
+            help="A running run without a heartbeat for this long is failed (default: %(default)s).",
+        )
+
+    def handle(self, *args, stale_after: float, **options):
+        marked = training_run_mark_stale(stale_after_s=stale_after)
+        if marked:
+            self.stdout.write(self.style.WARNING(f"Marked failed (worker gone): runs {', '.join(map(str, marked))}"))
+        options = {k: v for k, v in options.items() if k not in ("skip_checks",)}
+        call_command("db_worker", *args, **options)

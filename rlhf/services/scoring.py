@@ -1,0 +1,90 @@
+"""Scores of responses by a trained reward model, computed in batches (in the worker or a command)."""
+
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Project, Response
+from rlhf.models import ResponseScore, TrainingRun
+from rlhf.services.runs import RUN_NOT_SCORABLE, SCORE_CHUNK
+
+
+def _prompt_input(prompt, conversational: bool) -> str | list[dict]:
+    """The prompt as the export gave it to training: chat messages; in a project with chat prompts, a plain prompt
+    as one user turn (the export makes the whole file conversational); else the text."""
+    if prompt.messages:
+        return prompt.messages
+    return [{"role": "user", "content": prompt.text}] if conversational else prompt.text
+
+
+def response_scores_compute(
+    *,
+    run: TrainingRun,
+    project: Project,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Score every response of the project with the run's reward model and store the scores (replacing earlier
+    ones of this run). `progress(done, total)` is called after each chunk. Returns the number scored."""
+    if run.status != TrainingRun.Status.SUCCEEDED or not run.output_dir:
+        raise ValidationError(RUN_NOT_SCORABLE.format(id=run.pk, status=run.status))
+    # Torch stays out of the web process: these load only in the worker or the command.
+    from rlhf.training.data import encode_sequences  # noqa: PLC0415
+    from rlhf.training.scoring import load_reward_model, score_sequences  # noqa: PLC0415
+
+    model, tokenizer = load_reward_model(run.output_dir)
+    limit = getattr(model.config, "max_position_embeddings", None) or 512
+    max_length = min(int(run.config.get("max_length") or 512), limit)
+    conversational = project.prompts.filter(messages__isnull=False).exists()
+    responses = list(Response.objects.filter(prompt__project=project).select_related("prompt").order_by("id"))
+    for start in range(0, len(responses), SCORE_CHUNK):
+        chunk = responses[start : start + SCORE_CHUNK]
+        prompts = [_prompt_input(r.prompt, conversational) for r in chunk]
+        sequences, _ = encode_sequences(tokenizer, prompts, [r.text for r in chunk], max_length)
+        scores = score_sequences(model, sequences, tokenizer.pad_token_id, batch_size=batch_size)
+        ResponseScore.objects.bulk_create(
+            [ResponseScore(run=run, response=r, score=float(s)) for r, s in zip(chunk, scores, strict=True)],
+            update_conflicts=True, unique_fields=["run", "response"], update_fields=["score", "created_at"],
+        )  # fmt: skip
+        if progress is not None:
+            progress(start + len(chunk), len(responses))
+    return len(responses)
+
+
+def scoring_enqueue(*, run: TrainingRun, project: Project) -> TrainingRun:
+    """Queue a background job scoring the project's responses with the run's model; returns at once."""
+    if run.status != TrainingRun.Status.SUCCEEDED or not run.output_dir:
+        raise ValidationError(RUN_NOT_SCORABLE.format(id=run.pk, status=run.status))
+    run.scoring = {"status": "queued", "project": project.slug, "queued_at": timezone.now().isoformat()}
+    run.save(update_fields=["scoring"])
+
+    def enqueue() -> None:
+        from rlhf.tasks import response_scores_task  # noqa: PLC0415 - tasks import this module
+
+        response_scores_task.enqueue(run_id=run.pk, project_id=project.pk)
+
+    transaction.on_commit(enqueue)
+    return run
+
+
+def response_scores_execute(*, run_id: int, project_id: int) -> int:
+    """The body of the scoring task: score, and keep the job's status on the run (failed with its error)."""
+    run, project = TrainingRun.objects.get(pk=run_id), Project.objects.get(pk=project_id)
+    state = {"status": "running", "project": project.slug, "done": 0, "total": 0}
+
+    def progress(done: int, total: int) -> None:
+        state.update(done=done, total=total)
+        TrainingRun.objects.filter(pk=run_id).update(scoring=state)
+
+    TrainingRun.objects.filter(pk=run_id).update(scoring=state)
+    try:
+        scored = response_scores_compute(run=run, project=project, progress=progress)
+    except Exception as exc:
+        state.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        TrainingRun.objects.filter(pk=run_id).update(scoring=state)
+        raise
+    state.update(status="succeeded", done=scored, total=scored, finished_at=timezone.now().isoformat())
+    TrainingRun.objects.filter(pk=run_id).update(scoring=state)
+    return scored

@@ -1,0 +1,186 @@
+"""The background task's body: train a run, record its progress, store the outcome (never leaving it running)."""
+
+import json
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from rlhf.models import RunMetric, TrainingRun
+from rlhf.services.runs import (
+    ERROR_TAIL_CHARS,
+    FLUSH_S,
+    HEARTBEAT_S,
+    LOG_LINES,
+    RUN_WORKER_STOPPED,
+    SKIPPED_POINTS,
+    timestamped,
+)
+from rlhf.training.config import RewardModelConfig
+from rlhf.training.progress import ProgressCallback, ProgressEvent, TrainingCancelled
+
+logger = logging.getLogger(__name__)
+
+# --- execute (the worker) ------------------------------------------------------------------------------------------
+
+
+class RunRecorder:
+    """The progress callback handed to a training function. Keeps the log tail and metric points in memory and writes
+    them with step/total/ETA at most every `flush_s` seconds (and at every eval and at the end); raises
+    TrainingCancelled once a cancel was requested."""
+
+    FORCE_STAGES = {"setup", "eval", "save", "done"}
+
+    def __init__(
+        self,
+        run: TrainingRun,
+        flush_s: float = FLUSH_S,
+        clock: Callable[[], float] = time.monotonic,
+        observer: ProgressCallback | None = None,
+    ):
+        self.run_id, self.flush_s, self.clock, self.observer = run.pk, flush_s, clock, observer
+        self.lines: deque[str] = deque(run.log_tail.splitlines() if run.log_tail else [], maxlen=LOG_LINES)
+        self.points: list[RunMetric] = []
+        self.step, self.total, self.stage, self.eta_s = 0, run.total_steps, "setup", None
+        self.last_flush = -math.inf
+        self.anchor: tuple[float, int] | None = None  # (time, step) of the first training step: the ETA's origin
+
+    def log(self, text: str) -> None:
+        for line in text.splitlines() or [""]:
+            self.lines.append(timestamped(line))
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.observer is not None:  # e.g. the foreground command's progress bar
+            self.observer(event)
+        if event.message:
+            self.log(event.message)
+        self.total = max(int(event.total_steps or 0), 0)
+        self.step = min(max(int(event.step), 0), self.total) if self.total else max(int(event.step), 0)
+        self.stage = event.stage
+        for name, value in event.metrics.items():
+            if name in SKIPPED_POINTS:
+                continue
+            if isinstance(value, int | float) and math.isfinite(value):
+                self.points.append(RunMetric(run_id=self.run_id, step=self.step, name=name[:100], value=float(value)))
+        self._estimate()
+        due = event.stage in self.FORCE_STAGES or self.clock() - self.last_flush >= self.flush_s
+        if due and self.flush():
+            raise TrainingCancelled(f"Run {self.run_id} was cancelled.")
+
+    def _estimate(self) -> None:
+        now = self.clock()
+        if self.anchor is None and self.step > 0:
+            self.anchor = (now, self.step)
+        elif self.anchor and self.step > self.anchor[1] and self.total:
+            rate = (now - self.anchor[0]) / (self.step - self.anchor[1])
+            self.eta_s = round(rate * max(self.total - self.step, 0), 1)
+        if self.stage == "done":
+            self.eta_s = 0.0
+
+    def flush(self) -> bool:
+        """Write what is buffered; return whether a cancel was requested."""
+        self.last_flush = self.clock()
+        if self.points:
+            RunMetric.objects.bulk_create(self.points)
+            self.points = []
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            step=self.step, total_steps=self.total, stage=self.stage[:20], eta_s=self.eta_s,
+            log_tail="\n".join(self.lines), heartbeat_at=timezone.now(),
+        )  # fmt: skip
+        return bool(TrainingRun.objects.filter(pk=self.run_id).values_list("cancel_requested", flat=True).first())
+
+
+@contextmanager
+def _heartbeat(run_id: int, every_s: float = HEARTBEAT_S) -> Iterator[None]:
+    """Beat while the body runs, even through long steps (model loading, a big eval) that report no progress."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every_s):
+                TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _claim(run_id: int) -> TrainingRun | None:
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED, cancel_requested=False).update(
+        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, stage="setup",
+        worker_pid=os.getpid(), worker_host=socket.gethostname()[:255],
+    )  # fmt: skip
+    return TrainingRun.objects.get(pk=run_id) if claimed else None
+
+
+def training_run_execute(*, run_id: int, observer: ProgressCallback | None = None) -> str:
+    """The body of the background task: train, record progress, store the outcome. Returns the final status.
+
+    Only a queued run is taken (a cancelled or already running one is left alone). Whatever happens in training
+    ends in succeeded, cancelled or failed (with the error and the traceback's tail)."""
+    run = _claim(run_id)
+    if run is None:
+        return TrainingRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "missing"
+    recorder = RunRecorder(run, observer=observer)
+    recorder.log(f"Started by worker pid {run.worker_pid} on {run.worker_host}.")
+    with _heartbeat(run_id):
+        try:
+            output_dir, metrics = _train(run, recorder)
+        except TrainingCancelled:
+            return _finish(recorder, TrainingRun.Status.CANCELLED, message="Cancelled.")
+        except Exception as exc:  # noqa: BLE001 - every failure is stored on the run
+            error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()[-ERROR_TAIL_CHARS:]}"
+            return _finish(recorder, TrainingRun.Status.FAILED, message=f"Failed: {exc}", error=error)
+        except BaseException as exc:  # SystemExit / KeyboardInterrupt: the worker is being stopped
+            error = RUN_WORKER_STOPPED.format(name=type(exc).__name__)
+            _finish(recorder, TrainingRun.Status.FAILED, message=error, error=error)
+            raise
+    return _finish(recorder, TrainingRun.Status.SUCCEEDED, message="Succeeded.", metrics=metrics, output=output_dir)
+
+
+def _train(run: TrainingRun, recorder: RunRecorder) -> tuple[Path, dict]:
+    from rlhf.training.reward_model import train_reward_model  # noqa: PLC0415 - torch stays out of the web process
+
+    cfg = RewardModelConfig.from_dict(run.config)
+    output_dir = Path(train_reward_model(cfg, progress=recorder))
+    metrics_file = output_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    return output_dir, metrics
+
+
+def _finish(
+    recorder: RunRecorder, status: str, *, message: str, error: str = "", metrics: dict | None = None, output=None
+) -> str:
+    close_old_connections()
+    recorder.log(message)
+    try:
+        recorder.flush()
+    except Exception:  # noqa: BLE001 - the final status below matters more than the last progress write
+        logger.exception("Run %s: could not write its last progress", recorder.run_id)
+    fields = {"status": status, "finished_at": timezone.now(), "error": error, "log_tail": "\n".join(recorder.lines)}
+    if status == TrainingRun.Status.SUCCEEDED:
+        fields |= {"metrics": metrics or {}, "output_dir": str(output), "eta_s": 0.0, "stage": "done"}
+        fields["step"] = recorder.total or recorder.step
+    else:
+        fields["eta_s"] = None
+    TrainingRun.objects.filter(pk=recorder.run_id).update(**fields)
+    return status

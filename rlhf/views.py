@@ -1,0 +1,209 @@
+"""Training-run pages: a project's runs, the new-run form, the run page (live progress through a JSON endpoint),
+two runs side by side, and where a scored model disagrees with the labelers. Managers of the run's project and
+admins only: everyone else, labelers included, gets 404."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.selectors import project_get_for_user
+from rlhf.forms import RewardRunForm
+from rlhf.models import TrainingRun
+from rlhf.selectors import (
+    disagreements_get,
+    managed_projects,
+    metric_points,
+    metric_series,
+    run_get_for_user,
+    runs_for_user,
+)
+from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create
+
+RUN_QUEUED = "Run {id} queued: a background worker picks it up (`manage.py rlhf_worker`, started by `make demo`)."
+RUN_CANCELLING = "Cancel requested: the run stops at its next progress report."
+RUN_CANCELLED = "Run cancelled."
+SCORING_QUEUED = "Scoring queued: the worker scores every response of the project with this model."
+
+
+def run_progress_data(run: TrainingRun, after: int = 0) -> dict:
+    """What the run page polls: status, progress, the log tail and the metric points it does not have yet."""
+    points = metric_points(run=run, after=after)
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_display": run.get_status_display(),
+        "active": run.is_active,
+        "cancel_requested": run.cancel_requested,
+        "stage": run.stage,
+        "step": run.step,
+        "total_steps": run.total_steps,
+        "percent": run.percent,
+        "eta_s": run.eta_s,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "heartbeat_at": run.heartbeat_at,
+        "log_tail": run.log_tail,
+        "error": run.error,
+        "points": points,
+        "last_id": points[-1]["id"] if points else after,
+    }
+
+
+@login_required
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    """Every run the user may see, newest first, with links to each managed project's runs."""
+    runs = runs_for_user(user=request.user)[:200]
+    return render(request, "rlhf/run_list.html", {"runs": runs, "projects": managed_projects(user=request.user)})
+
+
+@login_required
+@require_GET
+def project_runs(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, manage=True)
+    runs = runs_for_user(user=request.user, project=project)
+    return render(request, "rlhf/project_runs.html", {"project": project, "runs": runs})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_create(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, manage=True)
+    form = RewardRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = training_run_create(project=project, user=request.user, **form.run_arguments())
+        except ValidationError as exc:
+            for message in exc.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, RUN_QUEUED.format(id=run.pk))
+            return redirect("rlhf:run-detail", run_id=run.pk)
+    return render(request, "rlhf/run_form.html", {"project": project, "form": form})
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    final = _final_metrics(run)
+    last = run.metric_points.order_by("-id").values_list("id", flat=True).first() or 0
+    chart_data = {
+        "progress_url": reverse("rlhf:run-progress", args=[run.pk]),
+        "active": run.is_active,
+        "last_id": last,
+        "series": metric_series(run=run),
+        "margin_histogram": _margin_histogram(final["metrics"]),
+    }
+    context = {"run": run, "final": final, "chart_data": chart_data, "config_rows": sorted(run.config.items())}
+    return render(request, "rlhf/run_detail.html", context)
+
+
+@login_required
+@require_GET
+def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    try:
+        after = max(int(request.GET.get("after", 0)), 0)
+    except ValueError:
+        after = 0
+    return JsonResponse(run_progress_data(run, after=after))
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    try:
+        run = training_run_cancel(run=run)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, RUN_CANCELLED if run.status == TrainingRun.Status.CANCELLED else RUN_CANCELLING)
+    return redirect("rlhf:run-detail", run_id=run.pk)
+
+
+@login_required
+@require_GET
+def run_compare(request: HttpRequest) -> HttpResponse:
+    """Two runs' final metrics and configs side by side (?a=ID&b=ID)."""
+    try:
+        ids = [int(request.GET[key]) for key in ("a", "b")]
+    except (KeyError, ValueError):
+        return render(request, "rlhf/run_compare.html", {"runs": runs_for_user(user=request.user)[:100]}, status=200)
+    runs = [run_get_for_user(user=request.user, run_id=i) for i in ids]
+    finals = [_final_metrics(run) for run in runs]
+    names = sorted(set(finals[0]["flat"]) | set(finals[1]["flat"]))
+    metric_rows = [(name, finals[0]["flat"].get(name), finals[1]["flat"].get(name)) for name in names]
+    config_names = sorted(set(runs[0].config) | set(runs[1].config))
+    config_rows = [(n, runs[0].config.get(n), runs[1].config.get(n)) for n in config_names]
+    context = {"a": runs[0], "b": runs[1], "metric_rows": metric_rows, "config_rows": config_rows, "finals": finals}
+    context["series"] = {"a": metric_series(run=runs[0]), "b": metric_series(run=runs[1])}
+    return render(request, "rlhf/run_compare.html", context)
+
+
+@login_required
+@require_POST
+def run_score(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    try:
+        scoring_enqueue(run=run, project=run.project)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, SCORING_QUEUED)
+    return redirect("rlhf:run-disagreements", run_id=run.pk)
+
+
+@login_required
+@require_GET
+def run_disagreements(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    report = disagreements_get(run=run, project=run.project) if run.project else None
+    return render(request, "rlhf/run_disagreements.html", {"run": run, "report": report})
+
+
+def _flatten(data, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in (data or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{name}/")
+        elif isinstance(value, int | float | str | bool) or value is None:
+            flat[name] = value
+    return flat
+
+
+def _final_metrics(run: TrainingRun) -> dict:
+    """The final metrics arranged for the page: headline figures, accuracy by group next to the human ceiling."""
+    metrics, ceiling = run.metrics or {}, (run.export or {}).get("human_agreement") or {}
+    groups = []
+    for key, title, human_key in (
+        ("eval/accuracy_by_category", "Category", "by_category"),
+        ("eval/accuracy_by_guideline_version", "Guideline version", "by_guideline"),
+    ):
+        model = {str(g): v for g, v in (metrics.get(key) or {}).items()}
+        human = ceiling.get(human_key) or {}
+        rows = [
+            {"group": g, "model": model.get(g, {}), "human": human.get(g, {})} for g in sorted(set(model) | set(human))
+        ]
+        groups.append({"title": title, "rows": rows})
+    flat = {k: v for k, v in _flatten(metrics).items() if "histogram" not in k}
+    headline = {
+        "accuracy": metrics.get("eval/accuracy"),
+        "pairs": metrics.get("eval/pairs"),
+        "margin_mean": metrics.get("eval/margin_mean"),
+        "length_baseline": metrics.get("eval/length_baseline_accuracy"),
+        "truncated": metrics.get("train/truncated_pairs"),
+    }
+    return {"metrics": metrics, "ceiling": ceiling, "groups": groups, "flat": flat, "headline": headline}
+
+
+def _margin_histogram(metrics: dict) -> dict | None:
+    """{edges, counts} of the held-out reward margins r(chosen) - r(rejected)."""
+    hist = metrics.get("eval/margin_histogram")
+    return hist if isinstance(hist, dict) and "counts" in hist and "edges" in hist else None
