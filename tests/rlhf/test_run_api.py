@@ -1,0 +1,90 @@
+"""The training-run API beyond the role matrix: input validation, polling metrics, and the error shape."""
+
+import pytest
+from django_tasks_db.models import DBTaskResult
+
+from rlhf.models import RunMetric, TrainingRun
+from tests.annotation.api._helpers import api_client
+from tests.factories import ProjectFactory, PromptFactory, labeler, manager
+from tests.rlhf.conftest import make_run, rank
+
+
+@pytest.fixture
+def world(db):
+    project = ProjectFactory(slug="alpha")
+    a, b = labeler(project), labeler(project)
+    for _ in range(4):
+        prompt = PromptFactory(project=project, responses=3)
+        rank(prompt, a, [1, 2, 3])
+        rank(prompt, b, [2, 1, 3])
+    return project, manager(project)
+
+
+def test_create_returns_at_once_with_a_queued_run_and_an_enqueued_task(world, django_capture_on_commit_callbacks):
+    project, boss = world
+    body = {"project": "alpha", "kind": "reward_model", "name": "api run",
+            "config": {"base_model": "tiny", "max_steps": 3, "use_lora": True, "lora_r": 4, "learning_rate": 1e-3},
+            "export": {"strategy": "majority", "test_ratio": 0.5}}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(boss).post("/api/runs/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert (data["status"], data["name"], data["step"], data["metrics"]) == ("queued", "api run", 0, {})
+    assert data["config"]["use_lora"] is True and data["config"]["lora_r"] == 4
+    assert data["config"]["train_file"].endswith(f"/{data['id']}/data/train.jsonl")
+    assert data["export"]["options"]["strategy"] == "majority"
+    assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"run_id": data["id"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"project": "alpha", "config": {"epochs": 2}}, "config: Unknown field: epochs."),
+        ({"project": "alpha", "config": {"output_dir": "/etc"}}, "config: Unknown field: output_dir."),
+        ({"project": "alpha", "config": {"max_length": "long"}}, "config.max_length: A valid integer is required."),
+        ({"project": "alpha", "export": {"strategy": "vote"}}, 'export.strategy: "vote" is not a valid choice.'),
+        ({"project": "alpha", "kind": "ppo"}, "Only reward-model runs can be trained here so far (kind 'ppo')."),
+        ({"project": "alpha", "config": {"bf16": "maybe"}}, "Invalid config: bf16 must be auto, true or false"),
+    ],
+)
+def test_create_rejects_bad_input_with_readable_errors(world, body, error):
+    response = api_client(world[1]).post("/api/runs/", body, format="json")
+    assert response.status_code == 400
+    assert any(message.startswith(error) for message in response.json()["errors"]), response.json()
+    assert not TrainingRun.objects.exists()
+
+
+def test_metrics_polling_returns_only_points_after_the_last_id(world):
+    project, boss = world
+    run = make_run(project, status="running", step=2, total_steps=8)
+    first = RunMetric.objects.create(run=run, step=1, name="train/loss", value=0.7)
+    RunMetric.objects.create(run=run, step=2, name="train/loss", value=0.6)
+
+    data = api_client(boss).get(f"/api/runs/{run.pk}/metrics/?after={first.pk}").json()
+    assert [p["value"] for p in data["points"]] == [0.6]
+    assert (data["status"], data["step"], data["total_steps"]) == ("running", 2, 8)
+
+
+def test_cancel_of_a_finished_run_is_a_400(world):
+    run = make_run(world[0], status="succeeded")
+    response = api_client(world[1]).post(f"/api/runs/{run.pk}/cancel/")
+    assert response.status_code == 400 and response.json()["errors"] == [
+        f"Run {run.pk} has already finished (succeeded)."
+    ]
+
+
+def test_scoring_a_run_without_a_model_is_a_400(world):
+    run = make_run(world[0], status="failed")
+    response = api_client(world[1]).post(f"/api/runs/{run.pk}/score/")
+    assert response.status_code == 400 and "has no trained model" in response.json()["errors"][0]
+    assert not DBTaskResult.objects.exists()
+
+
+def test_list_filters_by_project_and_refuses_a_labeler_of_it(world):
+    project, boss = world
+    mine, other = make_run(project), make_run(ProjectFactory(slug="beta"))
+    assert [r["id"] for r in api_client(boss).get("/api/runs/?project=alpha").json()["results"]] == [mine.pk]
+    assert api_client(boss).get("/api/runs/?project=beta").status_code == 404
+    assert api_client(labeler(project)).get("/api/runs/?project=alpha").status_code == 403
+    assert other.pk
