@@ -1,9 +1,4 @@
-"""Django admin for admins and project managers.
-
-Superusers see everything. Project managers (staff users with a manager membership) see and edit only their
-projects' objects; labelers (not staff) have no admin. Rankings, assignments and responses are read-only; saves go
-through the services (project_create/update, guideline_publish, membership_set/remove, prompts_import).
-"""
+"""Projects, members and guideline versions; the per-project import, export and progress pages."""
 
 import shutil
 
@@ -12,14 +7,14 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.text import Truncator
 
 from annotation import exports
-from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking, RankingEntry, Response
+from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin
+from annotation.models import Guideline, Membership, Project, Prompt, Ranking
 from annotation.selectors import project_progress_get
 from annotation.services.exports import ExportFilters, preference_export_archive
 from annotation.services.imports import ImportFailed, prompts_import
@@ -31,109 +26,6 @@ from annotation.services.projects import (
     project_create,
     project_update,
 )
-
-
-def managed_project_ids(user) -> set[int]:
-    """Projects a staff user manages (empty for anyone else)."""
-    if not (user.is_active and user.is_staff):
-        return set()
-    return set(Membership.objects.filter(user=user, role=Membership.Role.MANAGER).values_list("project_id", flat=True))
-
-
-def _short(text: str, chars: int = 80) -> str:
-    return Truncator(text).chars(chars)
-
-
-class ProjectScopedAdmin(admin.ModelAdmin):
-    """Rows are scoped to the user's managed projects; `can_*` switch operations off for everyone (read-only)."""
-
-    project_path = "project"  # lookup from this model to its Project; "" for Project itself
-    can_add = can_change = can_delete = True
-    managers_can_delete = True
-
-    def project_id_of(self, obj) -> int:
-        if not self.project_path:
-            return obj.pk
-        *hops, last = self.project_path.split("__")
-        for hop in hops:
-            obj = getattr(obj, hop)
-        return getattr(obj, f"{last}_id")
-
-    def _may(self, request, obj=None, allowed: bool = True) -> bool:
-        if not allowed:
-            return False
-        if request.user.is_superuser:
-            return True
-        ids = managed_project_ids(request.user)
-        return bool(ids) if obj is None else self.project_id_of(obj) in ids
-
-    def has_module_permission(self, request):
-        return self._may(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._may(request, obj)
-
-    def has_add_permission(self, request):
-        return self._may(request, None, self.can_add)
-
-    def has_change_permission(self, request, obj=None):
-        return self._may(request, obj, self.can_change)
-
-    def has_delete_permission(self, request, obj=None):
-        allowed = self.can_delete and (self.managers_can_delete or request.user.is_superuser)
-        return self._may(request, obj, allowed)
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        lookup = f"{self.project_path}__in" if self.project_path else "pk__in"
-        return queryset.filter(**{lookup: managed_project_ids(request.user)})
-
-    def get_object(self, request, object_id, from_field=None):
-        """Another project's object is a 404 for a manager (Django's default is a redirect with a message)."""
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404("No such object, or not one of your projects.")
-        return obj
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Project and not request.user.is_superuser:
-            kwargs["queryset"] = Project.objects.filter(pk__in=managed_project_ids(request.user))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class ReadOnlyAdmin(ProjectScopedAdmin):
-    can_add = can_change = can_delete = False
-
-
-class ProjectChildInline:
-    """Inline permissions follow the parent project's (managers have no Django model permissions)."""
-
-    editable = True
-
-    def _parent_ok(self, request, obj=None, allowed: bool = True) -> bool:
-        if not allowed:
-            return False
-        if request.user.is_superuser:
-            return True
-        ids = managed_project_ids(request.user)
-        return bool(ids) if obj is None else obj.pk in ids
-
-    def has_view_permission(self, request, obj=None):
-        return self._parent_ok(request, obj)
-
-    def has_add_permission(self, request, obj=None):
-        return self._parent_ok(request, obj, self.editable)
-
-    def has_change_permission(self, request, obj=None):
-        return self._parent_ok(request, obj, self.editable)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._parent_ok(request, obj, self.editable)
-
-
-# --- projects -----------------------------------------------------------------------------------------------------
 
 
 class MembershipInline(ProjectChildInline, admin.TabularInline):
@@ -385,130 +277,3 @@ class GuidelineAdmin(ProjectScopedAdmin):
 
 
 # --- prompts and responses ----------------------------------------------------------------------------------------
-
-
-class ResponseInline(ProjectChildInline, admin.TabularInline):
-    """Shows which model wrote each response: the admin is for managers, never for labelers."""
-
-    model = Response
-    editable = False
-    fields = ("index", "model_name", "text")
-    readonly_fields = fields
-    extra = 0
-
-    def _parent_ok(self, request, obj=None, allowed: bool = True) -> bool:
-        if not allowed:
-            return False
-        return request.user.is_superuser or obj is None or obj.project_id in managed_project_ids(request.user)
-
-
-@admin.register(Prompt)
-class PromptAdmin(ProjectScopedAdmin):
-    can_add = False  # prompts come in through "Import prompts"
-    managers_can_delete = False
-    list_display = ("short_text", "project", "category", "round", "is_gold", "ranking_count", "is_complete")
-    list_filter = (
-        ("project", admin.RelatedOnlyFieldListFilter),
-        "category",
-        "is_complete",
-        "is_gold",
-        "round",
-    )
-    search_fields = ("text", "external_id")
-    list_select_related = ("project",)
-    inlines = (ResponseInline,)
-    fields = (
-        "project",
-        "text",
-        "messages",
-        "category",
-        "source",
-        "external_id",
-        "split",
-        "metadata",
-        "round",
-        "is_gold",
-        "gold_ranks",
-        "ranking_count",
-        "is_complete",
-        "content_hash",
-        "created_at",
-    )
-    readonly_fields = (
-        "project",
-        "text",
-        "messages",
-        "external_id",
-        "round",
-        "content_hash",
-        "is_gold",
-        "gold_ranks",
-        "ranking_count",
-        "is_complete",
-        "created_at",
-    )
-
-    @admin.display(description="prompt", ordering="text")
-    def short_text(self, obj):
-        return _short(obj.text)
-
-
-@admin.register(Response)
-class ResponseAdmin(ReadOnlyAdmin):
-    project_path = "prompt__project"
-    list_display = ("short_text", "model_name", "index", "prompt")
-    list_filter = ("model_name", ("prompt__project", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("text", "model_name")
-    list_select_related = ("prompt",)
-
-    @admin.display(description="response", ordering="text")
-    def short_text(self, obj):
-        return _short(obj.text)
-
-
-# --- labeling -----------------------------------------------------------------------------------------------------
-
-
-class RankingEntryInline(ProjectChildInline, admin.TabularInline):
-    model = RankingEntry
-    editable = False
-    fields = ("rank", "shown_position", "response", "model_name")
-    readonly_fields = fields
-    extra = 0
-
-    def _parent_ok(self, request, obj=None, allowed: bool = True) -> bool:
-        if not allowed:
-            return False
-        return request.user.is_superuser or obj is None or obj.project_id in managed_project_ids(request.user)
-
-    @admin.display(description="model")
-    def model_name(self, entry):
-        return entry.response.model_name
-
-
-@admin.register(Ranking)
-class RankingAdmin(ReadOnlyAdmin):
-    """Rankings are immutable: a correction is a new version made by the labeler, never an edit here."""
-
-    list_display = ("id", "prompt_text", "project", "labeler", "source", "version", "is_current", "created_at")
-    list_filter = (
-        ("project", admin.RelatedOnlyFieldListFilter),
-        "source",
-        "is_current",
-        ("labeler", admin.RelatedOnlyFieldListFilter),
-    )
-    search_fields = ("labeler__username", "prompt__text", "rationale")
-    list_select_related = ("project", "labeler", "prompt")
-    inlines = (RankingEntryInline,)
-
-    @admin.display(description="prompt")
-    def prompt_text(self, obj):
-        return _short(obj.prompt.text, 60)
-
-
-@admin.register(Assignment)
-class AssignmentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "labeler", "project", "prompt", "status", "created_at", "expires_at", "completed_at")
-    list_filter = ("status", ("project", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("labeler__username",)
-    list_select_related = ("project", "labeler", "prompt")
