@@ -7,6 +7,7 @@ from django import forms
 
 from annotation.exports.options import STRATEGIES
 from rlhf.training.config import RewardModelConfig
+from rlhf.training.ppo_config import PPORunConfig
 
 _DEFAULTS = {f.name: f.default for f in fields(RewardModelConfig)}
 _HELP = {f.name: f.metadata.get("help", "") for f in fields(RewardModelConfig)}
@@ -63,3 +64,114 @@ class RewardRunForm(forms.Form):
         config = {name: data[name] for name in CONFIG_FIELDS}
         export = {"strategy": data["strategy"], "test_ratio": data["test_ratio"]}
         return {"name": data["name"], "config": config, "export_options": export}
+
+
+# --- policy runs ---------------------------------------------------------------------------------------------------
+
+_PPO = {f.name: f for f in fields(PPORunConfig)}
+ALGORITHMS = [
+    ("ppo", "PPO against a reward model (default)"),
+    ("grpo", "GRPO (reward model as reward function; any tokenizer)"),
+    ("rloo", "RLOO (reward model as reward function; any tokenizer)"),
+    ("dpo", "DPO straight from the preference export (no reward model)"),
+    ("sft", "SFT on the best-ranked responses"),
+]
+DEFAULT_CHAIN = "chain"
+
+
+class PolicyRunForm(forms.Form):
+    """A new PPO run (or GRPO/RLOO, DPO, SFT, or the offline default chain) on a project."""
+
+    name = forms.CharField(required=False, max_length=200, help_text="Optional; default: '<project> <kind> #id'.")
+    algorithm = forms.ChoiceField(choices=ALGORITHMS, initial="ppo")
+    policy_run = forms.ChoiceField(
+        label="Policy", required=False,
+        help_text="An earlier policy run of this project, or 'default chain': build a tiny model here and run "
+        "SFT → reward model → PPO on this project (offline, CPU, minutes).",
+    )  # fmt: skip
+    policy_path = forms.CharField(
+        label="…or a policy path / model id", required=False, max_length=500,
+        help_text="A local directory or a Hugging Face id (used when no run is chosen). For SFT: the base model "
+        "(default 'tiny').",
+    )  # fmt: skip
+    reward_run = forms.ChoiceField(
+        label="Reward model run", required=False,
+        help_text="A succeeded reward-model run (PPO, GRPO, RLOO). PPO needs it on the policy's tokenizer.",
+    )  # fmt: skip
+    kl_coef = forms.FloatField(label="KL coefficient", initial=_PPO["kl_coef"].default, min_value=0, max_value=10,
+                               help_text=_PPO["kl_coef"].metadata["help"])  # fmt: skip
+    total_episodes = forms.IntegerField(initial=_PPO["total_episodes"].default, min_value=1, max_value=10_000_000,
+                                        help_text=_PPO["total_episodes"].metadata["help"])  # fmt: skip
+    response_length = forms.IntegerField(initial=_PPO["response_length"].default, min_value=1, max_value=4096,
+                                         help_text=_PPO["response_length"].metadata["help"])  # fmt: skip
+    batch_size = forms.IntegerField(initial=_PPO["per_device_train_batch_size"].default, min_value=1, max_value=1024,
+                                    help_text="Rollout batch (PPO) / batch size (other algorithms).")  # fmt: skip
+    num_ppo_epochs = forms.IntegerField(label="PPO epochs", initial=_PPO["num_ppo_epochs"].default, min_value=1,
+                                        max_value=100)  # fmt: skip
+    learning_rate = forms.FloatField(required=False, min_value=1e-9, max_value=1.0,
+                                     help_text="Empty: the algorithm's default.")  # fmt: skip
+    temperature = forms.FloatField(initial=_PPO["temperature"].default, min_value=0.01, max_value=5.0)
+    seed = forms.IntegerField(initial=_PPO["seed"].default)
+    test_ratio = forms.FloatField(
+        initial=0.1, min_value=0.0, max_value=0.9, help_text="Share of prompts held out (never trained on)."
+    )
+
+    def __init__(self, *args, policy_runs=(), reward_runs=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["policy_run"].choices = [("", "—"), (DEFAULT_CHAIN, "default chain (SFT → RM → PPO)")] + [
+            (str(r.pk), f"#{r.pk} {r.name} ({r.get_kind_display()})") for r in policy_runs
+        ]
+        self.fields["reward_run"].choices = [("", "—")] + [(str(r.pk), f"#{r.pk} {r.name}") for r in reward_runs]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("policy_run") == DEFAULT_CHAIN:
+            data["kind"] = "chain"
+        else:
+            data["kind"] = {"rloo": "grpo"}.get(data.get("algorithm"), data.get("algorithm"))
+        return data
+
+    def run_arguments(self) -> dict[str, Any]:
+        """kind, name, config, policy, reward run and export options for policy_run_create."""
+        data, kind = self.cleaned_data, self.cleaned_data["kind"]
+        policy = "" if data["policy_run"] in ("", DEFAULT_CHAIN) else f"run:{data['policy_run']}"
+        arguments = {"kind": kind, "name": data["name"], "policy": policy or data["policy_path"].strip(),
+                     "reward_run": int(data["reward_run"]) if data["reward_run"] else None,
+                     "export_options": {"test_ratio": data["test_ratio"]}}  # fmt: skip
+        arguments["config"] = self._config(kind, data)
+        return arguments
+
+    @staticmethod
+    def _config(kind: str, data: dict) -> dict[str, Any]:
+        lr = {"learning_rate": data["learning_rate"]} if data.get("learning_rate") else {}
+        if kind == "ppo":
+            return {"kl_coef": data["kl_coef"], "total_episodes": data["total_episodes"], "seed": data["seed"],
+                    "response_length": data["response_length"], "per_device_train_batch_size": data["batch_size"],
+                    "num_ppo_epochs": data["num_ppo_epochs"], "temperature": data["temperature"], **lr}  # fmt: skip
+        if kind == "grpo":
+            return {"algorithm": data["algorithm"], "beta": data["kl_coef"], "seed": data["seed"], **lr,
+                    "max_completion_length": data["response_length"], "temperature": data["temperature"]}  # fmt: skip
+        if kind == "chain":
+            chain = {"ppo_kl_coef": data["kl_coef"], "ppo_total_episodes": data["total_episodes"], "seed": data["seed"],
+                     "ppo_response_length": data["response_length"], "ppo_batch_size": data["batch_size"],
+                     "ppo_num_ppo_epochs": data["num_ppo_epochs"], "ppo_temperature": data["temperature"]}  # fmt: skip
+            return chain | ({"ppo_learning_rate": data["learning_rate"]} if lr else {})
+        if kind == "dpo":
+            return {
+                "beta": data["kl_coef"],
+                "per_device_train_batch_size": data["batch_size"],
+                "seed": data["seed"],
+                **lr,
+            }
+        return {"per_device_train_batch_size": data["batch_size"], "seed": data["seed"], **lr}
+
+
+class GenerateForm(forms.Form):
+    """Sample responses from a finished policy run into a new labeling round."""
+
+    k = forms.IntegerField(label="Responses per prompt", initial=4, min_value=1, max_value=10)
+    max_new_tokens = forms.IntegerField(initial=64, min_value=1, max_value=4096)
+    scope = forms.ChoiceField(choices=[("train", "train-side prompts"), ("all", "all prompts")], initial="train")
+    include_original = forms.BooleanField(
+        required=False, initial=True, label="Keep the old responses next to the new ones (compare old vs new)"
+    )

@@ -14,6 +14,8 @@ class TrainingRun(models.Model):
         PPO = "ppo", "PPO"
         SFT = "sft", "SFT"
         DPO = "dpo", "DPO"
+        GRPO = "grpo", "GRPO / RLOO"
+        CHAIN = "chain", "Default chain (SFT → reward model → PPO)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -52,6 +54,9 @@ class TrainingRun(models.Model):
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
     worker_host = models.CharField(max_length=255, blank=True)
     scoring = models.JSONField(default=dict, blank=True, help_text="The latest scoring job: status, project, counts.")
+    generation = models.JSONField(
+        default=dict, blank=True, help_text="The latest job sampling this policy's responses into a labeling round."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.selectors import project_get_for_user
-from rlhf.forms import RewardRunForm
+from rlhf.forms import GenerateForm, PolicyRunForm, RewardRunForm
 from rlhf.models import TrainingRun
 from rlhf.selectors import (
     disagreements_get,
@@ -22,11 +22,25 @@ from rlhf.selectors import (
     runs_for_user,
 )
 from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create
+from rlhf.services.loop import generation_enqueue
+from rlhf.services.ppo import POLICY_KINDS, finished_runs_get, policy_run_create, ppo_page_get
 
 RUN_QUEUED = "Run {id} queued: a background worker picks it up (`manage.py rlhf_worker`, started by `make demo`)."
 RUN_CANCELLING = "Cancel requested: the run stops at its next progress report."
 RUN_CANCELLED = "Run cancelled."
 SCORING_QUEUED = "Scoring queued: the worker scores every response of the project with this model."
+GENERATION_QUEUED = (
+    "Generation queued: the worker samples {k} responses per prompt from this policy into a new labeling round of "
+    "'{slug}'."
+)
+# The policy runs' curves: (canvas id, title, metric names), drawn by run.js as they arrive.
+PPO_CHARTS = [
+    ("chart-reward", "Mean reward", ["ppo/mean_reward", "ppo/rlhf_reward", "grpo/mean_reward", "rloo/mean_reward"]),
+    ("chart-kl", "KL to the reference (nats)", ["ppo/kl", "grpo/kl", "rloo/kl"]),
+    ("chart-entropy", "Entropy", ["ppo/entropy", "ppo/token_entropy", "grpo/entropy", "rloo/entropy"]),
+    ("chart-ppo-loss", "Policy and value loss", ["ppo/policy_loss", "ppo/value_loss"]),
+    ("chart-clip", "Clip fraction", ["ppo/clipfrac", "ppo/value_clipfrac", "grpo/clipfrac", "rloo/clipfrac"]),
+]
 
 
 def run_progress_data(run: TrainingRun, after: int = 0) -> dict:
@@ -87,6 +101,47 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def policy_run_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """A new PPO run (or GRPO/RLOO, DPO, SFT, or the default chain): a PPO reward model on another tokenizer than the
+    policy's is refused here, before anything is queued."""
+    project = project_get_for_user(user=request.user, slug=slug, manage=True)
+    choices = {
+        "policy_runs": finished_runs_get(project=project, kinds=POLICY_KINDS),
+        "reward_runs": finished_runs_get(project=project, kinds=(TrainingRun.Kind.REWARD_MODEL,)),
+    }
+    form = PolicyRunForm(request.POST or None, **choices)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = policy_run_create(project=project, user=request.user, **form.run_arguments())
+        except ValidationError as exc:
+            for message in exc.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, RUN_QUEUED.format(id=run.pk))
+            return redirect("rlhf:run-detail", run_id=run.pk)
+    return render(request, "rlhf/policy_run_form.html", {"project": project, "form": form})
+
+
+@login_required
+@require_POST
+def run_generate(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Queue sampling this policy's responses into a new labeling round of the run's project."""
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    form = GenerateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+        return redirect("rlhf:run-detail", run_id=run.pk)
+    try:
+        generation_enqueue(run=run, project=run.project, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, GENERATION_QUEUED.format(k=form.cleaned_data["k"], slug=run.project.slug))
+    return redirect("rlhf:run-detail", run_id=run.pk)
+
+
+@login_required
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = run_get_for_user(user=request.user, run_id=run_id)
@@ -99,7 +154,12 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "series": metric_series(run=run),
         "margin_histogram": _margin_histogram(final["metrics"]),
     }
-    context = {"run": run, "final": final, "chart_data": chart_data, "config_rows": sorted(run.config.items())}
+    policy = ppo_page_get(run)
+    if policy:
+        chart_data["extra_charts"] = [{"id": i, "title": t, "names": n} for i, t, n in PPO_CHARTS]
+    context = {"run": run, "final": final, "chart_data": chart_data, "config_rows": sorted(run.config.items()),
+               "policy": policy, "ppo_charts": PPO_CHARTS if policy else [],
+               "generate_form": GenerateForm()}  # fmt: skip
     return render(request, "rlhf/run_detail.html", context)
 
 

@@ -5,12 +5,14 @@ import types
 from dataclasses import MISSING, fields
 from typing import Union, get_args, get_origin
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from annotation.exports.options import MARGINS, STRATEGIES, TIES
 from rlhf.models import RunMetric, TrainingRun
 from rlhf.services import MANAGED_CONFIG_FIELDS
+from rlhf.services.loop import PROMPT_SCOPES
+from rlhf.services.ppo import CONFIG_CLASSES, POLICY_MANAGED_FIELDS
 from rlhf.training.config import RewardModelConfig
 
 _FIELD_TYPES = {str: serializers.CharField, int: serializers.IntegerField, float: serializers.FloatField,
@@ -52,6 +54,59 @@ RewardModelConfigSerializer = type(
 )
 
 
+def _dataclass_serializer(name: str, cls, managed: set[str], doc: str) -> type[StrictSerializer]:
+    fields_ = {f.name: _config_field(f) for f in fields(cls) if f.name not in managed}
+    return type(name, (StrictSerializer,), {"__doc__": doc, **fields_})
+
+
+# One strict serializer per policy kind, generated from its dataclass (rlhf.training.ppo_config).
+POLICY_CONFIG_SERIALIZERS = {
+    kind: _dataclass_serializer(
+        f"{cls.__name__}Serializer", cls, POLICY_MANAGED_FIELDS[kind], f"{cls.__name__} settings; all optional."
+    )
+    for kind, cls in CONFIG_CLASSES.items()
+}
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="RunConfig",
+        serializers=[RewardModelConfigSerializer, *POLICY_CONFIG_SERIALIZERS.values()],
+        resource_type_field_name=None,
+    )
+)
+class RunConfigField(serializers.JSONField):
+    """The training settings of the run's kind (each kind's dataclass; unknown fields are an error)."""
+
+
+def run_config_validate(kind: str, config) -> dict:
+    """The config checked by the kind's serializer; errors come back under `config` as for a nested serializer."""
+    serializer = POLICY_CONFIG_SERIALIZERS.get(kind, RewardModelConfigSerializer)()
+    if not isinstance(config, dict):
+        raise serializers.ValidationError({"config": ["Expected an object of settings."]})
+    try:
+        return dict(serializer.run_validation(config))
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"config": exc.detail}) from None
+
+
+class GenerateOptionsSerializer(StrictSerializer):
+    """Sampling a policy run's responses into a new labeling round."""
+
+    project = serializers.SlugField(required=False, help_text="Whose prompts (default: the run's project).")
+    k = serializers.IntegerField(default=4, min_value=1, max_value=10, help_text="Responses sampled per prompt.")
+    scope = serializers.ChoiceField(
+        choices=PROMPT_SCOPES, default="train", help_text="train: the export's train side only (default); all."
+    )
+    include_original = serializers.BooleanField(
+        default=True, help_text="Copy each prompt's existing responses next to the new ones (compare old vs new)."
+    )
+    max_new_tokens = serializers.IntegerField(default=64, min_value=1, max_value=4096)
+    temperature = serializers.FloatField(default=0.7, min_value=0.0, max_value=5.0)
+    seed = serializers.IntegerField(default=0)
+    limit = serializers.IntegerField(required=False, min_value=1, help_text="At most this many prompts.")
+
+
 class ExportOptionsSerializer(StrictSerializer):
     """How the project's rankings become the run's preference pairs (the export snapshot)."""
 
@@ -75,7 +130,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "project", "kind", "name", "status", "cancel_requested", "stage", "step", "total_steps", "percent",
             "eta_s", "config", "export", "metrics", "error", "log_tail", "run_dir", "data_dir", "output_dir",
-            "scoring", "task_id", "worker_pid", "worker_host", "created_by", "created_at", "started_at",
+            "scoring", "generation", "task_id", "worker_pid", "worker_host", "created_by", "created_at", "started_at",
             "finished_at", "heartbeat_at", "page_url",
         ]  # fmt: skip
         read_only_fields = fields

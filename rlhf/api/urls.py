@@ -6,6 +6,7 @@ from rlhf.api.views import (
     RunCreateApi,
     RunDetailApi,
     RunDisagreementsApi,
+    RunGenerateApi,
     RunListApi,
     RunMetricsApi,
     RunScoreApi,
@@ -17,5 +18,6 @@ urlpatterns = [
     path("runs/<int:run_id>/metrics/", RunMetricsApi.as_view(), name="api-run-metrics"),
     path("runs/<int:run_id>/cancel/", RunCancelApi.as_view(), name="api-run-cancel"),
     path("runs/<int:run_id>/score/", RunScoreApi.as_view(), name="api-run-score"),
+    path("runs/<int:run_id>/generate/", RunGenerateApi.as_view(), name="api-run-generate"),
     path("runs/<int:run_id>/disagreements/", RunDisagreementsApi.as_view(), name="api-run-disagreements"),
 ]

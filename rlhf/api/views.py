@@ -12,10 +12,18 @@ from annotation.api.permissions import project_for
 from annotation.api.serializers import paginated
 from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
 from annotation.models import Project
-from rlhf.api.serializers import ExportOptionsSerializer, RewardModelConfigSerializer, TrainingRunSerializer
+from rlhf.api.serializers import (
+    ExportOptionsSerializer,
+    GenerateOptionsSerializer,
+    RunConfigField,
+    TrainingRunSerializer,
+    run_config_validate,
+)
 from rlhf.models import TrainingRun
 from rlhf.selectors import disagreements_get, metric_points, run_get_for_user, runs_for_user
 from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create
+from rlhf.services.loop import generation_enqueue
+from rlhf.services.ppo import policy_run_create
 
 RUNS = ["training runs"]
 
@@ -37,25 +45,49 @@ class RunListApi(BaseApi):
 class RunCreateApi(BaseApi):
     class InputSerializer(serializers.Serializer):
         project = serializers.SlugField(help_text="The project whose rankings are exported and trained on.")
-        kind = serializers.ChoiceField(choices=TrainingRun.Kind.choices, default=TrainingRun.Kind.REWARD_MODEL)
+        kind = serializers.ChoiceField(
+            choices=TrainingRun.Kind.choices, default=TrainingRun.Kind.REWARD_MODEL,
+            help_text="reward_model (default); sft, ppo, dpo, grpo (algorithm grpo or rloo) or chain (the offline "
+            "default chain SFT -> reward model -> PPO).",
+        )  # fmt: skip
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-        config = RewardModelConfigSerializer(required=False, default=dict)
+        config = RunConfigField(required=False, default=dict, help_text="The kind's settings (see RunConfig).")
         export = ExportOptionsSerializer(required=False, default=dict)
+        policy = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=500,
+            help_text="sft (base model), ppo, dpo, grpo: an earlier policy run ('run:ID' or its id), a local path "
+            "or a model id.",
+        )  # fmt: skip
+        reward_run = serializers.IntegerField(
+            required=False, allow_null=True, default=None,
+            help_text="ppo, grpo: a succeeded reward-model run (PPO: on the policy's tokenizer).",
+        )  # fmt: skip
+
+        def validate(self, attrs):
+            attrs["config"] = run_config_validate(attrs["kind"], attrs.get("config") or {})
+            return attrs
 
     @extend_schema(
         operation_id="run_create", tags=RUNS, request=InputSerializer,
         responses={201: TrainingRunSerializer, **errors(400, 403, 404)},
     )  # fmt: skip
     def post(self, request):
-        """Start a reward-model run: snapshot the project's export, queue the training, return at once (queued)."""
+        """Start a run: write its data (export snapshot, prompts, best responses), queue it, return at once (queued).
+
+        Reward models by default; SFT, PPO, DPO, GRPO/RLOO and the default chain with `kind`. A PPO reward model on
+        another tokenizer than the policy's is refused here (400) when both are on disk."""
         data = RunCreateApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         project = project_for(request, values["project"], manage=True)
-        run = training_run_create(
-            project=project, user=request.user, kind=values["kind"], name=values["name"],
-            config=dict(values["config"]), export_options=dict(values["export"]),
-        )  # fmt: skip
+        common = {"project": project, "user": request.user, "name": values["name"], "config": values["config"],
+                  "export_options": dict(values["export"])}  # fmt: skip
+        if values["kind"] == TrainingRun.Kind.REWARD_MODEL:
+            run = training_run_create(kind=values["kind"], **common)
+        else:
+            run = policy_run_create(
+                kind=values["kind"], policy=values["policy"], reward_run=values["reward_run"], **common
+            )
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -147,3 +179,25 @@ class RunDisagreementsApi(BaseApi):
             limit = 50
         project = get_object_or_404(Project, pk=run.project_id)
         return Response(disagreements_get(run=run, project=project, limit=limit))
+
+
+class RunGenerateApi(BaseApi):
+    @extend_schema(
+        operation_id="run_generate", tags=RUNS, request=GenerateOptionsSerializer,
+        responses={
+            202: inline_serializer("RunGenerateQueued", {"run_id": serializers.IntegerField(),
+                                                          "generation": serializers.DictField()}),
+            **errors(400, 403, 404),
+        },
+    )  # fmt: skip
+    def post(self, request, run_id: int):
+        """Queue sampling k responses per prompt from this policy run into a new labeling round of a project (the
+        responses record the run as their model, hidden from labelers)."""
+        run = run_get_for_user(user=request.user, run_id=run_id)
+        data = GenerateOptionsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = dict(data.validated_data)
+        slug = options.pop("project", None)
+        project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
+        run = generation_enqueue(run=run, project=project, **options)
+        return Response({"run_id": run.pk, "generation": run.generation}, status=status.HTTP_202_ACCEPTED)

@@ -158,6 +158,10 @@ def training_run_execute(*, run_id: int, observer: ProgressCallback | None = Non
 
 
 def _train(run: TrainingRun, recorder: RunRecorder) -> tuple[Path, dict]:
+    if run.kind != TrainingRun.Kind.REWARD_MODEL:
+        from rlhf.services.policy_worker import policy_train  # noqa: PLC0415 - torch stays out of the web process
+
+        return policy_train(run, recorder)
     from rlhf.training.reward_model import train_reward_model  # noqa: PLC0415 - torch stays out of the web process
 
     cfg = RewardModelConfig.from_dict(run.config)

@@ -33,6 +33,12 @@
   }
   charts.loss = makeChart("chart-loss", "Loss");
   charts.accuracy = makeChart("chart-accuracy", "Accuracy", { min: 0, max: 1 });
+  // Policy runs (PPO, GRPO/RLOO, the chain): one chart per group of metric names (reward, KL, entropy, losses, clip).
+  const extraCharts = [];
+  for (const spec of data.extra_charts || []) {
+    const chart = makeChart(spec.id, spec.title);
+    if (chart) { charts[spec.id] = chart; extraCharts.push({ chart, names: new Set(spec.names) }); }
+  }
 
   function addPoint(chart, name, step, value) {
     if (!chart) return;
@@ -50,9 +56,11 @@
     for (const p of points) {
       if (isLoss(p.name)) addPoint(charts.loss, p.name, p.step, p.value);
       else if (isAccuracy(p.name)) addPoint(charts.accuracy, p.name, p.step, p.value);
+      for (const extra of extraCharts) if (extra.names.has(p.name)) addPoint(extra.chart, p.name, p.step, p.value);
     }
     if (charts.loss) charts.loss.update();
     if (charts.accuracy) charts.accuracy.update();
+    for (const extra of extraCharts) extra.chart.update();
   }
 
   function formatEta(seconds) {

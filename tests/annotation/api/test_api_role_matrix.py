@@ -66,6 +66,7 @@ ENDPOINTS = {
     "run_cancel": ("post", "/api/runs/{run}/cancel/", None),
     "run_score": ("post", "/api/runs/{done_run}/score/", None),
     "run_disagreements": ("get", "/api/runs/{done_run}/disagreements/", None),
+    "run_generate": ("post", "/api/runs/{policy_run}/generate/", lambda w: {"k": 2, "max_new_tokens": 8}),
 }
 
 #                     anonymous labeler outsider manager admin
@@ -106,6 +107,7 @@ EXPECTED = {
     "run_cancel": (401, 404, 404, 200, 200),
     "run_score": (401, 404, 404, 202, 202),
     "run_disagreements": (401, 404, 404, 200, 200),
+    "run_generate": (401, 404, 404, 202, 202),
 }
 
 CASES = [
@@ -127,7 +129,7 @@ def _snapshot() -> dict:
         "prompts": Prompt.objects.count(),
         "assignments": sorted(Assignment.objects.values_list("id", "labeler__username", "status")),
         "rankings": sorted(Ranking.objects.values_list("id", "is_current")),
-        "runs": sorted(TrainingRun.objects.values_list("id", "status", "cancel_requested", "scoring")),
+        "runs": sorted(TrainingRun.objects.values_list("id", "status", "cancel_requested", "scoring", "generation")),
     }
 
 
@@ -136,6 +138,7 @@ def _request(world, endpoint: str, role: str):
     url = url.format(
         run=getattr(world, "run", None) and world.run.id,
         done_run=getattr(world, "done_run", None) and world.done_run.id,
+        policy_run=getattr(world, "policy_run", None) and world.policy_run.id,
         assignment=world.assignment.id,
         ranking=world.ranking.id,
         gold=world.gold.id,
@@ -167,6 +170,9 @@ def matrix_world(labeled, settings, tmp_path):
     RunMetric.objects.create(run=labeled.run, step=1, name="train/loss", value=0.69)
     labeled.done_run = TrainingRun.objects.create(
         project=labeled.project, name="done run", status="succeeded", output_dir=str(tmp_path / "model")
+    )
+    labeled.policy_run = TrainingRun.objects.create(
+        project=labeled.project, kind="ppo", name="policy run", status="succeeded", output_dir=str(tmp_path / "ppo")
     )
     return labeled
 
@@ -359,7 +365,8 @@ def check_preference_export(world, role, response):
 
 def check_run_list(world, role, response):
     ids = {run["id"] for run in response.json()["results"]}
-    assert ids == ({world.run.id, world.done_run.id} if role in ("manager", "admin") else set())
+    expected = {world.run.id, world.done_run.id, world.policy_run.id}
+    assert ids == (expected if role in ("manager", "admin") else set())
 
 
 def check_run_create(world, role, response):
@@ -390,6 +397,13 @@ def check_run_score(world, role, response):
 
 def check_run_disagreements(world, role, response):
     assert response.json()["scored_responses"] == 0 and response.json()["prompts"] == []
+
+
+def check_run_generate(world, role, response):
+    generation = response.json()["generation"]
+    assert (generation["status"], generation["project"]) == ("queued", "alpha")
+    assert generation["options"]["k"] == 2 and generation["options"]["max_new_tokens"] == 8
+    assert TrainingRun.objects.get(pk=world.policy_run.id).generation["status"] == "queued"
 
 
 CHECKS = {name.removeprefix("check_"): fn for name, fn in globals().items() if name.startswith("check_")}

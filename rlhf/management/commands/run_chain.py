@@ -1,0 +1,67 @@
+"""`manage.py run_chain --project SLUG [chain flags]`: the offline default chain on a project (a tiny causal LM with a
+tokenizer trained on the project's texts -> SFT on the best-ranked responses -> a reward model on the same tokenizer
+-> PPO), queued for the worker (default) or here with a progress bar (--foreground)."""
+
+from argparse import RawDescriptionHelpFormatter
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+
+from rlhf.management.commands.run_ppo import add_config_flags, config_from, creator, project_get, train_in_foreground
+from rlhf.models import TrainingRun
+from rlhf.services.ppo import POLICY_MANAGED_FIELDS, policy_run_create
+from rlhf.training.ppo_config import ChainConfig
+
+EXAMPLES = """
+examples:
+  python manage.py run_chain --project demo                      # queued; `manage.py rlhf_worker` runs it
+  python manage.py run_chain --project demo --foreground         # here, with a progress bar (minutes on a CPU)
+  python manage.py run_chain --project demo --foreground --ppo-total-episodes 64 --sft-max-steps 20 --rm-max-steps 20
+
+The run's directory holds base/, sft/, reward/ and ppo/. Its PPO policy is what `generate_responses --model run:ID`
+samples from; its reward/ model can score responses. Every field of rlhf.training.ppo_config.ChainConfig has a flag.
+"""
+
+
+class Command(BaseCommand):
+    help = "The offline default chain SFT -> reward model -> PPO on a project: queued for the worker, or --foreground."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return super().create_parser(
+            prog_name, subcommand, formatter_class=RawDescriptionHelpFormatter, epilog=EXAMPLES, **kwargs
+        )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", required=True, metavar="SLUG", help="The project to train on.")
+        parser.add_argument("--name", default="", help="A name for the run.")
+        parser.add_argument("--foreground", action="store_true", help="Train in this process, with a progress bar.")
+        parser.add_argument("--test-ratio", type=float, default=None, help="Share of prompts held out (default 0.1).")
+        parser.add_argument("--user", default=None, metavar="USERNAME", help="Record this user as the run's creator.")
+        parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
+        add_config_flags(parser, ChainConfig, POLICY_MANAGED_FIELDS[TrainingRun.Kind.CHAIN])
+
+    def handle(self, *args, project, name, foreground, test_ratio, user, site_url, **options):
+        export = {"test_ratio": test_ratio} if test_ratio is not None else {}
+        try:
+            run = policy_run_create(
+                project=project_get(project), kind=TrainingRun.Kind.CHAIN, user=creator(user), name=name,
+                config=config_from(options), export_options=export, enqueue=not foreground,
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        url = site_url.rstrip("/") + reverse("rlhf:run-detail", args=[run.pk])
+        counts = f"{run.export['sft_rows']} best responses, {run.export['train_pairs']} pairs"
+        if not foreground:
+            self.stdout.write(f"Run {run.pk} queued ({counts}): {url}")
+            self.stdout.write("A worker trains it: python manage.py rlhf_worker")
+            return
+        self.stdout.write(f"Run {run.pk} ({counts}), training here: {url}")
+        run = train_in_foreground(self, run)
+        metrics = run.metrics
+        self.stdout.write(self.style.SUCCESS(f"Run {run.pk} succeeded: {run.output_dir}"))
+        self.stdout.write(
+            f"  reward-model accuracy {metrics.get('eval/accuracy')}; PPO held-out reward "
+            f"{metrics.get('ppo/eval_reward_before')} -> {metrics.get('ppo/eval_reward_after')}; "
+            f"KL {metrics.get('ppo/kl_final')} nats"
+        )

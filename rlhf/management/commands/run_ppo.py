@@ -1,0 +1,145 @@
+"""`manage.py run_ppo --project SLUG --reward-run ID [--policy RUN_OR_PATH] [PPO flags]`: queue a PPO run on a
+project's train-side prompts (default, returns at once), or train it here with a progress bar (--foreground)."""
+
+from argparse import BooleanOptionalAction, RawDescriptionHelpFormatter
+from dataclasses import fields
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+
+from annotation.models import Project
+from rlhf.management.commands.train_reward_model import _flag_type
+from rlhf.models import TrainingRun
+from rlhf.services import training_run_execute
+from rlhf.services.ppo import POLICY_MANAGED_FIELDS, policy_run_create
+from rlhf.training.ppo_config import PPORunConfig
+from rlhf.training.progress import ProgressEvent
+
+EXAMPLES = """
+examples:
+  # PPO of an earlier SFT run (run 3) against reward-model run 4 (trained from run 3: same tokenizer); queued
+  python manage.py run_ppo --project helpfulness --reward-run 4 --policy run:3
+  # here and now, with a progress bar; a few episodes, a stronger KL penalty
+  python manage.py run_ppo --project helpfulness --reward-run 4 --policy run:3 --foreground \\
+      --total-episodes 64 --kl-coef 0.1 --response-length 32
+  # any causal LM path or Hugging Face id; LoRA
+  python manage.py run_ppo --project helpfulness --reward-run 4 --policy ./my-sft-model --use-lora --lora-r 8
+
+Without --policy, the policy is the model the reward-model run started from (its base_model), which is what the
+reward model's tokenizer matches. A reward model on another tokenizer than the policy's is refused before anything is
+queued (use GRPO/RLOO for those, or `manage.py run_chain` to build a matching SFT + reward model + PPO offline).
+Every field of rlhf.training.ppo_config.PPORunConfig has a flag; unset flags keep the dataclass defaults.
+"""
+
+
+def train_in_foreground(command: BaseCommand, run: TrainingRun) -> TrainingRun:
+    """Train the run in this process with a tqdm bar on stderr; CommandError unless it succeeded."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="step", desc=f"run {run.pk}", file=command.stderr._out, dynamic_ncols=True)
+
+    def show(event: ProgressEvent) -> None:
+        if event.total_steps and bar.total != event.total_steps:
+            bar.total = event.total_steps
+        bar.n = min(event.step, bar.total or event.step)
+        wanted = ("mean_reward", "kl", "loss", "accuracy")
+        shown = {k.split("/")[-1]: f"{v:.4g}" for k, v in event.metrics.items()
+                 if isinstance(v, float) and k.split("/")[-1] in wanted}  # fmt: skip
+        bar.set_postfix(shown, refresh=False)
+        bar.refresh()
+        if event.message:
+            bar.write(event.message, file=command.stderr._out)
+
+    try:
+        status = training_run_execute(run_id=run.pk, observer=show)
+    finally:
+        bar.close()
+    run.refresh_from_db()
+    if status != TrainingRun.Status.SUCCEEDED:
+        raise CommandError(f"Run {run.pk} {status}: {run.error.splitlines()[0] if run.error else ''}")
+    return run
+
+
+def add_config_flags(parser, cls, managed: set[str]) -> None:
+    group = parser.add_argument_group(f"training config ({cls.__module__}.{cls.__name__})")
+    for dc_field in fields(cls):
+        if dc_field.name in managed:
+            continue
+        kind = _flag_type(dc_field)
+        extra = {"action": BooleanOptionalAction} if kind is bool else {"type": kind}
+        help_text = dc_field.metadata.get("help", "").replace("%", "%%") + f" (default: {dc_field.default!r})"
+        group.add_argument(f"--{dc_field.name.replace('_', '-')}", dest=f"cfg_{dc_field.name}", default=None,
+                           help=help_text, **extra)  # fmt: skip
+
+
+def config_from(options: dict) -> dict:
+    return {k.removeprefix("cfg_"): v for k, v in options.items() if k.startswith("cfg_") and v is not None}
+
+
+def creator(user: str | None):
+    found = get_user_model().objects.filter(username=user).first() if user else None
+    if user and found is None:
+        raise CommandError(f"No user {user!r}.")
+    return found
+
+
+def project_get(slug: str) -> Project:
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise CommandError(f"No project with slug {slug!r}.")
+    return project
+
+
+class Command(BaseCommand):
+    help = "PPO of a policy against a reward-model run on a project's prompts: queued for the worker, or --foreground."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return super().create_parser(
+            prog_name, subcommand, formatter_class=RawDescriptionHelpFormatter, epilog=EXAMPLES, **kwargs
+        )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", required=True, metavar="SLUG", help="Whose train-side prompts PPO samples.")
+        parser.add_argument("--reward-run", type=int, required=True, metavar="ID", help="A succeeded reward-model run.")
+        parser.add_argument("--policy", default="", metavar="RUN_OR_PATH",
+                            help="'run:ID' (an SFT/PPO/DPO/GRPO/chain run), a local path or a model id "
+                            "(default: the reward-model run's base model).")  # fmt: skip
+        parser.add_argument("--name", default="", help="A name for the run.")
+        parser.add_argument("--foreground", action="store_true", help="Train in this process, with a progress bar.")
+        parser.add_argument("--test-ratio", type=float, default=None, help="Share of prompts held out (default 0.1).")
+        parser.add_argument("--user", default=None, metavar="USERNAME", help="Record this user as the run's creator.")
+        parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
+        add_config_flags(parser, PPORunConfig, POLICY_MANAGED_FIELDS[TrainingRun.Kind.PPO])
+
+    def handle(self, *args, project, reward_run, policy, name, foreground, test_ratio, user, site_url, **options):
+        target = project_get(project)
+        reward = TrainingRun.objects.filter(pk=reward_run).first()
+        if reward is None:
+            raise CommandError(f"No run {reward_run}.")
+        policy = policy or str(reward.config.get("base_model") or "")
+        export = {"test_ratio": test_ratio} if test_ratio is not None else {}
+        try:
+            run = policy_run_create(
+                project=target, kind=TrainingRun.Kind.PPO, user=creator(user), name=name, config=config_from(options),
+                policy=policy, reward_run=reward, export_options=export, enqueue=not foreground,
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        url = site_url.rstrip("/") + reverse("rlhf:run-detail", args=[run.pk])
+        prompts = f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"
+        if not foreground:
+            self.stdout.write(f"Run {run.pk} queued ({prompts}): {url}")
+            self.stdout.write("A worker trains it: python manage.py rlhf_worker")
+            return
+        self.stdout.write(f"Run {run.pk} ({prompts}), training here: {url}")
+        run = train_in_foreground(self, run)
+        metrics = run.metrics
+        self.stdout.write(self.style.SUCCESS(f"Run {run.pk} succeeded. Policy: {run.output_dir}"))
+        self.stdout.write(
+            f"  held-out reward {metrics.get('ppo/eval_reward_before')} -> {metrics.get('ppo/eval_reward_after')} "
+            f"({metrics.get('ppo/eval_reward_gain_std')} sd); KL {metrics.get('ppo/kl_final')} nats"
+        )
+        for warning in metrics.get("warnings") or []:
+            self.stdout.write(self.style.WARNING(f"  WARNING: {warning}"))

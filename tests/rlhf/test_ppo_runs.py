@@ -1,0 +1,294 @@
+"""Policy runs through the platform: creating PPO/SFT/DPO/GRPO/chain runs (their input files, the tokenizer check
+before anything is queued, permissions), the run page's samples and warnings, and PPO trained by the REAL worker
+(`manage.py rlhf_worker` as a subprocess over a throwaway SQLite file, tiny models on CPU, offline)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
+
+from annotation.exports.options import ExportOptions
+from rlhf.models import TrainingRun
+from rlhf.services.ppo import best_responses_get, policy_run_create, prompt_split_get
+from tests.annotation.api._helpers import api_client
+from tests.factories import AdminFactory, ProjectFactory, PromptFactory, labeler, manager
+from tests.rlhf.conftest import make_run, rank
+from tests.rlhf.test_worker import Platform, _tensors
+from tests.rlhf.training.causal_models import (
+    demo_rows,
+    save_tiny_bert_reward_model,
+    save_tiny_policy_and_reward_model,
+    write_jsonl,
+)
+
+MISMATCH = "uses a different tokenizer than the policy"
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """A tiny GPT-2 policy and reward model sharing a tokenizer, and a tiny BERT reward model on its own."""
+    root = tmp_path_factory.mktemp("models")
+    policy, reward = save_tiny_policy_and_reward_model(root, demo_rows(16))
+    return {"policy": policy, "reward": reward, "bert": save_tiny_bert_reward_model(root, demo_rows(16))}
+
+
+@pytest.fixture
+def world(db, tiny_models):
+    w = type("World", (), {})()
+    w.project = ProjectFactory(slug="alpha")
+    w.manager, w.labeler, w.admin = manager(w.project), labeler(w.project), AdminFactory()
+    w.other_labeler = labeler(w.project)
+    w.prompts = [PromptFactory(project=w.project, responses=3, category="qa") for _ in range(20)]
+    for prompt in w.prompts:
+        rank(prompt, w.labeler, [2, 1, 3])
+        rank(prompt, w.other_labeler, [3, 1, 2])
+    w.gold = PromptFactory(project=w.project, is_gold=True)
+    done = {"status": "succeeded", "kind": "reward_model"}
+    w.reward = make_run(w.project, name="gpt2 rm", output_dir=str(tiny_models["reward"]), **done)
+    w.bert = make_run(w.project, name="bert rm", output_dir=str(tiny_models["bert"]), **done)
+    w.policy = str(tiny_models["policy"])
+    return w
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def test_ppo_run_create_writes_train_side_prompts_and_keeps_test_prompts_held_out(world):
+    run = policy_run_create(
+        project=world.project, kind="ppo", policy=world.policy, reward_run=world.reward,
+        config={"total_episodes": 16}, export_options={"test_ratio": 0.3}, enqueue=False,
+    )  # fmt: skip
+
+    sides = prompt_split_get(project=world.project, options=ExportOptions(test_ratio=0.3))
+    train, held = _lines(run.config["train_file"]), _lines(run.config["eval_file"])
+    assert {r["prompt_id"] for r in train} == {pid for pid, side in sides.items() if side == "train"}
+    assert {r["prompt_id"] for r in held} == {pid for pid, side in sides.items() if side == "test"}
+    assert held and world.gold.pk not in {r["prompt_id"] for r in train + held}
+    assert run.config["policy"] == world.policy and run.config["reward_model"] == world.reward.output_dir
+    assert run.config["total_episodes"] == 16 and run.config["output_dir"].endswith(f"/{run.pk}/model")
+    assert (run.status, run.kind, run.export["reward_run"]) == ("queued", "ppo", world.reward.pk)
+
+
+def test_sft_files_hold_the_consensus_best_response_of_each_ranked_prompt(world):
+    # both labelers put the second response first: it is the best of every prompt
+    best = best_responses_get(project=world.project, prompt_ids=[p.pk for p in world.prompts])
+    assert best == {p.pk: p.responses.get(index=1).pk for p in world.prompts}
+
+    run = policy_run_create(project=world.project, kind="sft", enqueue=False, config={"max_steps": 2})
+    rows = _lines(run.config["train_file"]) + _lines(run.config["eval_file"] or "/dev/null")
+    assert len(rows) == 20 and all(row["completion"].startswith("Answer 1 to") for row in rows)
+    assert run.config["base_model"] == "tiny"
+
+
+def test_ppo_with_a_reward_model_on_another_tokenizer_is_refused_before_anything_is_queued(world):
+    with pytest.raises(ValidationError, match=MISMATCH):
+        policy_run_create(project=world.project, kind="ppo", policy=world.policy, reward_run=world.bert)
+    response = api_client(world.manager).post(
+        "/api/runs/", {"project": "alpha", "kind": "ppo", "policy": world.policy, "reward_run": world.bert.pk},
+        format="json",
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert any(MISMATCH in message and "use GRPO/RLOO" in message for message in response.json()["errors"])
+    assert TrainingRun.objects.filter(kind="ppo").count() == 0 and not DBTaskResult.objects.exists()
+
+
+def test_ppo_form_shows_the_tokenizer_refusal_as_a_form_error(world, client):
+    client.force_login(world.manager)
+    url = reverse("rlhf:policy-run-create", args=["alpha"])
+    form = {"algorithm": "ppo", "policy_path": world.policy, "reward_run": world.bert.pk, "kl_coef": 0.05,
+            "total_episodes": 16, "response_length": 8, "batch_size": 8, "num_ppo_epochs": 1, "temperature": 0.7,
+            "seed": 1, "test_ratio": 0.2}  # fmt: skip
+
+    refused = client.post(url, form)
+    assert refused.status_code == 200 and MISMATCH in refused.content.decode()
+    assert not TrainingRun.objects.filter(kind="ppo").exists()
+
+    accepted = client.post(url, form | {"reward_run": world.reward.pk})
+    run = TrainingRun.objects.get(kind="ppo")
+    assert accepted.status_code == 302 and accepted["Location"] == f"/runs/{run.pk}/"
+    assert (run.config["kl_coef"], run.config["total_episodes"], run.config["response_length"]) == (0.05, 16, 8)
+
+
+def test_default_chain_from_the_form_needs_no_policy_nor_reward_model(world, client):
+    client.force_login(world.manager)
+    form = {"algorithm": "ppo", "policy_run": "chain", "kl_coef": 0.1, "total_episodes": 32, "response_length": 8,
+            "batch_size": 8, "num_ppo_epochs": 1, "temperature": 0.7, "seed": 1, "test_ratio": 0.2}  # fmt: skip
+    response = client.post(reverse("rlhf:policy-run-create", args=["alpha"]), form)
+
+    run = TrainingRun.objects.get(kind="chain")
+    assert response.status_code == 302
+    assert (run.config["ppo_kl_coef"], run.config["ppo_total_episodes"]) == (0.1, 32)
+    assert _lines(run.config["sft_file"]) and _lines(run.config["pairs_file"])
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (lambda w: {"kind": "ppo", "policy": "x"}, "A PPO run needs a finished reward-model run"),
+        (lambda w: {"kind": "ppo", "policy": "x", "reward_run": w.done_policy.pk}, "is a PPO run, not a reward model"),
+        (lambda w: {"kind": "dpo", "policy": f"run:{w.reward.pk}"}, "is a Reward model run, not a policy"),
+        (lambda w: {"kind": "ppo", "policy": "x", "reward_run": w.reward.pk, "config": {"kl": 1}},
+         "config: Unknown field: kl."),
+        (lambda w: {"kind": "grpo", "policy": "x", "reward_run": w.bert.pk, "config": {"num_generations": 1}},
+         "Invalid config: num_generations must be at least 2"),
+    ],
+)  # fmt: skip
+def test_policy_run_api_rejects_bad_input_with_readable_errors(world, body, error):
+    world.done_policy = make_run(world.project, kind="ppo", status="succeeded", output_dir="/tmp/x")
+    response = api_client(world.manager).post("/api/runs/", {"project": "alpha", **body(world)}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert any(error in message for message in response.json()["errors"]), response.json()
+    assert TrainingRun.objects.count() == 3
+
+
+def test_labelers_can_neither_start_policy_runs_nor_see_them(world, client):
+    run = make_run(world.project, kind="ppo", status="succeeded", output_dir="/tmp/none")
+    body = {"project": "alpha", "kind": "ppo", "policy": world.policy, "reward_run": world.reward.pk}
+
+    assert api_client(world.labeler).post("/api/runs/", body, format="json").status_code == 403
+    assert api_client(world.labeler).post(f"/api/runs/{run.pk}/generate/", {"k": 2}, format="json").status_code == 404
+    client.force_login(world.labeler)
+    assert client.get(reverse("rlhf:policy-run-create", args=["alpha"])).status_code == 404
+    assert client.post(reverse("rlhf:run-generate", args=[run.pk]), {"k": 2}).status_code == 404
+    assert TrainingRun.objects.filter(kind="ppo").count() == 1 and run.generation == {}
+
+
+def test_ppo_run_page_shows_curves_samples_side_by_side_and_warnings(world, client, tmp_path):
+    out = tmp_path / "ppo"
+    out.mkdir()
+    samples = [{"prompt": [{"role": "user", "content": "Why tea?"}], "before": "No.", "before_reward": -1.25,
+                "after": "Because it is warm.", "after_reward": 0.75}]  # fmt: skip
+    (out / "samples.json").write_text(json.dumps(samples))
+    warning = "Entropy collapsed to 0.100 nats per token at step 3 (from 2.000): the policy's outputs are losing"
+    metrics = {"ppo/eval_reward_before": -1.25, "ppo/eval_reward_after": 0.75, "ppo/kl_final": 2.5,
+               "warnings": [warning]}  # fmt: skip
+    run = make_run(world.project, kind="ppo", status="succeeded", output_dir=str(out), metrics=metrics)
+    run.metric_points.create(step=1, name="ppo/kl", value=0.5)
+    client.force_login(world.manager)
+
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+
+    assert 'id="ppo-warnings"' in html and "Entropy collapsed to 0.100" in html
+    assert "Because it is warm." in html and "user: Why tea?" in html and "-1.250" in html and "0.750" in html
+    assert 'id="chart-kl"' in html and "Generate responses for labeling" in html
+    data = json.loads(html.split('id="run-data" type="application/json">')[1].split("</script>")[0])
+    assert data["series"]["ppo/kl"] == [[1, 0.5]]
+    assert {"id": "chart-kl", "title": "KL to the reference (nats)", "names": ["ppo/kl", "grpo/kl", "rloo/kl"]} in data[
+        "extra_charts"
+    ]
+
+
+def test_a_running_ppo_run_shows_warnings_from_its_log(world, client):
+    log = "2025-01-01 00:00:00 step 4 WARNING: KL to the reference reached 12.00 nats per response at step 4"
+    run = make_run(world.project, kind="ppo", status="running", log_tail=log)
+    client.force_login(world.manager)
+    assert "KL to the reference reached 12.00" in client.get(f"/runs/{run.pk}/").content.decode()
+
+
+def test_generate_button_queues_a_generation_job_for_a_finished_policy_run(world, client):
+    run = make_run(world.project, kind="sft", status="succeeded", output_dir="/tmp/sft")
+    client.force_login(world.manager)
+    form = {"k": 3, "max_new_tokens": 16, "scope": "all", "include_original": "on"}
+    response = client.post(reverse("rlhf:run-generate", args=[run.pk]), form)
+    run.refresh_from_db()
+    assert response.status_code == 302 and run.generation["status"] == "queued"
+    assert run.generation["options"] == {"k": 3, "max_new_tokens": 16, "scope": "all", "include_original": True}
+    refused = client.post(reverse("rlhf:run-generate", args=[world.reward.pk]), form)
+    world.reward.refresh_from_db()
+    assert refused.status_code == 302 and world.reward.generation == {}
+
+
+# --- the real worker --------------------------------------------------------------------------------------------------
+
+SLUG = "ppo-demo"
+PPO_FLAGS = ["--total-episodes", "16", "--per-device-train-batch-size", "8", "--num-mini-batches", "2",
+             "--num-ppo-epochs", "2", "--response-length", "8", "--learning-rate", "1e-3", "--num-eval-prompts", "2",
+             "--eval-samples-per-prompt", "1", "--test-ratio", "0.2"]  # fmt: skip
+REGISTER = """
+from rlhf.models import TrainingRun
+for name, path in (("gpt2 rm", {reward!r}), ("bert rm", {bert!r})):
+    TrainingRun.objects.create(name=name, kind="reward_model", status="succeeded", output_dir=path,
+                               config={{"base_model": {policy!r}}})
+"""
+SNEAKY = """
+from rlhf.models import TrainingRun
+from rlhf.services.runs import training_run_enqueue
+ok = TrainingRun.objects.get(name="queued ppo")
+run = TrainingRun.objects.create(name="sneaky", kind="ppo", config=dict(ok.config, reward_model={bert!r},
+                                 output_dir=ok.config["output_dir"] + "-sneaky"))
+training_run_enqueue(run=run)
+"""
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, tiny_models):
+    tmp = tmp_path_factory.mktemp("ppo-worker")
+    platform = Platform(tmp)
+    platform.manage("migrate", "--noinput", "-v0")
+    pairs = write_jsonl(tmp / "pairs.jsonl", [dict(row, prompt=f"{row['prompt']}"[:200]) for row in _pair_rows()])
+    platform.manage("import_prompts", str(pairs), "--project", SLUG, "--kind", "pairwise")
+    platform.manage("shell", "-c", REGISTER.format(reward=str(tiny_models["reward"]), bert=str(tiny_models["bert"]),
+                                                   policy=str(tiny_models["policy"])))  # fmt: skip
+    platform.foreground = platform.manage("run_ppo", "--project", SLUG, "--reward-run", "1", "--foreground",
+                                          "--name", "foreground ppo", *PPO_FLAGS)  # fmt: skip
+    platform.refused = platform.manage("run_ppo", "--project", SLUG, "--reward-run", "2", *PPO_FLAGS, check=False)
+    queued = platform.manage("run_ppo", "--project", SLUG, "--reward-run", "1", "--name", "queued ppo", *PPO_FLAGS)
+    platform.runs["ppo"] = int(queued.stdout.split("Run ", 1)[1].split()[0])
+    platform.manage("shell", "-c", SNEAKY.format(bert=str(tiny_models["bert"])))
+    platform.runs["sneaky"] = platform.query("SELECT id FROM rlhf_trainingrun WHERE name = 'sneaky'")[0][0]
+    platform.start_worker()
+    yield platform
+    platform.stop_worker()
+
+
+def _pair_rows() -> list[dict]:
+    rows = []
+    for i in range(20):
+        topic = ["tea", "bread", "bikes", "rain", "maps"][i % 5]
+        rows.append({"prompt": f"Can you tell me something useful about {topic}? ({i})",
+                     "chosen": f"Sure! Here is a clear explanation about {topic}, with an example.",
+                     "rejected": f"No. I do not want to talk about {topic}."})  # fmt: skip
+    return rows
+
+
+@pytest.mark.slow
+def test_run_ppo_command_trains_in_the_foreground_and_refuses_a_foreign_tokenizer(platform, tiny_models):
+    row = platform.run(3)
+    assert row["status"] == "succeeded" and row["kind"] == "ppo", row["error"]
+    assert "Run 3 succeeded" in platform.foreground.stdout and "held-out reward" in platform.foreground.stdout
+    assert platform.refused.returncode != 0 and MISMATCH in platform.refused.stderr
+    assert platform.query("SELECT COUNT(*) FROM rlhf_trainingrun WHERE kind = 'ppo'")[0][0] == 3  # 3, queued, sneaky
+
+
+@pytest.mark.slow
+def test_ppo_run_through_the_worker_records_ppo_metrics_and_changes_the_policy(platform, tiny_models):
+    run_id = platform.runs["ppo"]
+    row, seen = platform.wait(run_id, lambda r: r["status"] not in ("queued", "running"), "finished")
+
+    assert row["status"] == "succeeded", row["error"]
+    assert "running" in seen and row["stage"] == "done" and row["step"] == row["total_steps"] == 2
+    names = {name for (name,) in platform.query("SELECT DISTINCT name FROM rlhf_runmetric WHERE run_id = ?", run_id)}
+    assert {"ppo/mean_reward", "ppo/kl", "ppo/entropy", "ppo/policy_loss", "ppo/value_loss", "ppo/clipfrac"} <= names
+    kl_steps = platform.query("SELECT step FROM rlhf_runmetric WHERE run_id = ? AND name = 'ppo/kl'", run_id)
+    assert sorted({step for (step,) in kl_steps}) == [1, 2]  # one per rollout batch (the final figures at step 2)
+    metrics = json.loads(row["metrics"])
+    assert "history" not in metrics and isinstance(metrics["warnings"], list) and metrics["ppo/steps"] == 2
+    out = Path(row["output_dir"])
+    assert len(json.loads((out / "samples.json").read_text())) == 2
+    before, after = _tensors(tiny_models["policy"]), _tensors(out)
+    shared = sorted(set(before) & set(after))
+    assert shared and any(not np.array_equal(before[k], after[k]) for k in shared if before[k].shape == after[k].shape)
+
+
+@pytest.mark.slow
+def test_a_ppo_run_that_starts_with_a_foreign_tokenizer_fails_with_the_clear_message(platform):
+    row, _ = platform.wait(platform.runs["sneaky"], lambda r: r["status"] not in ("queued", "running"), "finished")
+    assert row["status"] == "failed" and MISMATCH in row["error"] and "GRPO/RLOO" in row["error"]
+    assert "Failed:" in row["log_tail"]
