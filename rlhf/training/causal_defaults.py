@@ -1,0 +1,143 @@
+"""Offline causal language models: a tiny GPT-2 with a byte-level BPE tokenizer trained on the project's own texts.
+
+No model hub is reachable from these machines, so the default policy is built here: the tokenizer is trained with the
+`tokenizers` library on the texts at hand (prompts and responses), the model starts from random weights and learns its
+language in the SFT stage. The reward model of the default chain is the same architecture with a one-output head
+(`GPT2ForSequenceClassification`) and the *same* tokenizer, which PPO requires (the value model starts from the
+reward model and reads the policy's tokens).
+
+Special tokens: `<|endoftext|>` is BOS/EOS (responses end with it; PPO stops there), `<|pad|>` is a separate padding
+token. A separate pad matters: TRL's PPO finds where a response ends by its first pad token, and Hugging Face's
+sequence classifiers read the reward at the last non-pad token, i.e. at the EOS.
+
+Chat template: HH-RLHF style turns ("\\n\\nHuman: ...\\n\\nAssistant:"), the same rendering `data.format_prompt` uses
+for tokenizers without a template, so plain-text HH prompts and chat prompts read alike.
+"""
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] in ['user', 'human'] %}{{ '\n\nHuman: ' + message['content'] }}"
+    "{% elif message['role'] == 'assistant' %}{{ '\n\nAssistant: ' + message['content'] }}"
+    "{% else %}{{ '\n\n' + message['role'] | capitalize + ': ' + message['content'] }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '\n\nAssistant:' }}{% endif %}"
+)
+
+
+def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 4000, model_max_length: int = 512) -> Any:
+    """A byte-level BPE tokenizer (GPT-2 style: any text is encodable) trained on `texts`, with EOS, PAD and the
+    HH-style chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator((t for t in texts if t), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=EOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        unk_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def tiny_gpt2_config(tokenizer: Any, n_layer: int = 2, n_embd: int = 128, n_head: int = 4, n_positions: int = 512):
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_inner=4 * n_embd,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=1,
+    )
+
+
+def build_tiny_causal_lm(
+    texts: Iterable[str],
+    vocab_size: int = 4000,
+    n_layer: int = 2,
+    n_embd: int = 128,
+    n_head: int = 4,
+    n_positions: int = 512,
+    seed: int = 42,
+) -> tuple[Any, Any]:
+    """(GPT2LMHeadModel with random weights, its BPE tokenizer trained on `texts`). ~1M parameters by default."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    tokenizer = build_bpe_tokenizer(texts, vocab_size=vocab_size, model_max_length=n_positions)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(tiny_gpt2_config(tokenizer, n_layer, n_embd, n_head, n_positions))
+    set_generation_defaults(model, tokenizer)
+    return model, tokenizer
+
+
+def set_generation_defaults(model: Any, tokenizer: Any) -> None:
+    """Generation stops at EOS and pads with PAD (saved with the model as generation_config.json)."""
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+
+
+def ensure_pad_token(tokenizer: Any, model: Any = None) -> Any:
+    """Causal tokenizers often have no pad token. Give one that is not the EOS (PPO needs them apart): an existing
+    unused special token when there is one, else a new `<|pad|>` (the model's embeddings grow by one row)."""
+    if tokenizer.eos_token is None:
+        raise ValueError(f"{type(tokenizer).__name__} has no EOS token; a policy must be able to end its responses.")
+    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+        if model is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(len(tokenizer))
+    if model is not None:
+        set_generation_defaults(model, tokenizer)
+    return tokenizer
+
+
+def load_causal_lm(name_or_path: str) -> tuple[Any, Any]:
+    """(AutoModelForCausalLM, tokenizer) from a Hugging Face id, a local path or an earlier run's output dir."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = Path(name_or_path).expanduser()
+    looks_local = name_or_path.startswith((".", "/", "~")) or local.exists()
+    if looks_local and not (local / "config.json").is_file():
+        raise FileNotFoundError(f"Policy {name_or_path!r}: no such model directory (expected a config.json in it).")
+    source = str(local) if looks_local else name_or_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(
+            f"Could not load causal LM {name_or_path!r} (a local path or a Hugging Face id; no hub is reachable "
+            f"offline): {exc}"
+        ) from exc
+    ensure_pad_token(tokenizer, model)
+    return model, tokenizer
+
+
+def count_parameters(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,155 @@
+"""The offline default chain, InstructGPT-style, on CPU in minutes: tiny causal LM -> SFT -> reward model -> PPO.
+
+    python -m rlhf.training.chain --sft_file best.jsonl --pairs_file pairs.jsonl --output_dir runs/chain
+
+1. base/: a small GPT-2 with random weights and a byte-level BPE tokenizer trained on the project's own texts
+   (prompts and every response), built here: no model hub needed.
+2. sft/: TRL's SFTTrainer on the project's best-ranked responses (`run_sft`).
+3. reward/: the reward model on the same tokenizer, initialised from the SFT weights with a one-output head
+   (`train_reward_model`, base_model = sft/).
+4. ppo/: PPO of the SFT policy against that reward model (`run_ppo`); the value model starts from the reward model.
+
+Returns {"base", "sft", "reward", "ppo"} -> output dirs; chain.json sums up the stages. Plain Python, no Django.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlhf.training.config import RewardModelConfig
+from rlhf.training.data import format_completion, format_prompt
+from rlhf.training.generation import read_rows
+from rlhf.training.ppo_config import ChainConfig, PPORunConfig, SFTRunConfig
+from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
+
+STAGES = ("base", "sft", "reward", "ppo")
+
+
+def project_texts(*paths: str | None) -> list[str]:
+    """Every prompt and response text in the files (what the tokenizer is trained on)."""
+    texts = []
+    for path in paths:
+        if not path:
+            continue
+        for row in read_rows(path):
+            texts.append(format_prompt(row.get("prompt")))
+            texts += [
+                format_completion(row[k], row.get("prompt")) for k in ("completion", "chosen", "rejected") if k in row
+            ]
+    return [t for t in texts if t]
+
+
+def stage_progress(progress: ProgressCallback | None, index: int, name: str, last: bool = False) -> ProgressCallback:
+    """Pass a stage's events on, labelled; a stage's own 'done' becomes 'save' unless it ends the chain."""
+
+    def forward(event: ProgressEvent) -> None:
+        stage = event.stage if last or event.stage != "done" else "save"
+        message = f"[{index}/{len(STAGES)} {name}] {event.message}" if event.message else ""
+        metrics = {**event.metrics, "chain/stage": float(index)}
+        emit(progress, ProgressEvent(event.step, event.total_steps, metrics, message, stage))
+
+    return forward
+
+
+def build_base(cfg: ChainConfig, out: Path) -> Path:
+    from rlhf.training.causal_defaults import build_tiny_causal_lm, count_parameters
+
+    texts = project_texts(cfg.sft_file, cfg.pairs_file, cfg.prompts_file)
+    positions = max(512, cfg.max_length)
+    model, tokenizer = build_tiny_causal_lm(
+        texts, cfg.vocab_size, cfg.n_layer, cfg.n_embd, cfg.n_head, positions, cfg.seed
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    info = {"texts": len(texts), "vocab_size": len(tokenizer), "parameters": count_parameters(model)}
+    (out / "metrics.json").write_text(json.dumps(info, indent=2))
+    return out
+
+
+def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig, RewardModelConfig, PPORunConfig]:
+    sft = SFTRunConfig(
+        train_file=cfg.sft_file,
+        base_model=str(dirs["base"]),
+        output_dir=str(dirs["sft"]),
+        max_length=cfg.max_length,
+        max_prompt_length=cfg.max_length // 2,
+        num_train_epochs=cfg.sft_epochs,
+        max_steps=cfg.sft_max_steps,
+        learning_rate=cfg.sft_learning_rate,
+        seed=cfg.seed,
+    )
+    reward = RewardModelConfig(
+        train_file=cfg.pairs_file,
+        eval_file=cfg.eval_pairs_file,
+        base_model=str(dirs["sft"]),
+        output_dir=str(dirs["reward"]),
+        max_length=cfg.max_length,
+        num_train_epochs=cfg.rm_epochs,
+        max_steps=cfg.rm_max_steps,
+        learning_rate=cfg.rm_learning_rate,
+        logging_steps=5,
+        seed=cfg.seed,
+    )
+    ppo = PPORunConfig(
+        policy=str(dirs["sft"]),
+        reward_model=str(dirs["reward"]),
+        train_file=cfg.prompts_file or cfg.pairs_file,
+        eval_file=cfg.eval_prompts_file,
+        output_dir=str(dirs["ppo"]),
+        total_episodes=cfg.ppo_total_episodes,
+        per_device_train_batch_size=cfg.ppo_batch_size,
+        num_mini_batches=cfg.ppo_num_mini_batches,
+        num_ppo_epochs=cfg.ppo_num_ppo_epochs,
+        response_length=cfg.ppo_response_length,
+        max_prompt_length=cfg.max_length - cfg.ppo_response_length,
+        learning_rate=cfg.ppo_learning_rate,
+        kl_coef=cfg.ppo_kl_coef,
+        temperature=cfg.ppo_temperature,
+        num_eval_prompts=cfg.ppo_num_eval_prompts,
+        eval_samples_per_prompt=cfg.ppo_eval_samples_per_prompt,
+        seed=cfg.seed,
+    )
+    return sft, reward, ppo
+
+
+def run_default_chain(cfg: ChainConfig, progress: ProgressCallback | None = None) -> dict[str, Path]:
+    """Build, fine-tune, reward-model and PPO; returns the output dir of each stage."""
+    from rlhf.training.ppo import run_ppo
+    from rlhf.training.reward_model import train_reward_model
+    from rlhf.training.sft import run_sft
+
+    out = Path(cfg.output_dir)
+    dirs = {name: out / name for name in STAGES}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    emit(
+        progress, ProgressEvent(0, 0, message=f"[1/4 base] tokenizer and tiny GPT-2 from {cfg.sft_file}", stage="setup")
+    )
+    build_base(cfg, dirs["base"])
+    sft_cfg, rm_cfg, ppo_cfg = stage_configs(cfg, dirs)
+    run_sft(sft_cfg, stage_progress(progress, 2, "sft"))
+    train_reward_model(rm_cfg, stage_progress(progress, 3, "reward"))
+    run_ppo(ppo_cfg, stage_progress(progress, 4, "ppo", last=True))
+    summary = {name: _metrics(path) for name, path in dirs.items()}
+    (out / "chain.json").write_text(json.dumps({"config": cfg.to_dict(), "stages": summary}, indent=2))
+    return dirs
+
+
+def _metrics(path: Path) -> dict[str, Any]:
+    file = path / "metrics.json"
+    data = json.loads(file.read_text()) if file.is_file() else {}
+    return {"dir": str(path), **{k: v for k, v in data.items() if isinstance(v, int | float | str) or k == "warnings"}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from trl import TrlParser
+
+    from rlhf.training.reward_model import print_progress
+
+    (cfg,) = TrlParser(ChainConfig).parse_args_and_config(argv)
+    dirs = run_default_chain(cfg, progress=print_progress)
+    print(json.dumps({name: str(path) for name, path in dirs.items()}))
+
+
+if __name__ == "__main__":
+    main()

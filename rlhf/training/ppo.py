@@ -1,0 +1,435 @@
+"""PPO against a trained reward model: TRL's PPOTrainer (`trl.experimental.ppo`, trl==1.12.0). Plain Python.
+
+    python -m rlhf.training.ppo --config configs/ppo.example.yaml
+    python -m rlhf.training.ppo --policy runs/sft --reward_model runs/reward --train_file train.jsonl
+
+Policy: any causal LM (id, path or an earlier run's output). Reference: a frozen copy of the initial policy (with
+LoRA: the adapter-free model). Reward model: a reward-model run on the *same tokenizer* (TRL scores the policy's token
+ids directly); the value model starts from it. Prompts: the `prompt` of each row of `train_file` (text, or chat
+messages through the tokenizer's chat template), left-padded; held-out prompts are sampled before and after training
+and scored side by side (samples.json).
+
+This module is the only place that imports `trl.experimental.ppo` (TRL removed PPO after 1.12.0).
+"""
+
+import copy
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from rlhf.training.generation import encode_prompts, read_prompts, sample_ids, split_held_out
+from rlhf.training.ppo_config import PPORunConfig
+from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
+
+# We pin trl==1.12.0 for this module (the last release with PPO), so TRL's "experimental API" warning says nothing new.
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+# TRL's log keys -> our slash names (see PPOTrainer.train).
+PPO_LOG_KEYS = {
+    "objective/scores": "ppo/mean_reward",
+    "objective/kl": "ppo/kl",
+    "objective/entropy": "ppo/entropy",
+    "objective/non_score_reward": "ppo/non_score_reward",
+    "objective/rlhf_reward": "ppo/rlhf_reward",
+    "policy/entropy_avg": "ppo/token_entropy",
+    "policy/approxkl_avg": "ppo/approx_kl",
+    "policy/clipfrac_avg": "ppo/clipfrac",
+    "loss/policy_avg": "ppo/policy_loss",
+    "loss/value_avg": "ppo/value_loss",
+    "val/clipfrac_avg": "ppo/value_clipfrac",
+    "val/ratio": "ppo/ratio",
+    "val/ratio_var": "ppo/ratio_var",
+    "val/num_eos_tokens": "ppo/num_eos_tokens",
+    "lr": "ppo/learning_rate",
+    "episode": "ppo/episode",
+    "eps": "ppo/episodes_per_s",
+    "epoch": "ppo/epoch",
+}
+TOKENIZER_MISMATCH = (
+    "The reward model {rm} uses a different tokenizer than the policy {policy} ({detail}); PPO needs a reward model "
+    "trained on the policy's tokenizer, because it scores the policy's token ids directly and starts the value model "
+    "from it. Train the reward model with base_model={policy} (or the SFT run the policy came from), or use GRPO/RLOO "
+    "for a reward model with a different tokenizer."
+)
+NO_SCORE_HEAD = (
+    "The reward model {rm} is a {cls} without a `score` head; PPO needs a decoder sequence classifier "
+    "(…ForSequenceClassification of a causal LM, e.g. GPT-2 or Llama) on the policy's tokenizer. Use GRPO/RLOO for "
+    "other reward models."
+)
+
+
+# --- checks --------------------------------------------------------------------------------------------------------
+
+
+def _comparable_vocab(tokenizer: Any) -> dict[str, int]:
+    """The vocabulary without a dedicated pad token (one may have been added for PPO, at the end of the vocab)."""
+    vocab = dict(tokenizer.get_vocab())
+    if tokenizer.pad_token is not None and tokenizer.pad_token != tokenizer.eos_token:
+        vocab.pop(tokenizer.pad_token, None)
+    return vocab
+
+
+def tokenizer_difference(policy_tokenizer: Any, reward_tokenizer: Any) -> str | None:
+    """None when the two tokenizers map text to the same ids; else a short description of the difference."""
+    a, b = _comparable_vocab(policy_tokenizer), _comparable_vocab(reward_tokenizer)
+    if a != b:
+        only_a, only_b = len(a.keys() - b.keys()), len(b.keys() - a.keys())
+        moved = sum(1 for k in a.keys() & b.keys() if a[k] != b[k])
+        return (
+            f"vocabularies of {len(a)} and {len(b)} tokens: {only_a} only in the policy's, {only_b} only in the "
+            f"reward model's, {moved} with different ids"
+        )
+    if policy_tokenizer.eos_token != reward_tokenizer.eos_token:
+        return f"EOS {policy_tokenizer.eos_token!r} vs {reward_tokenizer.eos_token!r}"
+    return None
+
+
+def check_reward_model(reward_dir: str | Path, policy_tokenizer: Any, policy_name: str) -> None:
+    """Refuse, with a clear message, a reward model that PPO cannot use with this policy."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(reward_dir)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: not a trained reward model (no config.json).")
+    detail = tokenizer_difference(policy_tokenizer, AutoTokenizer.from_pretrained(str(path)))
+    if detail:
+        raise ValueError(TOKENIZER_MISMATCH.format(rm=path, policy=policy_name, detail=detail))
+    config = AutoConfig.from_pretrained(str(path))
+    architectures = config.architectures or []
+    if not any(name.endswith("ForSequenceClassification") for name in architectures) or config.num_labels != 1:
+        raise ValueError(NO_SCORE_HEAD.format(rm=path, cls=", ".join(architectures) or config.model_type))
+
+
+def _load_scorer(path: str | Path, pad_token_id: int) -> Any:
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1)
+    if not hasattr(model, "score"):
+        raise ValueError(NO_SCORE_HEAD.format(rm=path, cls=type(model).__name__))
+    model.config.pad_token_id = pad_token_id
+    return model
+
+
+# --- samples -------------------------------------------------------------------------------------------------------
+
+
+def score_responses(reward_model: Any, query_ids: list[list[int]], response_ids: list[list[int]], pad: int) -> list:
+    """Rewards exactly as PPO computes them: left-padded query + response, read at the response's last token."""
+    import torch
+    from trl.experimental.utils import get_reward
+
+    width = max(len(q) for q in query_ids)
+    length = max(1, max(len(r) for r in response_ids))
+    rows = [
+        [pad] * (width - len(q)) + q + r + [pad] * (length - len(r))
+        for q, r in zip(query_ids, response_ids, strict=True)
+    ]
+    device = next(reward_model.parameters()).device
+    with torch.inference_mode():
+        _, scores, _ = get_reward(reward_model, torch.tensor(rows, device=device), pad, width)
+    return [float(s) for s in scores]
+
+
+def sample_and_score(cfg: PPORunConfig, policy: Any, reward_model: Any, tokenizer: Any, prompt_ids: list) -> tuple:
+    """(texts, rewards) of `eval_samples_per_prompt` samples for each held-out prompt."""
+    from rlhf.training.generation import decode_response
+
+    repeated = [ids for ids in prompt_ids for _ in range(cfg.eval_samples_per_prompt)]
+    if not repeated:
+        return [], []
+    responses = sample_ids(policy, tokenizer, repeated, cfg.response_length, cfg.temperature)
+    rewards = score_responses(reward_model, repeated, responses, tokenizer.pad_token_id)
+    if cfg.missing_eos_penalty is not None and cfg.stop_token == "eos":
+        rewards = [
+            r - cfg.missing_eos_penalty * (tokenizer.eos_token_id not in ids)
+            for r, ids in zip(rewards, responses, strict=True)
+        ]
+    return [decode_response(tokenizer, ids) for ids in responses], rewards
+
+
+def side_by_side(cfg: PPORunConfig, prompts: list, before: tuple, after: tuple) -> list[dict[str, Any]]:
+    k = cfg.eval_samples_per_prompt
+    return [
+        {
+            "prompt": prompts[i // k],
+            "before": before[0][i],
+            "before_reward": round(before[1][i], 4),
+            "after": after[0][i],
+            "after_reward": round(after[1][i], 4),
+        }
+        for i in range(len(before[0]))
+    ]
+
+
+def sample_metrics(before: list[float], after: list[float]) -> dict[str, float]:
+    """Mean reward before/after and the gain in units of the reward's standard deviation over all those samples."""
+    import numpy as np
+
+    if not before:
+        return {}
+    both = np.asarray(before + after, dtype=float)
+    std = float(both.std()) or 1.0
+    gain = float(np.mean(after) - np.mean(before))
+    return {
+        "ppo/eval_reward_before": float(np.mean(before)),
+        "ppo/eval_reward_after": float(np.mean(after)),
+        "ppo/eval_reward_std": float(both.std()),
+        "ppo/eval_reward_gain": gain,
+        "ppo/eval_reward_gain_std": gain / std,
+    }
+
+
+# --- warnings ------------------------------------------------------------------------------------------------------
+
+
+class Watch:
+    """Wraps the progress callback: flags KL past the threshold and entropy collapse as the metrics arrive."""
+
+    def __init__(self, progress: ProgressCallback | None, kl_threshold: float, collapse_ratio: float) -> None:
+        self.progress, self.kl_threshold, self.collapse_ratio = progress, kl_threshold, collapse_ratio
+        self.first_entropy: float | None = None
+        self.warnings: list[str] = []
+        self._kinds: set[str] = set()
+
+    def check(self, step: int, metrics: dict[str, float]) -> list[str]:
+        new = []
+        kl, entropy = metrics.get("ppo/kl"), metrics.get("ppo/token_entropy")
+        if kl is not None and kl > self.kl_threshold and "kl" not in self._kinds:
+            new.append(
+                f"KL to the reference reached {kl:.2f} nats per response at step {step} (threshold "
+                f"{self.kl_threshold:g}): the policy is drifting; raise kl_coef or lower the learning rate."
+            )
+            self._kinds.add("kl")
+        if entropy is not None and self.first_entropy is None:
+            self.first_entropy = entropy
+        elif (
+            entropy is not None and entropy < self.collapse_ratio * self.first_entropy and "entropy" not in self._kinds
+        ):
+            new.append(
+                f"Entropy collapsed to {entropy:.3f} nats per token at step {step} (from {self.first_entropy:.3f}): "
+                "the policy's outputs are losing diversity, a known effect of RL; check the samples."
+            )
+            self._kinds.add("entropy")
+        self.warnings += new
+        return new
+
+    def __call__(self, event: ProgressEvent) -> None:
+        new = self.check(event.step, event.metrics)
+        if new:
+            event.message = " ".join([event.message, *[f"WARNING: {w}" for w in new]]).strip()
+            event.metrics = {**event.metrics, "ppo/warnings": float(len(self.warnings))}
+        emit(self.progress, event)
+
+
+# --- training ------------------------------------------------------------------------------------------------------
+
+
+def trl_ppo_config(cfg: PPORunConfig, out: Path) -> Any:
+    from trl.experimental.ppo import PPOConfig
+
+    from rlhf.training.reward_model import resolve_bf16
+
+    return PPOConfig(
+        output_dir=str(out),
+        total_episodes=cfg.total_episodes,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        num_mini_batches=cfg.num_mini_batches,
+        local_rollout_forward_batch_size=cfg.local_rollout_forward_batch_size,
+        num_ppo_epochs=cfg.num_ppo_epochs,
+        response_length=cfg.response_length,
+        kl_coef=cfg.kl_coef,
+        kl_estimator=cfg.kl_estimator,
+        cliprange=cfg.cliprange,
+        cliprange_value=cfg.cliprange_value,
+        vf_coef=cfg.vf_coef,
+        gamma=cfg.gamma,
+        lam=cfg.lam,
+        whiten_rewards=cfg.whiten_rewards,
+        temperature=cfg.temperature,
+        stop_token="eos" if cfg.stop_token == "eos" else None,
+        missing_eos_penalty=cfg.missing_eos_penalty,
+        learning_rate=cfg.learning_rate,
+        seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        num_sample_generations=0,  # our own before/after samples replace TRL's printed tables
+        save_strategy="no",
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        bf16=resolve_bf16(cfg.bf16),
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+    )
+
+
+def _prompts(cfg: PPORunConfig) -> tuple[list, list]:
+    prompts = read_prompts(cfg.train_file)
+    if cfg.eval_file:
+        return prompts, read_prompts(cfg.eval_file)[: cfg.num_eval_prompts]
+    return split_held_out(prompts, cfg.num_eval_prompts)
+
+
+def _prompt_budget(cfg: PPORunConfig, policy: Any) -> int:
+    limit = getattr(policy.config, "max_position_embeddings", None) or getattr(policy.config, "n_positions", None)
+    if limit and cfg.response_length >= limit:
+        raise ValueError(f"response_length={cfg.response_length} leaves no room for a prompt in {limit} positions.")
+    return min(cfg.max_prompt_length, limit - cfg.response_length) if limit else cfg.max_prompt_length
+
+
+def _peft_config(cfg: PPORunConfig) -> Any:
+    if not cfg.use_lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        task_type="CAUSAL_LM",
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules="all-linear",
+    )
+
+
+def build_trainer(cfg: PPORunConfig, out: Path, policy: Any, tokenizer: Any, train_ids: list, callbacks: list) -> Any:
+    """TRL's PPOTrainer on our models and prompts (also used by the benchmark's bare-TRL baseline)."""
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl.experimental.ppo import PPOTrainer
+
+    reward_model = _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
+    value_model = _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
+    tokenizer.padding_side = "left"  # prompts end where generation starts
+    trainer = PPOTrainer(
+        args=trl_ppo_config(cfg, out),
+        processing_class=tokenizer,
+        model=policy,
+        ref_model=None if cfg.use_lora else copy.deepcopy(policy),
+        reward_model=reward_model,
+        value_model=value_model,
+        train_dataset=Dataset.from_dict({"input_ids": train_ids}),
+        eval_dataset=Dataset.from_dict({"input_ids": train_ids[:1]}),
+        peft_config=_peft_config(cfg),
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path:
+    """Optimise the policy against the reward model; save policy, tokenizer, samples.json, metrics.json and
+    training_config.json; returns the output dir. A TrainingCancelled raised by `progress` propagates."""
+    from transformers import set_seed
+
+    from rlhf.training.causal_defaults import load_causal_lm, set_generation_defaults
+    from rlhf.training.reward_model import _merged
+    from rlhf.training.sft import trainer_progress
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    emit(progress, ProgressEvent(0, 0, message=f"loading {cfg.policy} and {cfg.reward_model}", stage="setup"))
+    train_prompts, eval_prompts = _prompts(cfg)
+    set_seed(cfg.seed)
+    policy, tokenizer = load_causal_lm(cfg.policy)
+    check_reward_model(cfg.reward_model, tokenizer, cfg.policy)
+    budget = _prompt_budget(cfg, policy)
+    train_ids, eval_ids = (
+        encode_prompts(tokenizer, train_prompts, budget),
+        encode_prompts(tokenizer, eval_prompts, budget),
+    )
+    n_batches = math.ceil(cfg.total_episodes / (cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps))
+    message = f"{len(train_ids)} train prompts, {len(eval_ids)} held out; {cfg.total_episodes} episodes"
+    emit(progress, ProgressEvent(0, n_batches, {"ppo/train_prompts": len(train_ids)}, message, "setup"))
+
+    watch = Watch(progress, cfg.kl_warning_threshold, cfg.entropy_collapse_ratio)
+    bridge = trainer_progress(watch, PPO_LOG_KEYS, "ppo")
+    trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, [bridge])
+    emit(progress, ProgressEvent(0, n_batches, message=f"sampling {len(eval_ids)} held-out prompts", stage="eval"))
+    before = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids)
+    set_seed(cfg.seed)
+    train_started = time.monotonic()
+    trainer.train()
+    train_s = time.monotonic() - train_started
+    steps = trainer.state.global_step
+
+    emit(progress, ProgressEvent(steps, steps, message="sampling the held-out prompts again", stage="eval"))
+    policy = _merged(trainer.accelerator.unwrap_model(trainer.model).policy)
+    after = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids)
+    samples = side_by_side(cfg, eval_prompts, before, after)
+
+    emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
+    set_generation_defaults(policy, tokenizer)
+    tokenizer.padding_side = "left"
+    policy.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    metrics = _final_metrics(cfg, bridge.history, before[1], after[1], steps, train_s, time.monotonic() - started)
+    (out / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False))
+    (out / "training_config.json").write_text(json.dumps(_resolved(cfg, trainer), indent=2))
+    report = {**metrics, "warnings": watch.warnings, "history": bridge.history}
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    done = {**metrics, "ppo/samples": samples, "ppo/warnings": float(len(watch.warnings))}
+    emit(progress, ProgressEvent(steps, steps, done, _summary(metrics, watch.warnings, out), "done"))
+    return out
+
+
+def _final_metrics(cfg, history: list, before: list, after: list, steps: int, train_s: float, total_s: float) -> dict:
+    last = history[-1] if history else {}
+    return {
+        **{k: v for k, v in last.items() if k.startswith("ppo/") and k != "ppo/elapsed_s"},
+        **sample_metrics(before, after),
+        "ppo/kl_final": last.get("ppo/kl"),
+        "ppo/steps": steps,
+        "ppo/episodes": cfg.total_episodes,
+        "ppo/train_runtime_s": round(train_s, 3),
+        "ppo/runtime_s": round(total_s, 3),
+        "ppo/s_per_episode": round(total_s / max(cfg.total_episodes, 1), 5),
+    }
+
+
+def _summary(metrics: dict, warnings: list[str], out: Path) -> str:
+    parts = ["done:"]
+    if "ppo/eval_reward_before" in metrics:
+        parts.append(
+            f"held-out reward {metrics['ppo/eval_reward_before']:.3f} -> {metrics['ppo/eval_reward_after']:.3f} "
+            f"({metrics['ppo/eval_reward_gain_std']:+.2f} sd),"
+        )
+    if metrics.get("ppo/kl_final") is not None:
+        parts.append(f"KL {metrics['ppo/kl_final']:.3f} nats;")
+    if warnings:
+        parts.append(f"{len(warnings)} warning(s);")
+    parts.append(f"saved to {out}")
+    return " ".join(parts)
+
+
+def _resolved(cfg: PPORunConfig, trainer: Any) -> dict[str, Any]:
+    import torch
+    import transformers
+    import trl
+
+    args = trainer.args
+    return {
+        **cfg.to_dict(),
+        "stage": "ppo",
+        "batch_size": args.batch_size,
+        "mini_batch_size": args.mini_batch_size,
+        "num_total_batches": args.num_total_batches,
+        "bf16_resolved": bool(args.bf16),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from trl import TrlParser
+
+    from rlhf.training.reward_model import print_progress
+
+    (cfg,) = TrlParser(PPORunConfig).parse_args_and_config(argv)
+    out = run_ppo(cfg, progress=print_progress)
+    report = json.loads((out / "metrics.json").read_text())
+    print(json.dumps({k: v for k, v in report.items() if k != "history"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""Configuration dataclasses for the policy stages: SFT, PPO (the default), DPO, GRPO/RLOO and the offline chain.
+
+Plain Python (the CLI, the worker and the tests build them). Every field carries `help` text: TrlParser turns them
+into `--flags` and reads the same names from a YAML file (`--config run.yaml`).
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
+STOP_TOKEN_CHOICES = ("eos", "none")
+ALGORITHM_CHOICES = ("grpo", "rloo")
+TINY = "tiny"
+
+
+def _check_common(cfg: Any) -> None:
+    if getattr(cfg, "report_to", "none") not in REPORT_TO_CHOICES:
+        raise ValueError(f"report_to must be one of {', '.join(REPORT_TO_CHOICES)}, not {cfg.report_to!r}.")
+    if hasattr(cfg, "bf16"):
+        value = cfg.bf16
+        cfg.bf16 = ("true" if value else "false") if isinstance(value, bool) else str(value).lower()
+        if cfg.bf16 not in ("auto", "true", "false"):
+            raise ValueError(f"bf16 must be auto, true or false, not {value!r}.")
+
+
+class _Dict:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Build a config from a dict, ignoring unknown keys (e.g. a stored config from an older version)."""
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class SFTRunConfig(_Dict):
+    train_file: str = field(
+        default="",
+        metadata={
+            "help": "JSONL of demonstrations: `prompt` (text or chat messages) with `completion` (the project's "
+            "best-ranked response); rows with `chosen` instead of `completion` (a preference export) use `chosen`."
+        },
+    )
+    eval_file: str | None = field(
+        default=None, metadata={"help": "Optional held-out JSONL in the same format; its loss is reported."}
+    )
+    base_model: str = field(
+        default=TINY,
+        metadata={
+            "help": "'tiny' = a small GPT-2 built here with a BPE tokenizer trained on the train file (offline); or "
+            "any causal LM: a Hugging Face id, a local path or an earlier run's output directory."
+        },
+    )
+    output_dir: str = field(
+        default="runs/sft", metadata={"help": "Model, tokenizer, metrics.json and training_config.json go here."}
+    )
+    max_length: int = field(
+        default=512, metadata={"help": "Maximum tokens of prompt + completion; the prompt keeps its end."}
+    )
+    max_prompt_length: int = field(
+        default=256, metadata={"help": "Prompts longer than this many tokens keep their last tokens."}
+    )
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Passes over the demonstrations."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Demonstrations per batch and device."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
+    learning_rate: float = field(
+        default=2e-5,
+        metadata={"help": "Peak learning rate. ~1e-5..5e-5 for a pretrained model, ~1e-3 for 'tiny' (from scratch)."},
+    )
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the steps used for linear warm-up."})
+    completion_only_loss: bool = field(
+        default=True, metadata={"help": "Train on the completion tokens only (the prompt is context, not a target)."}
+    )
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft), merged when saved."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    seed: int = field(default=42, metadata={"help": "Random seed."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
+    logging_steps: int = field(default=5, metadata={"help": "Log sft/loss every N steps."})
+    report_to: str = field(
+        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
+    )
+    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
+    tokenizer_texts_file: str | None = field(
+        default=None,
+        metadata={"help": "For base_model='tiny': extra JSONL whose texts also train the tokenizer (e.g. the pairs)."},
+    )
+    tiny_vocab_size: int = field(default=4000, metadata={"help": "BPE vocabulary size for base_model='tiny'."})
+    tiny_layers: int = field(default=2, metadata={"help": "Transformer layers of the 'tiny' GPT-2."})
+    tiny_width: int = field(default=128, metadata={"help": "Hidden size of the 'tiny' GPT-2 (a multiple of heads)."})
+    tiny_heads: int = field(default=4, metadata={"help": "Attention heads of the 'tiny' GPT-2."})
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if self.max_prompt_length >= self.max_length:
+            raise ValueError("max_prompt_length must be smaller than max_length.")
+
+
+@dataclass
+class PPORunConfig(_Dict):
+    policy: str = field(
+        default="",
+        metadata={"help": "The policy to optimise: a causal LM id or path, or an earlier SFT/PPO run's output dir."},
+    )
+    reward_model: str = field(
+        default="",
+        metadata={
+            "help": "A finished reward-model run's output dir. It must use the policy's tokenizer (the value model "
+            "starts from it); for a reward model on another tokenizer use GRPO/RLOO."
+        },
+    )
+    train_file: str = field(
+        default="",
+        metadata={"help": "JSONL with a `prompt` per row (text or chat messages): the export's train split."},
+    )
+    eval_file: str | None = field(
+        default=None,
+        metadata={"help": "Held-out prompts (same format) for the before/after samples; default: held out of train."},
+    )
+    output_dir: str = field(
+        default="runs/ppo",
+        metadata={"help": "Policy, tokenizer, samples.json, metrics.json and training_config.json go here."},
+    )
+    total_episodes: int = field(default=256, metadata={"help": "Prompts sampled and scored in total (episodes)."})
+    per_device_train_batch_size: int = field(
+        default=8, metadata={"help": "Micro batch of episodes per forward/backward pass and device."}
+    )
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "Micro batches per mini batch (rollout batch = micro batch x this)."}
+    )
+    num_mini_batches: int = field(default=1, metadata={"help": "Mini batches the rollout batch is split into."})
+    local_rollout_forward_batch_size: int = field(
+        default=64, metadata={"help": "Episodes per no-grad forward pass while generating and scoring."}
+    )
+    num_ppo_epochs: int = field(default=4, metadata={"help": "PPO optimisation passes over each rollout batch."})
+    response_length: int = field(default=48, metadata={"help": "Maximum new tokens per response."})
+    max_prompt_length: int = field(
+        default=256, metadata={"help": "Prompts longer than this many tokens keep their last tokens."}
+    )
+    kl_coef: float = field(default=0.05, metadata={"help": "KL penalty coefficient (beta) against the reference."})
+    kl_estimator: str = field(default="k1", metadata={"help": "KL estimator: k1 (unbiased) or k3 (lower variance)."})
+    cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip range (epsilon)."})
+    cliprange_value: float = field(default=0.2, metadata={"help": "Value prediction clip range."})
+    vf_coef: float = field(default=0.1, metadata={"help": "Value loss coefficient."})
+    gamma: float = field(default=1.0, metadata={"help": "Discount factor."})
+    lam: float = field(default=0.95, metadata={"help": "GAE lambda."})
+    whiten_rewards: bool = field(default=False, metadata={"help": "Whiten rewards (needs mini batches of >= 8)."})
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature for rollouts and samples."})
+    stop_token: str = field(
+        default="eos", metadata={"help": "'eos' = responses end at the tokenizer's EOS token; 'none' = no stop token."}
+    )
+    missing_eos_penalty: float | None = field(
+        default=1.0,
+        metadata={"help": "Subtracted from the score of a response that never produced EOS (None = off)."},
+    )
+    learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate (policy and value model)."})
+    use_lora: bool = field(
+        default=False,
+        metadata={"help": "Train LoRA adapters on the policy (the reference is the adapter-free model); merged."},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters."})
+    seed: int = field(default=42, metadata={"help": "Random seed."})
+    num_eval_prompts: int = field(
+        default=8, metadata={"help": "Held-out prompts sampled at the start and the end (side by side)."}
+    )
+    eval_samples_per_prompt: int = field(
+        default=1, metadata={"help": "Samples per held-out prompt (rewards are averaged over all of them)."}
+    )
+    kl_warning_threshold: float = field(
+        default=10.0, metadata={"help": "Warn when the KL to the reference passes this many nats per response."}
+    )
+    entropy_collapse_ratio: float = field(
+        default=0.25,
+        metadata={"help": "Warn when the per-token entropy falls below this fraction of its first value."},
+    )
+    logging_steps: int = field(default=1, metadata={"help": "Log PPO metrics every N batches."})
+    report_to: str = field(
+        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
+    )
+    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if self.stop_token not in STOP_TOKEN_CHOICES:
+            raise ValueError(f"stop_token must be one of {', '.join(STOP_TOKEN_CHOICES)}, not {self.stop_token!r}.")
+        if self.kl_estimator not in ("k1", "k3"):
+            raise ValueError(f"kl_estimator must be k1 or k3, not {self.kl_estimator!r}.")
+        rollout = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if rollout % self.num_mini_batches:
+            raise ValueError(f"The rollout batch ({rollout}) must be a multiple of num_mini_batches.")
+        if self.total_episodes < rollout:
+            raise ValueError(f"total_episodes ({self.total_episodes}) is smaller than one rollout batch ({rollout}).")
+
+
+@dataclass
+class DPORunConfig(_Dict):
+    train_file: str = field(
+        default="", metadata={"help": "Preference JSONL from export_preferences: prompt/chosen/rejected rows."}
+    )
+    eval_file: str | None = field(default=None, metadata={"help": "Optional held-out preference JSONL."})
+    policy: str = field(
+        default="", metadata={"help": "A causal LM id or path, or an earlier SFT/PPO/DPO run's output dir."}
+    )
+    output_dir: str = field(default="runs/dpo", metadata={"help": "Policy, tokenizer and metrics.json go here."})
+    beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference."})
+    loss_type: str = field(default="sigmoid", metadata={"help": "TRL DPO loss: sigmoid | ipo | hinge | robust ..."})
+    max_length: int = field(default=512, metadata={"help": "Maximum tokens of prompt + response."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Pairs per batch and device."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
+    learning_rate: float = field(default=5e-6, metadata={"help": "Peak learning rate."})
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters; merged when saved."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    seed: int = field(default=42, metadata={"help": "Random seed."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
+    logging_steps: int = field(default=5, metadata={"help": "Log dpo/* metrics every N steps."})
+    report_to: str = field(
+        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
+    )
+    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+
+
+@dataclass
+class GRPORunConfig(_Dict):
+    policy: str = field(default="", metadata={"help": "A causal LM id or path, or an earlier run's output dir."})
+    reward_model: str = field(
+        default="",
+        metadata={
+            "help": "A reward-model run's output dir; any tokenizer (texts are re-encoded for it, e.g. the "
+            "MiniLM default)."
+        },
+    )
+    train_file: str = field(default="", metadata={"help": "JSONL with a `prompt` per row (text or chat)."})
+    output_dir: str = field(default="runs/grpo", metadata={"help": "Policy, tokenizer and metrics.json go here."})
+    algorithm: str = field(default="grpo", metadata={"help": "grpo (group-normalised advantages) or rloo."})
+    num_generations: int = field(default=4, metadata={"help": "Responses sampled per prompt (the group)."})
+    max_completion_length: int = field(default=48, metadata={"help": "Maximum new tokens per response."})
+    max_prompt_length: int = field(default=256, metadata={"help": "Prompts keep their last this many tokens."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    beta: float = field(default=0.04, metadata={"help": "KL coefficient against the reference (0 = no reference)."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the prompts."})
+    per_device_train_batch_size: int = field(
+        default=8, metadata={"help": "Completions per batch and device (a multiple of num_generations)."}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
+    learning_rate: float = field(default=1e-6, metadata={"help": "Peak learning rate."})
+    reward_max_length: int = field(default=512, metadata={"help": "Maximum tokens the reward model reads."})
+    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters; merged when saved."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    seed: int = field(default=42, metadata={"help": "Random seed."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
+    logging_steps: int = field(default=1, metadata={"help": "Log grpo/* metrics every N steps."})
+    report_to: str = field(
+        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
+    )
+    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if self.algorithm not in ALGORITHM_CHOICES:
+            raise ValueError(f"algorithm must be one of {', '.join(ALGORITHM_CHOICES)}, not {self.algorithm!r}.")
+        if self.num_generations < 2:
+            raise ValueError("num_generations must be at least 2 (advantages compare responses to one prompt).")
+
+
+@dataclass
+class ChainConfig(_Dict):
+    sft_file: str = field(
+        default="",
+        metadata={"help": "JSONL of prompts with their best-ranked response (`prompt`, `completion`) for SFT."},
+    )
+    pairs_file: str = field(default="", metadata={"help": "Preference JSONL (prompt/chosen/rejected) for the RM."})
+    eval_pairs_file: str | None = field(
+        default=None, metadata={"help": "Held-out preference JSONL: reward-model accuracy (optional)."}
+    )
+    prompts_file: str | None = field(
+        default=None, metadata={"help": "PPO prompts (JSONL with `prompt`); default: the prompts of the pairs file."}
+    )
+    eval_prompts_file: str | None = field(
+        default=None, metadata={"help": "Held-out prompts for the PPO samples; default: held out of the prompts."}
+    )
+    output_dir: str = field(default="runs/chain", metadata={"help": "base/, sft/, reward/ and ppo/ go here."})
+    vocab_size: int = field(default=4000, metadata={"help": "BPE vocabulary trained on the project's texts."})
+    n_layer: int = field(default=2, metadata={"help": "Layers of the tiny GPT-2."})
+    n_embd: int = field(default=128, metadata={"help": "Hidden size of the tiny GPT-2."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads of the tiny GPT-2."})
+    max_length: int = field(default=256, metadata={"help": "Maximum tokens of prompt + response in every stage."})
+    sft_epochs: float = field(default=8.0, metadata={"help": "SFT passes over the best-ranked responses."})
+    sft_learning_rate: float = field(default=2e-3, metadata={"help": "SFT learning rate (the model starts random)."})
+    sft_max_steps: int = field(default=-1, metadata={"help": "Cap on SFT steps (-1 = epochs)."})
+    rm_epochs: float = field(default=3.0, metadata={"help": "Reward-model passes over the pairs."})
+    rm_learning_rate: float = field(default=3e-4, metadata={"help": "Reward-model learning rate."})
+    rm_max_steps: int = field(default=-1, metadata={"help": "Cap on reward-model steps (-1 = epochs)."})
+    ppo_total_episodes: int = field(default=256, metadata={"help": "PPO episodes."})
+    ppo_batch_size: int = field(default=16, metadata={"help": "PPO rollout batch (episodes per update)."})
+    ppo_num_mini_batches: int = field(default=2, metadata={"help": "PPO mini batches per rollout batch."})
+    ppo_num_ppo_epochs: int = field(default=4, metadata={"help": "PPO passes over each rollout batch."})
+    ppo_response_length: int = field(default=32, metadata={"help": "Maximum new tokens per PPO response."})
+    ppo_learning_rate: float = field(
+        default=3e-4, metadata={"help": "PPO learning rate (tiny models from scratch take ~3e-4)."}
+    )
+    ppo_kl_coef: float = field(default=0.05, metadata={"help": "PPO KL coefficient."})
+    ppo_temperature: float = field(default=0.7, metadata={"help": "PPO sampling temperature."})
+    ppo_num_eval_prompts: int = field(default=4, metadata={"help": "Held-out prompts for the before/after samples."})
+    ppo_eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})
+    seed: int = field(default=42, metadata={"help": "Random seed for every stage."})
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError("n_embd must be a multiple of n_head.")

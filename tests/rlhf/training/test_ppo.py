@@ -1,0 +1,162 @@
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from rlhf.training.ppo import Watch, run_ppo, sample_metrics, tokenizer_difference
+from rlhf.training.ppo_config import ChainConfig, DPORunConfig, GRPORunConfig, PPORunConfig, SFTRunConfig
+from rlhf.training.progress import ProgressEvent, TrainingCancelled
+from tests.rlhf.training.causal_models import (
+    changed,
+    demo_rows,
+    one_thread,
+    save_tiny_bert_reward_model,
+    save_tiny_policy_and_reward_model,
+    state,
+    write_jsonl,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> tuple[Path, Path]:
+    return save_tiny_policy_and_reward_model(tmp_path, demo_rows(16))
+
+
+@pytest.fixture
+def prompts_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "train.jsonl", demo_rows(16))
+
+
+def ppo_config(tmp_path: Path, policy: Path, reward: Path, prompts: Path, **overrides) -> PPORunConfig:
+    settings = dict(
+        policy=str(policy),
+        reward_model=str(reward),
+        train_file=str(prompts),
+        output_dir=str(tmp_path / "ppo"),
+        total_episodes=16,
+        per_device_train_batch_size=8,
+        num_mini_batches=2,
+        num_ppo_epochs=2,
+        response_length=8,
+        learning_rate=1e-3,
+        num_eval_prompts=3,
+        eval_samples_per_prompt=2,
+    )
+    return PPORunConfig(**(settings | overrides))
+
+
+@pytest.mark.slow
+def test_run_ppo_records_metrics_over_time_and_changes_the_policy_weights(tmp_path, models, prompts_file):
+    policy, reward = models
+    events: list[ProgressEvent] = []
+    with one_thread():
+        out = run_ppo(ppo_config(tmp_path, policy, reward, prompts_file), progress=events.append)
+
+    train = [e for e in events if e.stage == "train" and "ppo/kl" in e.metrics]
+    assert [e.step for e in train] == [1, 2]  # 16 episodes / 8 per batch, logged every batch
+    for name in ("ppo/mean_reward", "ppo/kl", "ppo/entropy", "ppo/policy_loss", "ppo/value_loss", "ppo/clipfrac"):
+        assert all(isinstance(e.metrics[name], float) for e in train), name
+    assert changed(state(policy), state(out))  # the saved policy moved away from the initial one
+    assert events[-1].stage == "done"
+
+    samples = json.loads((out / "samples.json").read_text())
+    assert len(samples) == 3 * 2  # held-out prompts x samples per prompt
+    assert set(samples[0]) == {"prompt", "before", "before_reward", "after", "after_reward"}
+    assert events[-1].metrics["ppo/samples"] == samples
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["warnings"] == [] or all(isinstance(w, str) for w in report["warnings"])
+    assert [h["ppo/kl"] for h in report["history"] if "ppo/kl" in h] == [e.metrics["ppo/kl"] for e in train]
+    assert "ppo/eval_reward_gain_std" in report and report["ppo/steps"] == 2
+    assert json.loads((out / "training_config.json").read_text())["batch_size"] == 8
+
+
+def test_run_ppo_refuses_a_reward_model_with_a_different_tokenizer(tmp_path, models, prompts_file):
+    policy, _ = models
+    bert_reward = save_tiny_bert_reward_model(tmp_path, demo_rows(16))
+
+    with pytest.raises(ValueError, match="uses a different tokenizer than the policy") as caught:
+        run_ppo(ppo_config(tmp_path, policy, bert_reward, prompts_file))
+
+    assert "Use GRPO/RLOO" in str(caught.value) or "use GRPO/RLOO" in str(caught.value)
+    assert not (tmp_path / "ppo" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_training_cancelled_from_the_progress_callback_stops_ppo_before_saving(tmp_path, models, prompts_file):
+    policy, reward = models
+
+    def cancel_after_first_batch(event: ProgressEvent) -> None:
+        if event.stage == "train" and event.step >= 1:
+            raise TrainingCancelled("stop")
+
+    with one_thread(), pytest.raises(TrainingCancelled):
+        run_ppo(ppo_config(tmp_path, policy, reward, prompts_file, total_episodes=64), cancel_after_first_batch)
+
+    assert not (tmp_path / "ppo" / "model.safetensors").exists()
+    assert not (tmp_path / "ppo" / "metrics.json").exists()
+
+
+def test_watch_warns_once_when_kl_passes_the_threshold_and_when_entropy_collapses():
+    seen: list[ProgressEvent] = []
+    watch = Watch(seen.append, kl_threshold=5.0, collapse_ratio=0.25)
+
+    watch(ProgressEvent(1, 4, {"ppo/kl": 0.5, "ppo/token_entropy": 4.0}))
+    watch(ProgressEvent(2, 4, {"ppo/kl": 6.0, "ppo/token_entropy": 2.0}))
+    watch(ProgressEvent(3, 4, {"ppo/kl": 7.0, "ppo/token_entropy": 0.9}))
+    watch(ProgressEvent(4, 4, {"ppo/kl": 8.0, "ppo/token_entropy": 0.5}))
+
+    assert len(watch.warnings) == 2
+    assert "6.00 nats" in watch.warnings[0] and "step 2" in watch.warnings[0]
+    assert "Entropy collapsed to 0.900" in watch.warnings[1] and "diversity" in watch.warnings[1]
+    assert "WARNING" in seen[1].message and seen[1].metrics["ppo/warnings"] == 1.0
+    assert "WARNING" not in seen[3].message
+
+
+def test_sample_metrics_give_the_reward_gain_in_standard_deviations_of_all_samples():
+    metrics = sample_metrics([0.0, 0.0], [2.0, 2.0])  # all four: mean 1, std 1
+
+    assert metrics["ppo/eval_reward_before"] == 0.0 and metrics["ppo/eval_reward_after"] == 2.0
+    assert metrics["ppo/eval_reward_std"] == 1.0
+    assert metrics["ppo/eval_reward_gain_std"] == 2.0
+
+
+def test_tokenizer_difference_ignores_a_pad_token_added_for_ppo(tmp_path, models):
+    from transformers import AutoTokenizer
+
+    policy, reward = models
+    a, b = AutoTokenizer.from_pretrained(str(policy)), AutoTokenizer.from_pretrained(str(reward))
+    assert tokenizer_difference(a, b) is None
+
+    b.pad_token = b.eos_token  # e.g. a GPT-2 reward model that pads with EOS
+    a.add_special_tokens({"pad_token": "<|newpad|>"})
+    assert tokenizer_difference(a, b) is None
+    a.add_tokens(["zzz-extra-token"])
+    assert "1 only in the policy's" in tokenizer_difference(a, b)
+
+
+def test_ppo_cli_reads_a_yaml_config_and_the_example_config_parses(tmp_path):
+    from trl import TrlParser
+
+    path = tmp_path / "run.yaml"
+    path.write_text("policy: runs/sft\nreward_model: runs/reward\ntrain_file: t.jsonl\nkl_coef: 0.2\n")
+    (cfg,) = TrlParser(PPORunConfig).parse_args_and_config(["--config", str(path), "--total_episodes", "64"])
+    assert (cfg.kl_coef, cfg.total_episodes, cfg.stop_token) == (0.2, 64, "eos")
+
+    (example,) = TrlParser(PPORunConfig).parse_args_and_config(["--config", str(REPO / "configs/ppo.example.yaml")])
+    assert example.policy and example.reward_model and example.train_file
+
+
+@pytest.mark.parametrize("config_class", [PPORunConfig, SFTRunConfig, DPORunConfig, GRPORunConfig, ChainConfig])
+def test_every_config_field_has_help_text(config_class):
+    missing = [f.name for f in fields(config_class) if not f.metadata.get("help")]
+    assert missing == []
+
+
+def test_ppo_config_rejects_a_rollout_batch_that_mini_batches_do_not_divide():
+    with pytest.raises(ValueError, match="multiple of num_mini_batches"):
+        PPORunConfig(per_device_train_batch_size=6, num_mini_batches=4)
+    with pytest.raises(ValueError, match="stop_token"):
+        PPORunConfig(stop_token="<eos>")
