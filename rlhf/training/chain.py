@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rlhf.training.config import RewardModelConfig
-from rlhf.training.data import format_completion, format_prompt
-from rlhf.training.generation import read_rows
+from rlhf.training.data import format_completion, format_prompt, read_rows
 from rlhf.training.ppo_config import ChainConfig, PPORunConfig, SFTRunConfig
 from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
 

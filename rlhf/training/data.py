@@ -23,10 +23,8 @@ class DataError(ValueError):
     """The JSONL file is missing or a row is not a preference pair."""
 
 
-def read_pairs(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a preference JSONL file; raises DataError with the line number of the first bad row."""
-    if not str(path):
-        raise DataError("No preference file given (train_file is required).")
+def numbered_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file; DataError names the first bad line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
@@ -39,10 +37,29 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}, line {number}: not JSON ({exc.msg}).") from exc
-            missing = [key for key in ("chosen", "rejected") if key not in row]
-            if not isinstance(row, dict) or missing:
-                raise DataError(f"{path}, line {number}: a preference row needs 'chosen' and 'rejected'.")
-            rows.append(row)
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {number}: expected a JSON object.")
+            rows.append((number, row))
+    return rows
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file; DataError names the first bad line."""
+    rows = [row for _, row in numbered_rows(path)]
+    if not rows:
+        raise DataError(f"{path}: the file has no rows.")
+    return rows
+
+
+def read_pairs(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a preference JSONL file; raises DataError with the line number of the first bad row."""
+    if not str(path):
+        raise DataError("No preference file given (train_file is required).")
+    rows = []
+    for number, row in numbered_rows(path):
+        if "chosen" not in row or "rejected" not in row:
+            raise DataError(f"{path}, line {number}: a preference row needs 'chosen' and 'rejected'.")
+        rows.append(row)
     if not rows:
         raise DataError(f"{path}: no preference pairs in the file.")
     return rows

@@ -12,29 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlhf.training.data import DataError, format_prompt
-
-
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file; DataError names the first bad line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {number}: not JSON ({exc.msg}).") from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{path}, line {number}: expected a JSON object.")
-            rows.append(row)
-    if not rows:
-        raise DataError(f"{path}: the file has no rows.")
-    return rows
+from rlhf.training.data import DataError, format_prompt, read_rows
 
 
 def prompt_key(prompt: Any) -> str:

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlhf.training.data import DataError, format_completion, format_prompt
-from rlhf.training.generation import read_rows
+from rlhf.training.data import DataError, format_completion, format_prompt, read_rows
 from rlhf.training.ppo_config import TINY, SFTRunConfig
 from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
 
