@@ -1,6 +1,7 @@
 """Reads: who may see which project, a labeler's task and progress, a project's progress."""
 
 from django.contrib.auth.models import AbstractUser
+from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.http import Http404
 from django.utils import timezone
@@ -40,9 +41,13 @@ def project_get_for_user(*, user: AbstractUser, slug: str, manage: bool = False)
     """The project if the user may see it (manage=True: may manage it); otherwise 404, so outsiders learn nothing."""
     if is_admin(user):
         project, role = Project.objects.filter(slug=slug).first(), "admin"
-    else:  # one query: the project with the caller's role in it (None for outsiders)
-        project = projects_with_role_for_user(user=user).filter(slug=slug).first() if user.is_authenticated else None
-        role = project.my_role if project else None
+    else:  # one plain join: the caller's membership in the project, with the project (None for outsiders)
+        membership = (
+            Membership.objects.select_related("project").filter(user=user, project__slug=slug).first()
+            if user.is_authenticated
+            else None
+        )
+        project, role = (membership.project, membership.role) if membership else (None, None)
     if project is None or role is None or (manage and role not in ("admin", "manager")):
         raise Http404("No such project.")
     return project
@@ -59,7 +64,9 @@ def assignment_get_for_labeler(*, labeler: AbstractUser, assignment_id: int) -> 
 
 def task_responses(*, assignment: Assignment) -> list:
     """The assignment's responses in the order this labeler sees them (model names stay server-side)."""
-    by_id = {r.id: r for r in assignment.prompt.responses.all()}
+    # A lease just written carries the responses it read (see services.assignments._lease): no second query.
+    responses = getattr(assignment, "fetched_responses", None) or assignment.prompt.responses.all()
+    by_id = {r.id: r for r in responses}
     return [by_id[rid] for rid in assignment.shown_order if rid in by_id]
 
 
@@ -70,6 +77,23 @@ def rankings_for_labeler(*, labeler: AbstractUser, project: Project | None = Non
     return rankings.prefetch_related("entries").order_by("-created_at")
 
 
+PROJECT_TOTALS_SECONDS = 2  # how stale the project-wide part of a labeler's progress bar may be
+
+
+def _project_totals(project: Project) -> dict:
+    """Prompts and rankings of the project (non-gold). Every "next" shows them, and counting them walks all the
+    project's prompts, so each process keeps them for a couple of seconds (a labeler's own counts stay exact)."""
+    key = f"annotation:project-totals:{project.pk}:{project.overlap}"
+    totals = cache.get(key)
+    if totals is None:
+        # Prompt.ranking_count holds each prompt's current rankings (kept by the services): no ranking is counted.
+        totals = Prompt.objects.filter(project=project, is_gold=False).aggregate(
+            n=Count("id"), done=Sum("ranking_count")
+        )
+        cache.set(key, totals, PROJECT_TOTALS_SECONDS)
+    return totals
+
+
 def labeler_progress_get(*, project: Project, labeler: AbstractUser) -> dict:
     """What the progress indicator shows a labeler: done by me, in my hands, and the project's target."""
     now = timezone.now()
@@ -77,9 +101,7 @@ def labeler_progress_get(*, project: Project, labeler: AbstractUser) -> dict:
         done=Count("id", filter=Q(status="submitted")),
         assigned=Count("id", filter=Q(status="active", expires_at__gt=now)),
     )
-    # Prompt.ranking_count holds each prompt's current rankings (kept by the services), so one pass over the
-    # project's prompts replaces counting every ranking: this runs on every "next".
-    totals = Prompt.objects.filter(project=project, is_gold=False).aggregate(n=Count("id"), done=Sum("ranking_count"))
+    totals = _project_totals(project)
     return {
         "done": mine["done"],
         "assigned": mine["assigned"],

@@ -1,6 +1,6 @@
 """Labeling load benchmark: many labelers at once doing next -> submit against a real gunicorn server.
 
-Serves the platform with gunicorn (gthread workers) on 127.0.0.1 over a fresh database, seeds a project
+Serves the platform with gunicorn (3 sync workers by default) on 127.0.0.1 over a fresh database, seeds a project
 (default 10,000 prompts x 4 responses, overlap 3, 100 labelers with API tokens) with bulk inserts, then runs
 `--concurrency` simulated labelers for `--seconds`: each loops POST /api/projects/{slug}/tasks/next/ ->
 POST /api/tasks/{id}/submit/. The load generator is one asyncio process with kept-alive HTTP/1.1 connections,
@@ -54,7 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overlap", type=int, default=3, help="Labelers per prompt (default 3).")
     parser.add_argument("--max-cycles", type=int, default=200_000, help="Stop after this many cycles at most.")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3).")
-    parser.add_argument("--threads", type=int, default=4, help="Threads per gunicorn worker (default 4).")
+    parser.add_argument("--threads", type=int, default=1, help="Threads per gunicorn worker, gthread only (default 1).")
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        choices=["gthread", "sync"],
+        help="gunicorn worker class (default sync). sync: one request per process at a time, no keep-alive, so any "
+        "idle process takes the next request (fair queueing; no GIL shared between threads).",
+    )
     parser.add_argument(
         "--database-url",
         default="",
@@ -146,7 +153,7 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace, env: dict, port: int, log_path: Path) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-        "--worker-class", "gthread", "--workers", str(args.workers), "--threads", str(args.threads),
+        "--worker-class", args.worker_class, "--workers", str(args.workers), "--threads", str(args.threads),
         "--keep-alive", "30", "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
         "--preload",  # import Django once, then fork: every worker is ready when the first answers
     ]  # fmt: skip
@@ -426,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     port, log_path = free_port(), workdir / "gunicorn.log"
     server = start_server(args, env, port, log_path)
     try:
-        print(f"gunicorn gthread --workers {args.workers} --threads {args.threads} on 127.0.0.1:{port}; "
+        print(f"gunicorn {args.worker_class} --workers {args.workers} --threads {args.threads} on 127.0.0.1:{port}; "
               f"{args.concurrency} labelers for {args.warmup:g}s warm-up + {args.seconds:g}s", flush=True)  # fmt: skip
         server_before, client_before = server_cpu_s(server), own_cpu_s()
         load = asyncio.run(run_load(args, port, slug, seeded["labelers"]))
@@ -456,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         "lost": checks["lost"],
         "duplicated": checks["duplicated"],
         "over_overlap": checks["over_overlap"],
-        "workers": f"{args.workers}x{args.threads} gthread",
+        "workers": f"{args.workers}x{args.threads} {args.worker_class}"
+        if args.worker_class == "gthread"
+        else f"{args.workers} sync",
         "database": database,
     }
     if not args.keep:

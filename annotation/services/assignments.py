@@ -10,8 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotation.models import Assignment, Project, Prompt
@@ -20,9 +19,11 @@ CANDIDATES_PER_TRY = 8
 MAX_TRIES = 5
 
 
-def shown_order_for(prompt: Prompt, labeler: AbstractUser, limit: int | None) -> list[int]:
+def shown_order_for(
+    prompt: Prompt, labeler: AbstractUser, limit: int | None, ids: list[int] | None = None
+) -> list[int]:
     """Response ids in a random order, seeded per labeler and prompt (reproducible, different for each labeler)."""
-    ids = sorted(prompt.responses.values_list("id", flat=True))
+    ids = sorted(prompt.responses.values_list("id", flat=True) if ids is None else ids)
     rng = random.Random(f"{prompt.pk}:{labeler.pk}")
     rng.shuffle(ids)
     return ids[:limit] if limit else ids
@@ -41,32 +42,41 @@ def open_slots(*, prompt: Prompt, overlap: int, now, exclude_labeler_id: int | N
     return overlap - prompt.ranking_count - leases
 
 
-def _candidates(project: Project, labeler: AbstractUser, now, gold: bool):
+def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit: int = CANDIDATES_PER_TRY) -> list[int]:
     """Prompt ids this labeler may take, in id order so prompts fill up to their overlap one after another."""
-    mine = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=labeler)
-    prompts = Prompt.objects.filter(project=project, is_gold=gold).exclude(Exists(mine))
     if gold:
-        return prompts.order_by("?").values_list("id", flat=True)
-    # A correlated count (not a JOIN + GROUP BY) lets the database walk the queue index and stop after a few rows.
-    leases = (
-        Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.ACTIVE, expires_at__gt=now)
-        .order_by()
-        .values("prompt")
-        .annotate(n=Count("pk"))
-        .values("n")
+        mine = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=labeler)
+        prompts = Prompt.objects.filter(project=project, is_gold=True).exclude(Exists(mine))
+        return list(prompts.order_by("?").values_list("id", flat=True)[:limit])
+    # Written as SQL because it runs on every "next" and compiling the equivalent ORM query (two correlated
+    # subqueries) cost more than running it. Portable SQL; the queue index (project, is_complete, is_gold, id) lets
+    # the database walk prompts in id order and stop after `limit` rows.
+    prompt, assignment = Prompt._meta.db_table, Assignment._meta.db_table
+    # Only the models' own table names are interpolated; every value is a parameter.
+    sql = (
+        f"SELECT p.id FROM {prompt} p WHERE p.project_id = %s AND p.is_complete = %s AND p.is_gold = %s"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.prompt_id = p.id AND a.labeler_id = %s)"
+        f" AND p.ranking_count + (SELECT COUNT(*) FROM {assignment} l WHERE l.prompt_id = p.id AND l.status = %s"
+        f" AND l.expires_at > %s) < %s ORDER BY p.id LIMIT %s"
     )
-    prompts = prompts.filter(is_complete=False).annotate(leases=Coalesce(Subquery(leases), 0))
-    return prompts.filter(ranking_count__lt=project.overlap - F("leases")).order_by("id").values_list("id", flat=True)
+    params = [project.pk, False, False, labeler.pk, Assignment.Status.ACTIVE]
+    params += [connection.ops.adapt_datetimefield_value(now), project.overlap, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _lease(project: Project, labeler: AbstractUser, prompt: Prompt, now) -> Assignment:
-    return Assignment.objects.create(
+    responses = list(prompt.responses.all())
+    assignment = Assignment.objects.create(
         project=project,
         prompt=prompt,
         labeler=labeler,
-        shown_order=shown_order_for(prompt, labeler, project.responses_per_task),
+        shown_order=shown_order_for(prompt, labeler, project.responses_per_task, [r.id for r in responses]),
         expires_at=now + timedelta(minutes=project.lease_minutes),
     )
+    assignment.fetched_responses = responses  # the page or API shows them next: spare it a second query
+    return assignment
 
 
 def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
@@ -92,10 +102,10 @@ def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
 def _take_gold(project: Project, labeler: AbstractUser, now) -> Assignment | None:
     if project.gold_rate <= 0 or random.random() >= project.gold_rate:
         return None
-    prompt_id = _candidates(project, labeler, now, gold=True).first()
-    if prompt_id is None:
+    prompt_ids = _candidates(project, labeler, now, gold=True, limit=1)
+    if not prompt_ids:
         return None
-    return _lease(project, labeler, Prompt.objects.get(pk=prompt_id), now)
+    return _lease(project, labeler, Prompt.objects.get(pk=prompt_ids[0]), now)
 
 
 def _still_open(prompt: Prompt, project: Project, now) -> bool:
@@ -117,7 +127,7 @@ def assignment_next(*, project: Project, labeler: AbstractUser) -> Assignment | 
     if gold is not None:
         return gold
     for _ in range(MAX_TRIES):
-        candidate_ids = list(_candidates(project, labeler, now, gold=False)[:CANDIDATES_PER_TRY])
+        candidate_ids = _candidates(project, labeler, now, gold=False)
         if not candidate_ids:
             return None
         for prompt_id in candidate_ids:

@@ -12,6 +12,12 @@ def _fast_passwords():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Overrides tests/conftest.py's autouse fixture of this name: these pure tests need no Django cache."""
+    yield
+
+
 def build_random_table(
     seed: int = 0,
     n_prompts: int = 40,
