@@ -14,6 +14,7 @@ Chat template: HH-RLHF style turns ("\\n\\nHuman: ...\\n\\nAssistant:"), the sam
 for tokenizers without a template, so plain-text HH prompts and chat prompts read alike.
 """
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,21 @@ def load_causal_lm(name_or_path: str) -> tuple[Any, Any]:
 
 def count_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def save_policy(model: Any, tokenizer: Any, out: Path) -> Any:
+    """Merge LoRA adapters (if any), set the generation defaults and save the policy with its tokenizer to `out`;
+    returns the saved (merged) model."""
+    from rlhf.training.reward_model import _merged
+
+    policy = _merged(model)
+    set_generation_defaults(policy, tokenizer)
+    policy.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return policy
+
+
+def write_stage_files(out: Path, cfg: Any, stage: str, metrics: dict, history: list) -> None:
+    """training_config.json (the resolved config and its stage) and metrics.json (final metrics + log history)."""
+    (out / "training_config.json").write_text(json.dumps({**cfg.to_dict(), "stage": stage}, indent=2))
+    (out / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2))

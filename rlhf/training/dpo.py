@@ -7,7 +7,6 @@ Rows are the export's prompt/chosen/rejected (text or chat). They are rendered a
 The reference is a frozen copy of the initial policy (with LoRA: the adapter-free model).
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +84,7 @@ def run_dpo(cfg: DPORunConfig, progress: ProgressCallback | None = None) -> Path
     from transformers import PrinterCallback, set_seed
     from trl import DPOTrainer
 
-    from rlhf.training.causal_defaults import load_causal_lm, set_generation_defaults
-    from rlhf.training.reward_model import _merged
+    from rlhf.training.causal_defaults import load_causal_lm, save_policy, write_stage_files
     from rlhf.training.sft import trainer_progress
 
     out = Path(cfg.output_dir)
@@ -120,10 +118,7 @@ def run_dpo(cfg: DPORunConfig, progress: ProgressCallback | None = None) -> Path
     steps = trainer.state.global_step
 
     emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
-    policy = _merged(trainer.model)
-    set_generation_defaults(policy, tokenizer)
-    policy.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    save_policy(trainer.model, tokenizer, out)
     last = next((h for h in reversed(bridge.history) if "dpo/loss" in h), {})
     metrics = {
         **{k: v for k, v in last.items() if k.startswith("dpo/") and k != "dpo/elapsed_s"},
@@ -131,8 +126,7 @@ def run_dpo(cfg: DPORunConfig, progress: ProgressCallback | None = None) -> Path
         "dpo/steps": steps,
         "dpo/runtime_s": round(result.metrics["train_runtime"], 3),
     }
-    (out / "training_config.json").write_text(json.dumps({**cfg.to_dict(), "stage": "dpo"}, indent=2))
-    (out / "metrics.json").write_text(json.dumps({**metrics, "history": bridge.history}, indent=2))
+    write_stage_files(out, cfg, "dpo", metrics, bridge.history)
     emit(progress, ProgressEvent(steps, steps, metrics, f"done: {steps} steps; saved to {out}", "done"))
     return out
 

@@ -98,8 +98,7 @@ def run_grpo(cfg: GRPORunConfig, progress: ProgressCallback | None = None) -> Pa
     from transformers import PrinterCallback, set_seed
     from trl import GRPOTrainer, RLOOTrainer
 
-    from rlhf.training.causal_defaults import load_causal_lm, set_generation_defaults
-    from rlhf.training.reward_model import _merged
+    from rlhf.training.causal_defaults import load_causal_lm, save_policy, write_stage_files
     from rlhf.training.sft import trainer_progress
 
     name = cfg.algorithm
@@ -131,10 +130,7 @@ def run_grpo(cfg: GRPORunConfig, progress: ProgressCallback | None = None) -> Pa
     steps = trainer.state.global_step
 
     emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
-    policy = _merged(trainer.model)
-    set_generation_defaults(policy, tokenizer)
-    policy.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    save_policy(trainer.model, tokenizer, out)
     logged = [h for h in bridge.history if f"{name}/mean_reward" in h]
     metrics = {
         f"{name}/prompts": len(prompts),
@@ -143,8 +139,7 @@ def run_grpo(cfg: GRPORunConfig, progress: ProgressCallback | None = None) -> Pa
         f"{name}/first_mean_reward": logged[0][f"{name}/mean_reward"] if logged else None,
         f"{name}/last_mean_reward": logged[-1][f"{name}/mean_reward"] if logged else None,
     }
-    (out / "training_config.json").write_text(json.dumps({**cfg.to_dict(), "stage": name}, indent=2))
-    (out / "metrics.json").write_text(json.dumps({**metrics, "history": bridge.history}, indent=2))
+    write_stage_files(out, cfg, name, metrics, bridge.history)
     shown = {k: float(v) for k, v in metrics.items() if v is not None}
     emit(progress, ProgressEvent(steps, steps, shown, f"done: {steps} steps; saved to {out}", "done"))
     return out

@@ -179,8 +179,7 @@ def run_sft(cfg: SFTRunConfig, progress: ProgressCallback | None = None) -> Path
     from transformers import PrinterCallback, set_seed
     from trl import SFTTrainer
 
-    from rlhf.training.causal_defaults import count_parameters, set_generation_defaults
-    from rlhf.training.reward_model import _merged
+    from rlhf.training.causal_defaults import count_parameters, save_policy, write_stage_files
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,10 +217,7 @@ def run_sft(cfg: SFTRunConfig, progress: ProgressCallback | None = None) -> Path
     steps = trainer.state.global_step
 
     emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
-    model = _merged(trainer.model)
-    set_generation_defaults(model, tokenizer)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    model = save_policy(trainer.model, tokenizer, out)
     loss_after = completion_loss(model, measured, tokenizer.pad_token_id)
     metrics = {
         "sft/demonstrations": len(items),
@@ -231,8 +227,7 @@ def run_sft(cfg: SFTRunConfig, progress: ProgressCallback | None = None) -> Path
         "sft/runtime_s": round(result.metrics["train_runtime"], 3),
         "sft/parameters": count_parameters(model),
     }
-    (out / "training_config.json").write_text(json.dumps({**cfg.to_dict(), "stage": "sft"}, indent=2))
-    (out / "metrics.json").write_text(json.dumps({**metrics, "history": bridge.history}, indent=2))
+    write_stage_files(out, cfg, "sft", metrics, bridge.history)
     message = f"done: loss {loss_before:.3f} -> {loss_after:.3f} on {'eval' if eval_items else 'train'}; saved to {out}"
     emit(progress, ProgressEvent(steps, steps, {k: float(v) for k, v in metrics.items()}, message, "done"))
     return out
