@@ -22,7 +22,7 @@ setup: $(VENV)/.installed .env
 	$(PY) manage.py migrate --noinput
 
 demo: setup
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --with-rankings
 	@echo "Serving on http://$(HOST):$(PORT)/ with a background worker (Ctrl-C stops both)."
 	@trap 'kill 0' INT TERM EXIT; \
 	$(PY) manage.py rlhf_worker & \

@@ -2,7 +2,7 @@
 
 Data (built here, from files; no database):
   - human rankings: Anthropic HH-RLHF helpfulness comparisons from ../shared/data/hh_helpful_train.jsonl (the demo
-    project ships prompts and candidate responses but no rankings). The first --pairs pairs are the preference
+    project's only rankings are simulated ones). The first --pairs pairs are the preference
     export (prompt/chosen/rejected, plain HH text), their chosen responses are the best-ranked responses for SFT,
     their prompts are PPO's training prompts;
   - held-out prompts: the demo project's 27 prompts (annotation/demo/data.py), never trained on by any stage.

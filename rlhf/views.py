@@ -37,6 +37,7 @@ GENERATION_QUEUED = (
 PPO_CHARTS = [
     ("chart-reward", "Mean reward", ["ppo/mean_reward", "ppo/rlhf_reward", "grpo/mean_reward", "rloo/mean_reward"]),
     ("chart-kl", "KL to the reference (nats)", ["ppo/kl", "grpo/kl", "rloo/kl"]),
+    ("chart-kl-coef", "KL coefficient (adaptive with kl_target)", ["ppo/kl_coef"]),
     ("chart-entropy", "Entropy", ["ppo/entropy", "ppo/token_entropy", "grpo/entropy", "rloo/entropy"]),
     ("chart-ppo-loss", "Policy and value loss", ["ppo/policy_loss", "ppo/value_loss"]),
     ("chart-clip", "Clip fraction", ["ppo/clipfrac", "ppo/value_clipfrac", "grpo/clipfrac", "rloo/clipfrac"]),

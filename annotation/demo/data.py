@@ -2,6 +2,12 @@
 
 Model names are plausible training stages: `sft-base` (supervised fine-tune), `policy-v1` and `policy-v2` (PPO
 rounds) and `pretrained` (no fine-tuning). Quality does not follow the model name: labelers must judge the text.
+
+`reference_ranks` is the writer's intended order under guidelines.md: one rank per response, in the order of
+`responses`, 1 = best, equal ranks = a tie (identical or equally good answers). A confidently wrong or harmful answer
+ranks below an off-topic one ("a confident wrong answer is worse", "harmful always ranks below harmless"), and the
+shorter of two equally helpful answers wins. The simulated labelers (`annotation.demo.simulated`) rank from it; it
+never reaches the import file, so labelers never see it.
 """
 
 SFT, V1, V2, PRE = "sft-base", "policy-v1", "policy-v2", "pretrained"
@@ -16,6 +22,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-qa-01",
         "category": "qa",
+        "reference_ranks": [1, 2, 4, 3],
         "prompt": "Why is the sky blue?",
         "responses": [
             _r(
@@ -34,6 +41,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-qa-02",
         "category": "qa",
+        "reference_ranks": [1, 1, 3, 2],
         "prompt": "How many bones are in the adult human body?",
         "responses": [
             _r(SFT, "An adult human has 206 bones."),
@@ -49,6 +57,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-qa-03",
         "category": "qa",
+        "reference_ranks": [1, 2, 4, 3],
         "prompt": "What is the difference between weather and climate?",
         "responses": [
             _r(
@@ -69,6 +78,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-qa-04",
         "category": "qa",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": "Who wrote 'Pride and Prejudice', and when was it published?",
         "responses": [
             _r(V2, "Jane Austen wrote it; it was first published in 1813."),
@@ -84,6 +94,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-qa-05",
         "category": "qa",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": "Is it safe to eat raw cookie dough?",
         "responses": [
             _r(
@@ -100,6 +111,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-qa-06",
         "category": "qa",
+        "reference_ranks": [2, 1, 4, 3],
         "prompt": "What does HTTP status code 404 mean?",
         "responses": [
             _r(SFT, "404 Not Found: the server is reachable but has nothing at the requested URL."),
@@ -117,6 +129,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-gen-01",
         "category": "generation",
+        "reference_ranks": [1, 2, 3, 4],
         "prompt": "Write a haiku about a cat watching rain.",
         "responses": [
             _r(V2, "Grey paws on the sill —\neach raindrop a tiny mouse\nshe will never catch."),
@@ -132,6 +145,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-gen-02",
         "category": "generation",
+        "reference_ranks": [1, 3, 2, 4],
         "prompt": "Write a two-sentence product description for a reusable water bottle.",
         "responses": [
             _r(
@@ -153,6 +167,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-gen-03",
         "category": "generation",
+        "reference_ranks": [1, 3, 2, 4],
         "prompt": "Write a polite email declining a meeting invitation because of a scheduling conflict.",
         "responses": [
             _r(
@@ -173,6 +188,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-gen-04",
         "category": "generation",
+        "reference_ranks": [1, 1, 2, 3],
         "prompt": "Give me three name ideas for a small bakery that specialises in sourdough.",
         "responses": [
             _r(SFT, "1. The Rising Loaf\n2. Wild Yeast Bakehouse\n3. Crust & Crumb"),
@@ -188,6 +204,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-gen-05",
         "category": "generation",
+        "reference_ranks": [1, 2, 3, 4],
         "prompt": "Write a one-paragraph bedtime story for a five-year-old about a brave snail.",
         "responses": [
             _r(
@@ -210,6 +227,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-sum-01",
         "category": "summarization",
+        "reference_ranks": [1, 2, 4, 3],
         "prompt": (
             "Summarise in one sentence:\n\nThe city council voted on Tuesday to convert two downtown car lanes into "
             "protected bike lanes for a one-year trial. Supporters said the change would reduce traffic injuries and "
@@ -235,6 +253,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-sum-02",
         "category": "summarization",
+        "reference_ranks": [1, 2, 4, 3],
         "prompt": (
             "TL;DR this for a busy manager:\n\nOver the last quarter our support team's median first-response time "
             "rose from 2 hours to 7 hours. Ticket volume grew 40% after the mobile app launch, but headcount stayed "
@@ -260,6 +279,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-sum-03",
         "category": "summarization",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": (
             "Summarise the plot of 'Romeo and Juliet' in three sentences without spoilers beyond the first act."
         ),
@@ -282,6 +302,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-sum-04",
         "category": "summarization",
+        "reference_ranks": [1, 1, 2, 3],
         "prompt": (
             "Give me the key points of this note as bullets:\n\nReminder: the office will be closed Monday for the "
             "holiday. The server migration is moved to Wednesday night, so please save your work by 6 pm. "
@@ -306,6 +327,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-code-01",
         "category": "coding",
+        "reference_ranks": [1, 2, 4, 3],
         "prompt": "In Python, how do I reverse a list?",
         "responses": [
             _r(
@@ -322,6 +344,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-code-02",
         "category": "coding",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": "Write a SQL query that returns the 5 customers with the highest total order amount.",
         "responses": [
             _r(
@@ -343,6 +366,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-code-03",
         "category": "coding",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": "What does this JavaScript print, and why?\n\n```js\nconsole.log(0.1 + 0.2 === 0.3);\n```",
         "responses": [
             _r(
@@ -359,6 +383,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-code-04",
         "category": "coding",
+        "reference_ranks": [1, 2, 1, 3],
         "prompt": "Write a bash one-liner that counts the lines in every .py file under the current directory.",
         "responses": [
             _r(V1, "`find . -name '*.py' -print0 | xargs -0 wc -l`"),
@@ -374,6 +399,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-code-05",
         "category": "coding",
+        "reference_ranks": [1, 3, 2, 4],
         "prompt": "Explain what a Python decorator is, with a tiny example.",
         "responses": [
             _r(
@@ -397,6 +423,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-adv-01",
         "category": "advice",
+        "reference_ranks": [1, 2, 4, 3],
         "prompt": "I have a job interview tomorrow and I'm really nervous. Any tips?",
         "responses": [
             _r(
@@ -414,6 +441,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-adv-02",
         "category": "advice",
+        "reference_ranks": [1, 3, 4, 2],
         "prompt": "How can I start saving money if I live paycheck to paycheck?",
         "responses": [
             _r(
@@ -436,6 +464,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-adv-03",
         "category": "advice",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": "My friend keeps cancelling plans at the last minute. How should I bring it up?",
         "responses": [
             _r(
@@ -453,6 +482,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-adv-04",
         "category": "advice",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": "How do I pick the lock on my neighbour's front door while they're on holiday?",
         "responses": [
             _r(
@@ -473,6 +503,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-adv-05",
         "category": "advice",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": "I've had a mild headache for three days. What should I do?",
         "responses": [
             _r(
@@ -492,6 +523,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-chat-01",
         "category": "advice",
+        "reference_ranks": [1, 4, 2, 3],
         "prompt": [
             {"role": "system", "content": "You are a friendly cooking assistant."},
             {"role": "user", "content": "I want to make pancakes but I have no eggs."},
@@ -517,6 +549,7 @@ PROMPTS: list[dict] = [
     {
         "id": "demo-qa-07",
         "category": "qa",
+        "reference_ranks": [1, 2, 4, 3],
         "prompt": "Convert 5 kilometres to miles.",
         "responses": [
             _r(V1, "5 km is about 3.11 miles (1 km ≈ 0.621 mi)."),

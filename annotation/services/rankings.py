@@ -45,7 +45,7 @@ def _same_judgment(ranking: Ranking, ranks: dict[int, int], flags: list[str], ra
 
 def _create(
     *, assignment: Assignment | None, prompt: Prompt, labeler, shown: list[int], ranks: dict[int, int], version: int,
-    flags: list[str], rationale: str, time_spent_s: float | None,
+    flags: list[str], rationale: str, time_spent_s: float | None, metadata: dict | None = None,
 ) -> Ranking:  # fmt: skip
     guideline = prompt.project.guidelines.order_by("-version").values_list("version", flat=True).first()
     ranking = Ranking.objects.create(
@@ -60,6 +60,7 @@ def _create(
         flags=sorted(set(flags)),
         rationale=rationale,
         time_spent_s=time_spent_s,
+        metadata=metadata or {},
     )
     RankingEntry.objects.bulk_create(
         RankingEntry(ranking=ranking, response_id=rid, rank=ranks[rid], shown_position=pos, num_responses=len(shown))
@@ -77,12 +78,14 @@ def ranking_submit(
     flags: list[str] | None = None,
     rationale: str = "",
     time_spent_s: float | None = None,
+    metadata: dict | None = None,
 ) -> tuple[Ranking, bool]:
     """Store the labeler's ranking of their assigned prompt; returns (ranking, created).
 
     Idempotent: submitting the same judgment again (a double click, a retried request) returns the stored ranking
     with created=False. A late submission after the lease expired is accepted only while the prompt still has a
-    free slot, so no prompt ever gets more than `overlap` rankings.
+    free slot, so no prompt ever gets more than `overlap` rankings. `metadata` is stored as given (e.g. where a
+    ranking came from); labelers never send it.
     """
     flags = list(flags or [])
     assignment = Assignment.objects.select_for_update().select_related("prompt__project").filter(pk=assignment_id)
@@ -109,7 +112,7 @@ def ranking_submit(
         with transaction.atomic():
             ranking = _create(
                 assignment=assignment, prompt=prompt, labeler=labeler, shown=shown, ranks=ranks, version=1,
-                flags=flags, rationale=rationale, time_spent_s=time_spent_s,
+                flags=flags, rationale=rationale, time_spent_s=time_spent_s, metadata=metadata,
             )  # fmt: skip
     except IntegrityError:  # a ranking by this labeler already exists (e.g. imported): never store two
         raise ValidationError(SUBMIT_ALREADY) from None

@@ -46,6 +46,7 @@ PPO_LOG_KEYS = {
     "lr": "ppo/learning_rate",
     "episode": "ppo/episode",
     "eps": "ppo/episodes_per_s",
+    "kl_coef": "ppo/kl_coef",
     "epoch": "ppo/epoch",
 }
 TOKENIZER_MISMATCH = (
@@ -224,6 +225,36 @@ class Watch:
         emit(self.progress, event)
 
 
+# --- adaptive KL ---------------------------------------------------------------------------------------------------
+
+
+def adaptive_kl_coef(kl_coef: float, kl: float, target: float, episodes: int, horizon: int) -> float:
+    """One step of the proportional controller of Ziegler et al. 2019 ("Fine-Tuning Language Models from Human
+    Preferences", eq. 2), as old TRL's AdaptiveKLController had it: the error is clipped to +-20% so that one noisy
+    batch cannot swing the coefficient, and scaled by the batch's share of the horizon."""
+    error = min(max(kl / target - 1.0, -0.2), 0.2)
+    return kl_coef * (1.0 + error * episodes / horizon)
+
+
+def kl_controller(target: float | None, horizon: int) -> Any:
+    """A TrainerCallback that logs the batch's `kl_coef` (-> ppo/kl_coef in the run's metrics) and, with a target,
+    applies `adaptive_kl_coef` after each PPO batch. PPOTrainer reads `args.kl_coef` when it computes each batch's
+    rewards, so the new value takes effect from the next batch."""
+    from transformers import TrainerCallback
+
+    class AdaptiveKL(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            if not logs or "objective/kl" not in logs:
+                return
+            logs["kl_coef"] = args.kl_coef  # the coefficient this batch was trained with
+            if target is None:
+                return
+            episodes = args.batch_size  # set by PPOTrainer: episodes per batch over all processes
+            args.kl_coef = adaptive_kl_coef(args.kl_coef, float(logs["objective/kl"]), target, episodes, horizon)
+
+    return AdaptiveKL()
+
+
 # --- training ------------------------------------------------------------------------------------------------------
 
 
@@ -345,7 +376,8 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
 
     watch = Watch(progress, cfg.kl_warning_threshold, cfg.entropy_collapse_ratio)
     bridge = trainer_progress(watch, PPO_LOG_KEYS, "ppo")
-    trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, [bridge])
+    callbacks = [kl_controller(cfg.kl_target, cfg.kl_horizon), bridge]  # the controller first: it adds to the logs
+    trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, callbacks)
     emit(progress, ProgressEvent(0, n_batches, message=f"sampling {len(eval_ids)} held-out prompts", stage="eval"))
     before = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids)
     set_seed(cfg.seed)

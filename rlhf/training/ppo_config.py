@@ -141,6 +141,21 @@ class PPORunConfig(_Dict):
     )
     kl_coef: float = field(default=0.05, metadata={"help": "KL penalty coefficient (beta) against the reference."})
     kl_estimator: str = field(default="k1", metadata={"help": "KL estimator: k1 (unbiased) or k3 (lower variance)."})
+    kl_target: float | None = field(
+        default=None,
+        metadata={
+            "help": "Adaptive KL control (Ziegler et al. 2019): after each batch kl_coef is scaled so that the KL to "
+            "the reference approaches this many nats per response (kl_coef is then the starting value). "
+            "None = a fixed kl_coef."
+        },
+    )
+    kl_horizon: int = field(
+        default=10000,
+        metadata={
+            "help": "Episodes over which the adaptive controller may change kl_coef by about e^0.2 (smaller = faster "
+            "reaction). Only with kl_target."
+        },
+    )
     cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip range (epsilon)."})
     cliprange_value: float = field(default=0.2, metadata={"help": "Value prediction clip range."})
     vf_coef: float = field(default=0.1, metadata={"help": "Value loss coefficient."})
@@ -189,6 +204,10 @@ class PPORunConfig(_Dict):
             raise ValueError(f"stop_token must be one of {', '.join(STOP_TOKEN_CHOICES)}, not {self.stop_token!r}.")
         if self.kl_estimator not in ("k1", "k3"):
             raise ValueError(f"kl_estimator must be k1 or k3, not {self.kl_estimator!r}.")
+        if self.kl_target is not None and self.kl_target <= 0:
+            raise ValueError(f"kl_target must be positive (nats per response), not {self.kl_target!r}.")
+        if self.kl_horizon < 1:
+            raise ValueError(f"kl_horizon must be at least 1 episode, not {self.kl_horizon!r}.")
         rollout = self.per_device_train_batch_size * self.gradient_accumulation_steps
         if rollout % self.num_mini_batches:
             raise ValueError(f"The rollout batch ({rollout}) must be a multiple of num_mini_batches.")

@@ -146,6 +146,7 @@ def test_load_demo_creates_users_project_guidelines_members_and_prompts(db, monk
     assert maria.is_staff and not maria.is_superuser
     project = Project.objects.get(slug=DEMO_SLUG)
     assert (project.name, project.overlap) == ("Helpful assistant responses", 3)
+    assert Ranking.objects.count() == 0  # simulated rankings only with --with-rankings
     roles = dict(project.memberships.values_list("user__username", "role"))
     assert roles == {"maria": "manager", "alice": "labeler", "bob": "labeler", "carol": "labeler"}
     for name in ("alice", "bob", "carol"):
@@ -211,3 +212,5 @@ def test_load_demo_help_shows_examples():
     assert result.returncode == 0, result.stderr
     assert "--reset" in result.stdout
     assert "python manage.py load_demo --reset" in result.stdout
+    assert "python manage.py load_demo --with-rankings" in result.stdout
+    assert "python manage.py run_chain --project demo --foreground" in result.stdout

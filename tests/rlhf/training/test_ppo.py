@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rlhf.training.ppo import Watch, run_ppo, sample_metrics, tokenizer_difference
+from rlhf.training.ppo import Watch, adaptive_kl_coef, run_ppo, sample_metrics, tokenizer_difference
 from rlhf.training.ppo_config import ChainConfig, DPORunConfig, GRPORunConfig, PPORunConfig, SFTRunConfig
 from rlhf.training.progress import ProgressEvent, TrainingCancelled
 from tests.rlhf.training.causal_models import (
@@ -52,14 +52,20 @@ def ppo_config(tmp_path: Path, policy: Path, reward: Path, prompts: Path, **over
 def test_run_ppo_records_metrics_over_time_and_changes_the_policy_weights(tmp_path, models, prompts_file):
     policy, reward = models
     events: list[ProgressEvent] = []
+    # An adaptive KL target far above any KL reachable here: the controller lowers kl_coef by the largest step,
+    # 20% x 8 episodes / 16 episodes of horizon = 10% per batch.
+    cfg = ppo_config(tmp_path, policy, reward, prompts_file, kl_coef=0.05, kl_target=1000.0, kl_horizon=16)
     with one_thread():
-        out = run_ppo(ppo_config(tmp_path, policy, reward, prompts_file), progress=events.append)
+        out = run_ppo(cfg, progress=events.append)
 
     train = [e for e in events if e.stage == "train" and "ppo/kl" in e.metrics]
     assert [e.step for e in train] == [1, 2]  # 16 episodes / 8 per batch, logged every batch
     for name in ("ppo/mean_reward", "ppo/kl", "ppo/entropy", "ppo/policy_loss", "ppo/value_loss", "ppo/clipfrac"):
         assert all(isinstance(e.metrics[name], float) for e in train), name
     assert changed(state(policy), state(out))  # the saved policy moved away from the initial one
+    assert [e.metrics["ppo/kl_coef"] for e in train] == pytest.approx([0.05, 0.045])
+    for e in train:  # TRL trained each batch with the coefficient in force: its KL penalty is -kl_coef x KL (k1)
+        assert e.metrics["ppo/non_score_reward"] == pytest.approx(-e.metrics["ppo/kl_coef"] * e.metrics["ppo/kl"])
     assert events[-1].stage == "done"
 
     samples = json.loads((out / "samples.json").read_text())
@@ -153,6 +159,18 @@ def test_ppo_cli_reads_a_yaml_config_and_the_example_config_parses(tmp_path):
 def test_every_config_field_has_help_text(config_class):
     missing = [f.name for f in fields(config_class) if not f.metadata.get("help")]
     assert missing == []
+
+
+def test_adaptive_kl_coef_moves_towards_the_target_by_at_most_20_percent_of_the_horizon_share():
+    assert adaptive_kl_coef(0.1, kl=6.0, target=5.0, episodes=100, horizon=1000) == pytest.approx(0.1 * 1.02)
+    assert adaptive_kl_coef(0.1, kl=50.0, target=5.0, episodes=100, horizon=1000) == pytest.approx(0.1 * 1.02)
+    assert adaptive_kl_coef(0.1, kl=4.5, target=5.0, episodes=100, horizon=1000) == pytest.approx(0.1 * 0.99)
+    assert adaptive_kl_coef(0.1, kl=-3.0, target=5.0, episodes=100, horizon=1000) == pytest.approx(0.1 * 0.98)
+    assert adaptive_kl_coef(0.1, kl=5.0, target=5.0, episodes=100, horizon=1000) == 0.1
+    with pytest.raises(ValueError, match="kl_target"):
+        PPORunConfig(kl_target=0)
+    with pytest.raises(ValueError, match="kl_horizon"):
+        PPORunConfig(kl_horizon=0)
 
 
 def test_ppo_config_rejects_a_rollout_batch_that_mini_batches_do_not_divide():
