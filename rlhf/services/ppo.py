@@ -61,6 +61,7 @@ HEADLINE = [
     ("Held-out reward before", "ppo/eval_reward_before"),
     ("Held-out reward after", "ppo/eval_reward_after"),
     ("Gain (reward SDs)", "ppo/eval_reward_gain_std"),
+    ("Gain, reward model alone (SDs)", "ppo/eval_score_gain_std"),
     ("KL at the end (nats)", "ppo/kl_final"),
     ("Token entropy at the end", "ppo/token_entropy"),
     ("Reward-model accuracy", "eval/accuracy"),

@@ -135,20 +135,22 @@ def score_responses(reward_model: Any, query_ids: list[list[int]], response_ids:
 
 
 def sample_and_score(cfg: PPORunConfig, policy: Any, reward_model: Any, tokenizer: Any, prompt_ids: list) -> tuple:
-    """(texts, rewards) of `eval_samples_per_prompt` samples for each held-out prompt."""
+    """(texts, rewards, scores) of `eval_samples_per_prompt` samples for each held-out prompt: `rewards` as PPO
+    optimises them (the missing-EOS penalty included), `scores` the reward model's alone."""
     from rlhf.training.generation import decode_response
 
     repeated = [ids for ids in prompt_ids for _ in range(cfg.eval_samples_per_prompt)]
     if not repeated:
-        return [], []
+        return [], [], []
     responses = sample_ids(policy, tokenizer, repeated, cfg.response_length, cfg.temperature)
-    rewards = score_responses(reward_model, repeated, responses, tokenizer.pad_token_id)
+    scores = score_responses(reward_model, repeated, responses, tokenizer.pad_token_id)
+    rewards = scores
     if cfg.missing_eos_penalty is not None and cfg.stop_token == "eos":
         rewards = [
             r - cfg.missing_eos_penalty * (tokenizer.eos_token_id not in ids)
-            for r, ids in zip(rewards, responses, strict=True)
+            for r, ids in zip(scores, responses, strict=True)
         ]
-    return [decode_response(tokenizer, ids) for ids in responses], rewards
+    return [decode_response(tokenizer, ids) for ids in responses], rewards, scores
 
 
 def side_by_side(cfg: PPORunConfig, prompts: list, before: tuple, after: tuple) -> list[dict[str, Any]]:
@@ -165,7 +167,7 @@ def side_by_side(cfg: PPORunConfig, prompts: list, before: tuple, after: tuple) 
     ]
 
 
-def sample_metrics(before: list[float], after: list[float]) -> dict[str, float]:
+def sample_metrics(before: list[float], after: list[float], name: str = "reward") -> dict[str, float]:
     """Mean reward before/after and the gain in units of the reward's standard deviation over all those samples."""
     import numpy as np
 
@@ -175,11 +177,11 @@ def sample_metrics(before: list[float], after: list[float]) -> dict[str, float]:
     std = float(both.std()) or 1.0
     gain = float(np.mean(after) - np.mean(before))
     return {
-        "ppo/eval_reward_before": float(np.mean(before)),
-        "ppo/eval_reward_after": float(np.mean(after)),
-        "ppo/eval_reward_std": float(both.std()),
-        "ppo/eval_reward_gain": gain,
-        "ppo/eval_reward_gain_std": gain / std,
+        f"ppo/eval_{name}_before": float(np.mean(before)),
+        f"ppo/eval_{name}_after": float(np.mean(after)),
+        f"ppo/eval_{name}_std": float(both.std()),
+        f"ppo/eval_{name}_gain": gain,
+        f"ppo/eval_{name}_gain_std": gain / std,
     }
 
 
@@ -396,7 +398,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     tokenizer.padding_side = "left"
     policy.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    metrics = _final_metrics(cfg, bridge.history, before[1], after[1], steps, train_s, time.monotonic() - started)
+    metrics = _final_metrics(cfg, bridge.history, before, after, steps, train_s, time.monotonic() - started)
     (out / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False))
     (out / "training_config.json").write_text(json.dumps(_resolved(cfg, trainer), indent=2))
     report = {**metrics, "warnings": watch.warnings, "history": bridge.history}
@@ -406,11 +408,12 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     return out
 
 
-def _final_metrics(cfg, history: list, before: list, after: list, steps: int, train_s: float, total_s: float) -> dict:
+def _final_metrics(cfg, history: list, before: tuple, after: tuple, steps: int, train_s: float, total_s: float) -> dict:
     last = history[-1] if history else {}
     return {
         **{k: v for k, v in last.items() if k.startswith("ppo/") and k != "ppo/elapsed_s"},
-        **sample_metrics(before, after),
+        **sample_metrics(before[1], after[1]),
+        **sample_metrics(before[2], after[2], name="score"),  # the reward model alone, without the EOS penalty
         "ppo/kl_final": last.get("ppo/kl"),
         "ppo/steps": steps,
         "ppo/episodes": cfg.total_episodes,

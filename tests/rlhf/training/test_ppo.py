@@ -76,6 +76,10 @@ def test_run_ppo_records_metrics_over_time_and_changes_the_policy_weights(tmp_pa
     assert report["warnings"] == [] or all(isinstance(w, str) for w in report["warnings"])
     assert [h["ppo/kl"] for h in report["history"] if "ppo/kl" in h] == [e.metrics["ppo/kl"] for e in train]
     assert "ppo/eval_reward_gain_std" in report and report["ppo/steps"] == 2
+    # The reward is the reward model's score less the missing-EOS penalty (1.0) for samples that never ended.
+    for when in ("before", "after"):
+        gap = report[f"ppo/eval_score_{when}"] - report[f"ppo/eval_reward_{when}"]
+        assert 0.0 <= gap <= 1.0 + 1e-6
     assert json.loads((out / "training_config.json").read_text())["batch_size"] == 8
 
 
