@@ -100,6 +100,10 @@ class PolicyRunForm(forms.Form):
     )  # fmt: skip
     kl_coef = forms.FloatField(label="KL coefficient", initial=_PPO["kl_coef"].default, min_value=0, max_value=10,
                                help_text=_PPO["kl_coef"].metadata["help"])  # fmt: skip
+    kl_target = forms.FloatField(
+        label="KL target (adaptive)", required=False, min_value=0.01, max_value=1000,
+        help_text="PPO: empty = a fixed KL coefficient. " + _PPO["kl_target"].metadata["help"],
+    )  # fmt: skip
     total_episodes = forms.IntegerField(initial=_PPO["total_episodes"].default, min_value=1, max_value=10_000_000,
                                         help_text=_PPO["total_episodes"].metadata["help"])  # fmt: skip
     response_length = forms.IntegerField(initial=_PPO["response_length"].default, min_value=1, max_value=4096,
@@ -144,17 +148,22 @@ class PolicyRunForm(forms.Form):
     @staticmethod
     def _config(kind: str, data: dict) -> dict[str, Any]:
         lr = {"learning_rate": data["learning_rate"]} if data.get("learning_rate") else {}
+        # Adaptive KL over a run of N episodes: a horizon of N/4 lets kl_coef move by up to e^0.8 in the run.
+        target = data.get("kl_target")
+        adaptive = {"kl_target": target, "kl_horizon": max(1, data["total_episodes"] // 4)} if target else {}
         if kind == "ppo":
             return {"kl_coef": data["kl_coef"], "total_episodes": data["total_episodes"], "seed": data["seed"],
                     "response_length": data["response_length"], "per_device_train_batch_size": data["batch_size"],
-                    "num_ppo_epochs": data["num_ppo_epochs"], "temperature": data["temperature"], **lr}  # fmt: skip
+                    "num_ppo_epochs": data["num_ppo_epochs"], "temperature": data["temperature"], **lr,
+                    **adaptive}  # fmt: skip
         if kind == "grpo":
             return {"algorithm": data["algorithm"], "beta": data["kl_coef"], "seed": data["seed"], **lr,
                     "max_completion_length": data["response_length"], "temperature": data["temperature"]}  # fmt: skip
         if kind == "chain":
             chain = {"ppo_kl_coef": data["kl_coef"], "ppo_total_episodes": data["total_episodes"], "seed": data["seed"],
                      "ppo_response_length": data["response_length"], "ppo_batch_size": data["batch_size"],
-                     "ppo_num_ppo_epochs": data["num_ppo_epochs"], "ppo_temperature": data["temperature"]}  # fmt: skip
+                     "ppo_num_ppo_epochs": data["num_ppo_epochs"], "ppo_temperature": data["temperature"],
+                     **{f"ppo_{k}": v for k, v in adaptive.items()}}  # fmt: skip
             return chain | ({"ppo_learning_rate": data["learning_rate"]} if lr else {})
         if kind == "dpo":
             return {

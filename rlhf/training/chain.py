@@ -103,6 +103,8 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
         max_prompt_length=cfg.max_length - cfg.ppo_response_length,
         learning_rate=cfg.ppo_learning_rate,
         kl_coef=cfg.ppo_kl_coef,
+        kl_target=cfg.ppo_kl_target,
+        kl_horizon=cfg.ppo_kl_horizon,
         temperature=cfg.ppo_temperature,
         num_eval_prompts=cfg.ppo_num_eval_prompts,
         eval_samples_per_prompt=cfg.ppo_eval_samples_per_prompt,

@@ -327,7 +327,11 @@ class ChainConfig(_Dict):
     ppo_learning_rate: float = field(
         default=3e-4, metadata={"help": "PPO learning rate (tiny models from scratch take ~3e-4)."}
     )
-    ppo_kl_coef: float = field(default=0.05, metadata={"help": "PPO KL coefficient."})
+    ppo_kl_coef: float = field(default=0.05, metadata={"help": "PPO KL coefficient (the start with ppo_kl_target)."})
+    ppo_kl_target: float | None = field(
+        default=None, metadata={"help": "Adaptive KL: steer kl_coef towards this KL (nats per response); None = fixed."}
+    )
+    ppo_kl_horizon: int = field(default=10000, metadata={"help": "Adaptive KL horizon in episodes."})
     ppo_temperature: float = field(default=0.7, metadata={"help": "PPO sampling temperature."})
     ppo_num_eval_prompts: int = field(default=4, metadata={"help": "Held-out prompts for the before/after samples."})
     ppo_eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})

@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from annotation.exports.options import ExportOptions
 from rlhf.models import TrainingRun
 from rlhf.services.ppo import best_responses_get, policy_run_create, prompt_split_get
+from rlhf.training.ppo_config import PPORunConfig
 from tests.annotation.api._helpers import api_client
 from tests.factories import AdminFactory, ProjectFactory, PromptFactory, labeler, manager
 from tests.rlhf.conftest import make_run, rank
@@ -113,6 +114,24 @@ def test_ppo_form_shows_the_tokenizer_refusal_as_a_form_error(world, client):
     run = TrainingRun.objects.get(kind="ppo")
     assert accepted.status_code == 302 and accepted["Location"] == f"/runs/{run.pk}/"
     assert (run.config["kl_coef"], run.config["total_episodes"], run.config["response_length"]) == (0.05, 16, 8)
+    assert run.config["kl_target"] is None  # empty field: a fixed coefficient
+
+
+def test_ppo_form_with_a_kl_target_configures_the_adaptive_controller(world, client):
+    client.force_login(world.manager)
+    form = {"algorithm": "ppo", "policy_path": world.policy, "reward_run": world.reward.pk, "kl_coef": 0.05,
+            "kl_target": 4, "total_episodes": 64, "response_length": 8, "batch_size": 8, "num_ppo_epochs": 1,
+            "temperature": 0.7, "seed": 1, "test_ratio": 0.2}  # fmt: skip
+    url = reverse("rlhf:policy-run-create", args=["alpha"])
+    assert client.post(url, form).status_code == 302
+    run = TrainingRun.objects.get(kind="ppo")
+    runs = TrainingRun.objects.count()
+    assert (run.config["kl_target"], run.config["kl_horizon"]) == (4.0, 16)  # a quarter of the episodes
+    assert PPORunConfig.from_dict(run.config).kl_target == 4.0
+
+    refused = client.post(url, form | {"kl_target": 0})
+    assert refused.status_code == 200 and TrainingRun.objects.count() == runs
+    assert "Ensure this value is greater than or equal to 0.01" in refused.content.decode()
 
 
 def test_default_chain_from_the_form_needs_no_policy_nor_reward_model(world, client):
@@ -124,6 +143,7 @@ def test_default_chain_from_the_form_needs_no_policy_nor_reward_model(world, cli
     run = TrainingRun.objects.get(kind="chain")
     assert response.status_code == 302
     assert (run.config["ppo_kl_coef"], run.config["ppo_total_episodes"]) == (0.1, 32)
+    assert run.config["ppo_kl_target"] is None
     assert _lines(run.config["sft_file"]) and _lines(run.config["pairs_file"])
 
 
