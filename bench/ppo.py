@@ -43,6 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 HH_TRAIN = REPO.parent / "shared" / "data" / "hh_helpful_train.jsonl"
+HH_DEV = REPO.parent / "shared" / "data" / "hh_helpful_dev.jsonl"
 DEMO_DATA = REPO / "annotation" / "demo" / "data.py"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -53,19 +54,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="ppo.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pairs", type=int, default=1000, help="HH preference pairs (SFT, reward model, prompts).")
+    parser.add_argument(
+        "--pairs", type=int, default=4000, help="HH preference pairs (SFT, reward model, prompts); the file has 3,843."
+    )
     parser.add_argument("--episodes", type=int, default=512, help="PPO episodes (both runs).")
     parser.add_argument("--batch", type=int, default=16, help="PPO rollout batch.")
     parser.add_argument("--mini-batches", type=int, default=2, help="PPO mini batches per rollout batch.")
     parser.add_argument("--ppo-epochs", type=int, default=4, help="PPO epochs per rollout batch.")
     parser.add_argument("--response-length", type=int, default=24, help="Maximum new tokens per response.")
-    parser.add_argument("--lr", type=float, default=3e-4, help="PPO learning rate.")
-    parser.add_argument("--kl-coef", type=float, default=0.05, help="PPO KL coefficient.")
+    parser.add_argument("--lr", type=float, default=1e-4, help="PPO learning rate.")
+    parser.add_argument("--kl-coef", type=float, default=0.05, help="PPO KL coefficient (the start with --kl-target).")
+    parser.add_argument("--kl-target", type=float, default=None, help="Adaptive KL target (nats); default: fixed.")
+    parser.add_argument("--kl-horizon", type=int, default=10000, help="Adaptive KL horizon (episodes).")
     parser.add_argument("--temperature", type=float, default=0.7, help="Sampling temperature.")
     parser.add_argument("--samples", type=int, default=4, help="Samples per held-out prompt, before and after.")
     parser.add_argument("--max-length", type=int, default=192, help="Tokens of prompt + response in every stage.")
-    parser.add_argument("--sft-epochs", type=float, default=3.0, help="SFT epochs.")
-    parser.add_argument("--rm-epochs", type=float, default=2.0, help="Reward-model epochs.")
+    parser.add_argument("--sft-epochs", type=float, default=2.0, help="SFT epochs.")
+    parser.add_argument("--rm-epochs", type=float, default=1.0, help="Reward-model epochs.")
+    parser.add_argument(
+        "--rm-eval-pairs", type=int, default=759, help="HH dev pairs: the reward model's held-out accuracy (0 = none)."
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (see above).")
     parser.add_argument("--seed", type=int, default=42, help="Seed of every stage.")
     parser.add_argument(
@@ -89,20 +97,27 @@ def demo_prompts() -> list[dict]:
     return module.PROMPTS
 
 
-def build_files(work: Path, n_pairs: int) -> dict[str, Path]:
-    if not HH_TRAIN.is_file():
-        raise SystemExit(f"{HH_TRAIN}: the HH-RLHF file is missing (see ../shared/data/README.md).")
-    with HH_TRAIN.open(encoding="utf-8") as fh:
+def read_pairs(path: Path, n_pairs: int) -> list[dict]:
+    if not path.is_file():
+        raise SystemExit(f"{path}: the HH-RLHF file is missing (see ../shared/data/README.md).")
+    with path.open(encoding="utf-8") as fh:
         rows = [json.loads(line) for _, line in zip(range(n_pairs), fh, strict=False)]
-    pairs = [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]
+    return [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]
+
+
+def build_files(work: Path, n_pairs: int, n_dev_pairs: int = 0) -> dict[str, Path]:
+    pairs = read_pairs(HH_TRAIN, n_pairs)
     demo = demo_prompts()
     held_out = [{"prompt": f"\n\nHuman: {p['prompt']}\n\nAssistant:"} for p in demo]  # HH-style, like the train side
-    return {
+    files = {
         "pairs": write_jsonl(work / "pairs.jsonl", pairs),
         "sft": write_jsonl(work / "best.jsonl", [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]),
         "prompts": write_jsonl(work / "prompts.jsonl", [{"prompt": p["prompt"]} for p in pairs]),
         "held_out": write_jsonl(work / "held_out.jsonl", held_out),
     }
+    if n_dev_pairs:  # HH helpful-base test pairs: the reward model's held-out accuracy (never trained on)
+        files["dev_pairs"] = write_jsonl(work / "dev_pairs.jsonl", read_pairs(HH_DEV, n_dev_pairs))
+    return files
 
 
 def chain_config(args: argparse.Namespace, files: dict[str, Path], out: Path):
@@ -124,6 +139,9 @@ def chain_config(args: argparse.Namespace, files: dict[str, Path], out: Path):
         ppo_response_length=args.response_length,
         ppo_learning_rate=args.lr,
         ppo_kl_coef=args.kl_coef,
+        ppo_kl_target=args.kl_target,
+        ppo_kl_horizon=args.kl_horizon,
+        eval_pairs_file=str(files["dev_pairs"]) if "dev_pairs" in files else None,
         ppo_temperature=args.temperature,
         ppo_num_eval_prompts=1000,  # all the demo prompts
         ppo_eval_samples_per_prompt=args.samples,
@@ -185,6 +203,12 @@ def bare_trl_ppo(ppo_cfg, out: Path) -> float:
     return time.monotonic() - started
 
 
+def words_before_after(samples_path: Path) -> list[float]:
+    """Mean words per held-out sample before and after PPO: a policy that buys reward by ending early shows here."""
+    samples = json.loads(samples_path.read_text())
+    return [round(statistics.fmean(len(s[k].split()) for s in samples), 1) for k in ("before", "after")]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
@@ -195,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ppo-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    files = build_files(work, args.pairs)
+    files = build_files(work, args.pairs, args.rm_eval_pairs)
     cfg = chain_config(args, files, work / "chain")
     print(f"work dir {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
 
@@ -220,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         "kl_final": round(statistics.fmean(tail), 3),
         "s_per_episode": round(ours_s / args.episodes, 4),
         "baseline_trl_s_per_episode": round(baseline_s / args.episodes, 4) if baseline_s else None,
+        "score_gain_std": round(report["ppo/eval_score_gain_std"], 3),  # the reward model alone, no EOS penalty
         "reward_before": round(report["ppo/eval_reward_before"], 3),
         "reward_after": round(report["ppo/eval_reward_after"], 3),
         "reward_std": round(report["ppo/eval_reward_std"], 3),
@@ -228,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
         "held_out_samples": len(json.loads((dirs["ppo"] / "samples.json").read_text())),
         "warnings": len(report["warnings"]),
         "sft_loss": [round(sft["sft/loss_before"], 3), round(sft["sft/loss_after"], 3)],
-        "rm_train_accuracy": rm.get("train/accuracy"),
+        "rm_eval_accuracy": round(rm["eval/accuracy"], 4) if "eval/accuracy" in rm else None,
+        "words_before_after": words_before_after(dirs["ppo"] / "samples.json"),
+        "kl_coef_final": report.get("ppo/kl_coef"),
         "chain_s": round(chain_s, 1),
         "threads": args.threads,
         "load_avg_end": round(os.getloadavg()[0], 1),
