@@ -2,16 +2,19 @@
 
 Data (built here, from files; no database):
   - human rankings: Anthropic HH-RLHF helpfulness comparisons from ../shared/data/hh_helpful_train.jsonl (the demo
-    project's only rankings are simulated ones). The first --pairs pairs are the preference
+    project's only rankings are simulated ones). The first --pairs pairs (default: all 3,843) are the preference
     export (prompt/chosen/rejected, plain HH text), their chosen responses are the best-ranked responses for SFT,
     their prompts are PPO's training prompts;
+  - the reward model's held-out accuracy: the first --rm-eval-pairs pairs of ../shared/data/hh_helpful_dev.jsonl;
   - held-out prompts: the demo project's 27 prompts (annotation/demo/data.py), never trained on by any stage.
 The BPE tokenizer is trained on the export's texts (byte-level: the held-out prompts encode all the same).
 
 Then:
   1. `run_default_chain` (rlhf.training.chain): SFT, reward model, and `run_ppo` for --episodes episodes. run_ppo
      samples --samples responses per held-out prompt before and after PPO and scores them with the reward model;
-     reward_gain_std = (mean after - mean before) / std of the reward over all those samples (before and after).
+     reward_gain_std = (mean after - mean before) / std of the reward over all those samples (before and after),
+     where the reward is what PPO optimises (the reward model's score less the missing-EOS penalty of 1.0 for a
+     sample that never ended); score_gain_std = the same for the reward model's score alone.
      kl_final = the mean KL to the reference (nats per response, TRL's objective/kl) over the last 10% of batches.
      s_per_episode = run_ppo's wall time, loading to saving (samples included), divided by the episodes.
   2. The baseline: a bare TRL script on the same SFT policy, reward model and prompt ids with identical PPOConfig
@@ -24,9 +27,10 @@ The last line of stdout is one JSON object: {"reward_gain_std", "kl_final", "s_p
 "baseline_trl_s_per_episode", ...}
 
 Examples:
-    .venv/bin/python bench/ppo.py                       # ~5-10 minutes on 2 cores
-    .venv/bin/python bench/ppo.py --episodes 128 --pairs 200   # a quick run
+    .venv/bin/python bench/ppo.py                       # ~25 minutes on 2 cores (chain ~15, bare TRL ~7)
+    .venv/bin/python bench/ppo.py --episodes 128 --pairs 200 --rm-eval-pairs 0 --samples 2   # a quick run
     .venv/bin/python bench/ppo.py --keep --workdir /tmp/ppo-bench   # keep the models
+    .venv/bin/python bench/ppo.py --kl-target 4 --kl-horizon 256 --skip-baseline   # adaptive KL, no baseline
 """
 
 import argparse
@@ -57,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pairs", type=int, default=4000, help="HH preference pairs (SFT, reward model, prompts); the file has 3,843."
     )
-    parser.add_argument("--episodes", type=int, default=512, help="PPO episodes (both runs).")
+    parser.add_argument("--episodes", type=int, default=2048, help="PPO episodes (both runs).")
     parser.add_argument("--batch", type=int, default=16, help="PPO rollout batch.")
     parser.add_argument("--mini-batches", type=int, default=2, help="PPO mini batches per rollout batch.")
     parser.add_argument("--ppo-epochs", type=int, default=4, help="PPO epochs per rollout batch.")
@@ -67,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kl-target", type=float, default=None, help="Adaptive KL target (nats); default: fixed.")
     parser.add_argument("--kl-horizon", type=int, default=10000, help="Adaptive KL horizon (episodes).")
     parser.add_argument("--temperature", type=float, default=0.7, help="Sampling temperature.")
-    parser.add_argument("--samples", type=int, default=4, help="Samples per held-out prompt, before and after.")
+    parser.add_argument("--samples", type=int, default=16, help="Samples per held-out prompt, before and after.")
     parser.add_argument("--max-length", type=int, default=192, help="Tokens of prompt + response in every stage.")
     parser.add_argument("--sft-epochs", type=float, default=2.0, help="SFT epochs.")
     parser.add_argument("--rm-epochs", type=float, default=1.0, help="Reward-model epochs.")
