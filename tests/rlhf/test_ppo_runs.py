@@ -188,7 +188,7 @@ def test_ppo_run_page_shows_curves_samples_side_by_side_and_warnings(world, clie
     (out / "samples.json").write_text(json.dumps(samples))
     warning = "Entropy collapsed to 0.100 nats per token at step 3 (from 2.000): the policy's outputs are losing"
     metrics = {"ppo/eval_reward_before": -1.25, "ppo/eval_reward_after": 0.75, "ppo/kl_final": 2.5,
-               "warnings": [warning]}  # fmt: skip
+               "ppo/eval_score_gain_std": 1.375, "warnings": [warning]}  # fmt: skip
     run = make_run(world.project, kind="ppo", status="succeeded", output_dir=str(out), metrics=metrics)
     run.metric_points.create(step=1, name="ppo/kl", value=0.5)
     client.force_login(world.manager)
@@ -198,6 +198,8 @@ def test_ppo_run_page_shows_curves_samples_side_by_side_and_warnings(world, clie
     assert 'id="ppo-warnings"' in html and "Entropy collapsed to 0.100" in html
     assert "Because it is warm." in html and "user: Why tea?" in html and "-1.250" in html and "0.750" in html
     assert 'id="chart-kl"' in html and "Generate responses for labeling" in html
+    assert 'id="chart-kl-coef"' in html  # the KL coefficient per batch (changes with an adaptive kl_target)
+    assert "Gain, reward model alone (SDs)" in html and "1.375" in html
     data = json.loads(html.split('id="run-data" type="application/json">')[1].split("</script>")[0])
     assert data["series"]["ppo/kl"] == [[1, 0.5]]
     assert {"id": "chart-kl", "title": "KL to the reference (nats)", "names": ["ppo/kl", "grpo/kl", "rloo/kl"]} in data[
