@@ -30,7 +30,9 @@ demo: setup
 
 test: $(VENV)/.installed .env
 	bash scripts/ensure_chromium.sh
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not postgresql" $(PYTEST_ARGS)
+	# The row-lock tests need PostgreSQL: a throwaway server on 127.0.0.1 (the rest ran on SQLite above).
+	bash scripts/pg_tests.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,8 @@
 
 Superusers see everything. Project managers (staff users with a manager membership) see and edit only their
 projects' objects; labelers (not staff) have no admin. Rankings, assignments and responses are read-only; saves go
-through the services (project_create/update, guideline_publish, membership_set/remove, prompts_import).
+through the services (project_create/update, guideline_publish, membership_set/remove, prompts_import,
+prompt_gold_set/unset).
 """
 
 from annotation.admin import projects, records  # noqa: F401 - registers the ModelAdmins

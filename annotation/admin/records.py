@@ -1,9 +1,15 @@
-"""Prompts, responses, rankings and assignments (rankings and assignments are read-only)."""
+"""Prompts, responses, rankings and assignments (rankings and assignments are read-only); a prompt's gold page."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin, ReadOnlyAdmin, _short, managed_project_ids
 from annotation.models import Assignment, Prompt, Ranking, RankingEntry, Response
+from annotation.services.gold import prompt_gold_set, prompt_gold_unset
 
 
 class ResponseInline(ProjectChildInline, admin.TabularInline):
@@ -19,6 +25,27 @@ class ResponseInline(ProjectChildInline, admin.TabularInline):
         if not allowed:
             return False
         return request.user.is_superuser or obj is None or obj.project_id in managed_project_ids(request.user)
+
+
+class PromptGoldForm(forms.Form):
+    """The reference rank of every response of the prompt (1 = best; ties share a rank, dense). Only the format is
+    checked here: `prompt_gold_set` validates the ranking, as for the API."""
+
+    def __init__(self, *args, prompt: Prompt, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.responses = list(prompt.responses.order_by("index"))
+        reference = prompt.gold_ranks or {}
+        for response in self.responses:
+            self.fields[f"rank_{response.id}"] = forms.IntegerField(
+                label=f"Response {response.index + 1} ({response.model_name}): {_short(response.text, 70)}",
+                required=False,
+                initial=reference.get(str(response.id)),
+            )
+
+    def ranks(self) -> dict[int, int]:
+        """{response_id: rank} of the filled-in fields (a blank one is reported missing by the service)."""
+        filled = {r.id: self.cleaned_data.get(f"rank_{r.id}") for r in self.responses}
+        return {rid: rank for rid, rank in filled.items() if rank is not None}
 
 
 @admin.register(Prompt)
@@ -67,9 +94,53 @@ class PromptAdmin(ProjectScopedAdmin):
         "created_at",
     )
 
+    actions = ("gold_unset",)
+
     @admin.display(description="prompt", ordering="text")
     def short_text(self, obj):
         return _short(obj.text)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.gold_view)
+        return [path("<path:object_id>/gold/", view, name="annotation_prompt_gold"), *super().get_urls()]
+
+    def gold_view(self, request, object_id):
+        """Mark the prompt gold with a reference ranking (or replace it), or make it ordinary again; managers of its
+        project and admins. Both go through the gold services, like the API."""
+        prompt = self.get_object(request, object_id)  # another project's prompt: 404
+        if not self.has_change_permission(request, prompt):
+            raise PermissionDenied
+        change_url = reverse("admin:annotation_prompt_change", args=[prompt.pk])
+        if request.method == "POST" and "unset" in request.POST:
+            prompt_gold_unset(prompt=prompt)
+            self.message_user(request, f"Prompt {prompt.pk} is an ordinary prompt again.", messages.SUCCESS)
+            return redirect(change_url)
+        form = PromptGoldForm(request.POST or None, prompt=prompt)
+        if request.method == "POST" and form.is_valid():
+            try:
+                prompt_gold_set(prompt=prompt, ranks=form.ranks())
+            except ValidationError as exc:
+                form.add_error(None, exc)
+                self.message_user(request, "The reference ranking was not saved: see the errors below.", messages.ERROR)
+            else:
+                self.message_user(request, f"Prompt {prompt.pk} is gold with the reference ranking.", messages.SUCCESS)
+                return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": prompt,
+            "title": f"Gold reference ranking of prompt {prompt.pk}",
+            "form": form,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/annotation/prompt/gold.html", context)
+
+    @admin.action(description="Unmark gold (make the selected prompts ordinary)", permissions=["change"])
+    def gold_unset(self, request, queryset):
+        prompts = list(queryset.filter(is_gold=True))
+        for prompt in prompts:
+            prompt_gold_unset(prompt=prompt)
+        self.message_user(request, f"{len(prompts)} gold prompt(s) made ordinary.", messages.SUCCESS)
 
 
 @admin.register(Response)

@@ -12,7 +12,7 @@ from annotation.api.views.agreement import (
     PromptGoldUnsetApi,
 )
 from annotation.api.views.base import one_url
-from annotation.api.views.export import PreferenceExportApi
+from annotation.api.views.export import PreferenceExportApi, PreferenceExportMetaApi
 from annotation.api.views.projects import (
     GuidelineListApi,
     GuidelinePublishApi,
@@ -70,4 +70,5 @@ urlpatterns = [
     ),
     # Preference dataset export, streamed (managers and admins).
     path("projects/<slug:slug>/export/", PreferenceExportApi.as_view(), name="api-preference-export"),
+    path("projects/<slug:slug>/export/meta/", PreferenceExportMetaApi.as_view(), name="api-preference-export-meta"),
 ]

@@ -20,9 +20,16 @@ from annotation.exports.options import (
 from annotation.exports.pairs import Batch, Counts, Long, all_pairs, pairs_from_ranks, pairs_majority, ranking_pairs
 from annotation.exports.pipeline import Exporter, ExportStats, chunk_table, consensus_by_prompt
 from annotation.exports.records import Chunk, PromptData, RankingData
-from annotation.exports.run import CHUNK_PROMPTS, ExportResult, export_files, export_stream, split_prompts
+from annotation.exports.run import (
+    CHUNK_PROMPTS,
+    ExportResult,
+    export_files,
+    export_meta_only,
+    export_stream,
+    split_prompts,
+)
 from annotation.exports.split import TEST, TRAIN, PromptSplitter, Split, text_hash
-from annotation.exports.writers import BufferFile, HashingFile, Sink, file_sha256, save_hf_dataset
+from annotation.exports.writers import BufferFile, HashingFile, NullFile, Sink, file_sha256, save_hf_dataset
 
 __all__ = [
     "CHUNK_PROMPTS",
@@ -44,6 +51,7 @@ __all__ = [
     "ExportStats",
     "Exporter",
     "HashingFile",
+    "NullFile",
     "Layout",
     "PromptData",
     "PromptSplitter",
@@ -55,6 +63,7 @@ __all__ = [
     "content_hash",
     "export_files",
     "export_meta",
+    "export_meta_only",
     "export_stream",
     "file_sha256",
     "git_commit",

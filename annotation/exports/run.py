@@ -1,4 +1,5 @@
-"""Whole exports: the split pass, then the chunked pipeline into files (with ``export_meta.json``) or a stream.
+"""Whole exports: the split pass, then the chunked pipeline into files (with ``export_meta.json``), a stream, or
+only the metadata.
 
 Callers (the Django service, tests, the benchmark) provide the data as two callables: ``prompt_texts()`` yields
 (id, text) for the split pass; ``load_chunks(ids)`` yields lists of ``PromptData`` for those ids, in that order.
@@ -22,9 +23,10 @@ from annotation.exports.options import ExportOptions
 from annotation.exports.pipeline import Exporter, ExportStats
 from annotation.exports.records import Chunk, PromptData
 from annotation.exports.split import TEST, TRAIN, PromptSplitter, Split
-from annotation.exports.writers import BufferFile, Sink, file_sink, save_hf_dataset
+from annotation.exports.writers import BufferFile, NullFile, Sink, file_sink, save_hf_dataset
 
 FORMAT_UNKNOWN = "Unknown format {fmt!r}; use one of jsonl, parquet, hf, raw."
+META_FORMAT_UNKNOWN = "Unknown format {fmt!r} for metadata without files; use one of jsonl, parquet, raw."
 STREAM_SPLIT_UNKNOWN = "split must be 'train' or 'test', got {split!r}."
 CHUNK_PROMPTS = 1000
 
@@ -79,8 +81,7 @@ def export_files(
     split = split_prompts(options, prompt_texts)
     layout = Layout(options, conversational)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=out)) if fmt == "hf" else out
-    data_format = "jsonl" if fmt == "raw" else ("parquet" if fmt in ("parquet", "hf") else "jsonl")
-    names = {"raw": "rankings.jsonl"} if fmt == "raw" else {s: f"{s}.{data_format}" for s in (TRAIN, TEST)}
+    names, data_format = _file_names(fmt)
     sinks = {key: file_sink(work / name, layout, data_format) for key, name in names.items()}
     unsafe = None
     if unsafe_path is not None:
@@ -100,7 +101,57 @@ def export_files(
             shutil.rmtree(work, ignore_errors=True)
     if unsafe is not None:
         files[str(unsafe_path)] = unsafe.sha256 or ""
-    meta = export_meta(
+    meta = _meta(fmt, exporter, split, files, context, labeler_names, layout)
+    (out / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
+    return ExportResult(out=out, files=files, meta=meta, stats=exporter.stats)
+
+
+def export_meta_only(
+    *,
+    options: ExportOptions,
+    fmt: str,
+    prompt_texts: PromptTexts,
+    load_chunks: LoadChunks,
+    conversational: bool,
+    context: dict[str, Any],
+    labeler_names: Callable[[list[int]], list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """The ``export_meta.json`` that ``export_files`` writes for the same arguments (no unsafe file), file hashes
+    included, without writing any file: the data files' bytes are made, hashed and dropped. Formats jsonl, parquet
+    and raw (an ``hf`` export's hashes are of the Arrow files ``datasets`` writes)."""
+    if fmt not in ("jsonl", "parquet", "raw"):
+        raise ValueError(META_FORMAT_UNKNOWN.format(fmt=fmt))
+    split = split_prompts(options, prompt_texts)
+    layout = Layout(options, conversational)
+    names, data_format = _file_names(fmt)
+    sinks = {key: Sink(NullFile(), layout, data_format) for key in names}
+    exporter = Exporter(options.with_unsafe(False), split, sinks)
+    try:
+        for _ in _feed(exporter, split, load_chunks, None):
+            pass
+    finally:
+        exporter.close()
+    files = {names[key]: sink.sha256 or "" for key, sink in sinks.items()}
+    return _meta(fmt, exporter, split, files, context, labeler_names, layout)
+
+
+def _file_names(fmt: str) -> tuple[dict[str, str], str]:
+    """({sink key: data file name}, the data files' format) of an export in ``fmt``."""
+    data_format = "jsonl" if fmt == "raw" else ("parquet" if fmt in ("parquet", "hf") else "jsonl")
+    names = {"raw": "rankings.jsonl"} if fmt == "raw" else {s: f"{s}.{data_format}" for s in (TRAIN, TEST)}
+    return names, data_format
+
+
+def _meta(
+    fmt: str,
+    exporter: Exporter,
+    split: Split,
+    files: dict[str, str],
+    context: dict[str, Any],
+    labeler_names: Callable[[list[int]], list[dict[str, Any]]],
+    layout: Layout,
+) -> dict[str, Any]:
+    return export_meta(
         fmt=fmt,
         options=exporter.options,
         stats=exporter.stats,
@@ -109,10 +160,8 @@ def export_files(
         context=context,
         labelers=labeler_names(sorted(exporter.stats.labelers)),
         columns=["ranking"] if fmt == "raw" else layout.columns,
-        conversational=conversational,
+        conversational=layout.conversational,
     )
-    (out / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
-    return ExportResult(out=out, files=files, meta=meta, stats=exporter.stats)
 
 
 def export_stream(

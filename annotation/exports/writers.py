@@ -82,6 +82,16 @@ class HashingFile:
         return self._sha.hexdigest()
 
 
+class NullFile:
+    """A target that keeps nothing: behind a ``HashingFile`` it gives a file's sha256 and size without the file."""
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
+
+    def close(self) -> None:
+        pass
+
+
 class BufferFile:
     """Collects written bytes until ``drain`` hands them over (the streaming response's source); with
     ``discard=True`` it only counts them (the split a stream does not return)."""

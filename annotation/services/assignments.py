@@ -2,7 +2,9 @@
 
 Concurrency: on SQLite every atomic block takes the write lock first (settings: transaction_mode IMMEDIATE), so
 check-then-write is serialised. On PostgreSQL the prompt row is locked (SELECT ... FOR UPDATE) and its open slots
-are counted again under the lock before a lease is written.
+are counted again under the lock before a lease is written; a candidate another labeler's transaction holds is
+skipped (SKIP LOCKED) instead of waited for, so concurrent labelers spread over the head of the queue instead of
+queueing on its first prompt (see `_take_open`).
 """
 
 import random
@@ -116,6 +118,68 @@ def _still_open(prompt: Prompt, project: Project, now) -> bool:
     return open_slots(prompt=prompt, overlap=project.overlap, now=now) > 0
 
 
+def _try_lease(
+    prompt_id: int, project: Project, labeler: AbstractUser, now, *, skip_locked: bool
+) -> tuple[Assignment | None, bool]:
+    """(a lease of the prompt if this labeler may still take it, else None; whether its row was skipped because
+    another transaction holds it). The row lock is taken in a savepoint and released at once (rolled back) unless
+    the prompt is leased, so the caller never keeps a lock on a prompt it did not take."""
+    savepoint = transaction.savepoint()
+    prompt = Prompt.objects.select_for_update(skip_locked=skip_locked).filter(pk=prompt_id).first()
+    if prompt is not None and _may_take(prompt, project, labeler, now):
+        transaction.savepoint_commit(savepoint)
+        return _lease(project, labeler, prompt, now), False
+    transaction.savepoint_rollback(savepoint)
+    return None, prompt is None
+
+
+def _may_take(prompt: Prompt, project: Project, labeler: AbstractUser, now) -> bool:
+    """Under the prompt's lock: it has an open slot and is not already this labeler's (a concurrent request of the
+    same labeler, e.g. a double click, may have leased it since the candidate query)."""
+    if open_slots(prompt=prompt, overlap=project.overlap, now=now) <= 0:
+        return False
+    return not Assignment.objects.filter(prompt_id=prompt.pk, labeler=labeler).exists()
+
+
+def _take_open(project: Project, labeler: AbstractUser, now) -> Assignment | None:
+    """The candidate loop with row locks that skip (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED).
+
+    Why skipping keeps the overlap guarantee: a lease is only ever written for a prompt whose row lock this
+    transaction holds, after its open slots were counted again under that lock (`_try_lease`). Every other writer of
+    a prompt's slots takes the same lock first (this function, `_resume`, `ranking_submit`, which turns a lease into
+    a ranking or refuses a late one, and the gold services), and holds it until commit; in READ COMMITTED each count
+    is a new statement that sees everything committed before the lock was granted. So no two transactions can both
+    take a prompt's last slot. SKIP LOCKED only changes what happens while another transaction holds the row: this
+    one leaves that prompt alone instead of waiting, i.e. writes nothing for it, and writing nothing can never push
+    a prompt past `overlap`. No duplicate either: whether this labeler already has the prompt is checked under the
+    same lock, and the (prompt, labeler) unique constraint stays as the last guard.
+
+    What skipping could cost is a false "nothing left": a prompt whose holder is leasing one of several free slots
+    still has room once it commits. So each candidate query asks for CANDIDATES_PER_TRY more than the prompts
+    skipped so far, and when no candidate could be taken, the skipped ones are tried again, this time waiting for
+    the lock as before. That wait cannot close a cycle through the candidates: `_try_lease` keeps no lock on a
+    candidate it did not lease, so this transaction holds none of them while it waits."""
+    tried: set[int] = set()
+    skipped: list[int] = []
+    for _ in range(MAX_TRIES):
+        candidate_ids = _candidates(project, labeler, now, gold=False, limit=CANDIDATES_PER_TRY + len(skipped))
+        fresh = [prompt_id for prompt_id in candidate_ids if prompt_id not in tried]
+        if not fresh:
+            break
+        for prompt_id in fresh:
+            tried.add(prompt_id)
+            assignment, was_locked = _try_lease(prompt_id, project, labeler, now, skip_locked=True)
+            if assignment is not None:
+                return assignment
+            if was_locked:
+                skipped.append(prompt_id)
+    for prompt_id in skipped:
+        assignment, _ = _try_lease(prompt_id, project, labeler, now, skip_locked=False)
+        if assignment is not None:
+            return assignment
+    return None
+
+
 @transaction.atomic
 def assignment_next(*, project: Project, labeler: AbstractUser) -> Assignment | None:
     """The labeler's next task in this project (their unfinished one first), or None when nothing is left for them."""
@@ -126,6 +190,8 @@ def assignment_next(*, project: Project, labeler: AbstractUser) -> Assignment | 
     gold = _take_gold(project, labeler, now)
     if gold is not None:
         return gold
+    if connection.vendor == "postgresql":  # _take_open's reasoning is about PostgreSQL's READ COMMITTED
+        return _take_open(project, labeler, now)
     for _ in range(MAX_TRIES):
         candidate_ids = _candidates(project, labeler, now, gold=False)
         if not candidate_ids:

@@ -233,6 +233,29 @@ def preference_export_stream(
     )
 
 
+def preference_export_meta(
+    *,
+    project: Project,
+    fmt: str = "jsonl",
+    options: exports.ExportOptions | None = None,
+    filters: ExportFilters | None = None,
+) -> dict[str, Any]:
+    """The ``export_meta.json`` that ``preference_export_create`` writes for the same arguments (counts, options,
+    split, labelers, agreement and the data files' sha256), computed without writing a file. Runs the whole export:
+    as long as the export itself."""
+    options, filters = options or exports.ExportOptions(), filters or ExportFilters()
+    source = _Source(project, filters, raw=fmt == "raw")
+    return exports.export_meta_only(
+        options=options,
+        fmt=fmt,
+        prompt_texts=source.prompt_texts,
+        load_chunks=source.load_chunks,
+        conversational=source.conversational(),
+        context=source.context(filters),
+        labeler_names=labeler_names,
+    )
+
+
 def preference_export_archive(
     *, project: Project, options: exports.ExportOptions | None = None, filters: ExportFilters | None = None
 ) -> Path:

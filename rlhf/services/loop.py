@@ -97,14 +97,16 @@ def responses_generate(
 
 
 def _sample(project, prompts, path, k, max_new_tokens, temperature, seed, progress) -> list[list[str]]:
-    from rlhf.training.generation import generate_responses  # noqa: PLC0415 - torch stays out of the web process
+    # torch stays out of the web process
+    from rlhf.training.generation import generate_responses, load_for_generation  # noqa: PLC0415
 
     conversational = Prompt.objects.filter(project=project, messages__isnull=False).exists()
     inputs = [_prompt_input(p, conversational) for p in prompts]
+    policy = load_for_generation(path)  # once: every chunk samples from the same loaded model
     texts: list[list[str]] = []
     for start in range(0, len(inputs), CHUNK_PROMPTS):
         chunk = inputs[start : start + CHUNK_PROMPTS]
-        texts += generate_responses(path, chunk, k=k, max_new_tokens=max_new_tokens, temperature=temperature,
+        texts += generate_responses(policy, chunk, k=k, max_new_tokens=max_new_tokens, temperature=temperature,
                                     seed=seed + start)  # fmt: skip
         if progress is not None:
             progress(len(texts), len(inputs))

@@ -12,12 +12,18 @@ sequence classifiers read the reward at the last non-pad token, i.e. at the EOS.
 
 Chat template: HH-RLHF style turns ("\\n\\nHuman: ...\\n\\nAssistant:"), the same rendering `data.format_prompt` uses
 for tokenizers without a template, so plain-text HH prompts and chat prompts read alike.
+
+What the causal-LM stages (SFT, DPO, GRPO/RLOO) share also lives here: loading and saving a policy, the trainer
+keywords they have in common (`stage_training_args`), training and saving (`train_and_save`) and the files a stage
+writes next to its weights (`write_stage_files`).
 """
 
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
@@ -156,7 +162,46 @@ def save_policy(model: Any, tokenizer: Any, out: Path) -> Any:
     return policy
 
 
+def train_and_save(
+    trainer: Any, tokenizer: Any, out: Path, progress: ProgressCallback | None
+) -> tuple[Any, int, float]:
+    """Train (without TRL's console printer: progress goes to `progress`), then save the policy to `out` with
+    `save_policy`; returns (the saved model, the steps trained, the training runtime in seconds)."""
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    result = trainer.train()
+    steps = trainer.state.global_step
+    emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
+    return save_policy(trainer.model, tokenizer, out), steps, round(result.metrics["train_runtime"], 3)
+
+
 def write_stage_files(out: Path, cfg: Any, stage: str, metrics: dict, history: list) -> None:
     """training_config.json (the resolved config and its stage) and metrics.json (final metrics + log history)."""
     (out / "training_config.json").write_text(json.dumps({**cfg.to_dict(), "stage": stage}, indent=2))
     (out / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2))
+
+
+def stage_training_args(config_class: type, cfg: Any, out: Path, **extras: Any) -> Any:
+    """`config_class` (TRL's SFTConfig, DPOConfig, GRPOConfig, RLOOConfig) with the keywords the causal stages share,
+    taken from the stage's run config `cfg`, plus the stage's own `extras`: no checkpoints, `report_to` "none" means
+    no reporter, bf16 where the hardware supports it, data loaded in the main process, no tqdm bars."""
+    from rlhf.training.reward_model import resolve_bf16
+
+    return config_class(
+        output_dir=str(out),
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        bf16=resolve_bf16(cfg.bf16),
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+        disable_tqdm=True,
+        **extras,
+    )

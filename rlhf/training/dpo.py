@@ -50,28 +50,17 @@ def dpo_rows(rows: list[dict[str, Any]], tokenizer: Any, max_prompt_tokens: int)
 def _args(cfg: DPORunConfig, out: Path, has_eval: bool) -> Any:
     from trl import DPOConfig
 
-    from rlhf.training.reward_model import resolve_bf16
+    from rlhf.training.causal_defaults import stage_training_args
 
-    return DPOConfig(
-        output_dir=str(out),
+    return stage_training_args(
+        DPOConfig,
+        cfg,
+        out,
         beta=cfg.beta,
         loss_type=[cfg.loss_type],
         max_length=cfg.max_length,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
         eval_strategy="epoch" if has_eval else "no",
-        save_strategy="no",
-        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-        bf16=resolve_bf16(cfg.bf16),
         gradient_checkpointing=False,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        disable_tqdm=True,
     )
 
 
@@ -81,10 +70,10 @@ def run_dpo(cfg: DPORunConfig, progress: ProgressCallback | None = None) -> Path
 
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import PrinterCallback, set_seed
+    from transformers import set_seed
     from trl import DPOTrainer
 
-    from rlhf.training.causal_defaults import load_causal_lm, save_policy, write_stage_files
+    from rlhf.training.causal_defaults import load_causal_lm, train_and_save, write_stage_files
     from rlhf.training.sft import trainer_progress
 
     out = Path(cfg.output_dir)
@@ -113,18 +102,13 @@ def run_dpo(cfg: DPORunConfig, progress: ProgressCallback | None = None) -> Path
         callbacks=[bridge],
         peft_config=peft_config,
     )
-    trainer.remove_callback(PrinterCallback)
-    result = trainer.train()
-    steps = trainer.state.global_step
-
-    emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
-    save_policy(trainer.model, tokenizer, out)
+    _, steps, runtime_s = train_and_save(trainer, tokenizer, out, progress)
     last = next((h for h in reversed(bridge.history) if "dpo/loss" in h), {})
     metrics = {
         **{k: v for k, v in last.items() if k.startswith("dpo/") and k != "dpo/elapsed_s"},
         "dpo/pairs": len(rows),
         "dpo/steps": steps,
-        "dpo/runtime_s": round(result.metrics["train_runtime"], 3),
+        "dpo/runtime_s": runtime_s,
     }
     write_stage_files(out, cfg, "dpo", metrics, bridge.history)
     emit(progress, ProgressEvent(steps, steps, metrics, f"done: {steps} steps; saved to {out}", "done"))

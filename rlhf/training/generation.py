@@ -2,6 +2,9 @@
 
     generate_responses("runs/ppo", ["Why is the sky blue?"], k=4)  ->  [["...", "...", "...", "..."]]
 
+Many chunks of prompts from one model: `pair = load_for_generation("runs/ppo")` once, then
+`generate_responses(pair, chunk, seed=...)` per chunk.
+
 Chat prompts (lists of {role, content}) go through the tokenizer's chat template when it has one, else HH-style turns
 (`data.format_prompt`), exactly as in training. Plain Python, no Django: the caller turns the texts into a new
 labeling round.
@@ -102,8 +105,18 @@ def decode_response(tokenizer: Any, ids: list[int]) -> str:
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
+def load_for_generation(model_dir: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer) of a causal LM (id, path or run dir), on the GPU when there is one: load it once and pass
+    the pair to `generate_responses` for every chunk of prompts."""
+    from rlhf.training.causal_defaults import load_causal_lm
+
+    model, tokenizer = load_causal_lm(str(model_dir))
+    model.to(_device())
+    return model, tokenizer
+
+
 def generate_responses(
-    model_dir: str | Path,
+    model: str | Path | tuple[Any, Any],
     prompts: list[Any],
     k: int = 4,
     max_new_tokens: int = 128,
@@ -113,18 +126,17 @@ def generate_responses(
     max_prompt_length: int = 512,
     batch_size: int = 16,
 ) -> list[list[str]]:
-    """`k` sampled responses for each prompt (text or chat messages) from a causal LM (id, path or run dir)."""
+    """`k` sampled responses for each prompt (text or chat messages) from a causal LM: an id, path or run dir (loaded
+    for this call), or a (model, tokenizer) pair from `load_for_generation`. The seed is set after loading, so both
+    give the same samples for the same seed."""
     from transformers import set_seed
-
-    from rlhf.training.causal_defaults import load_causal_lm
 
     if k < 1:
         raise ValueError("k must be at least 1.")
     if not prompts:
         return []
+    model, tokenizer = model if isinstance(model, tuple) else load_for_generation(model)
     set_seed(seed)
-    model, tokenizer = load_causal_lm(str(model_dir))
-    model.to(_device())
     limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
     if limit:
         max_prompt_length = max(1, min(max_prompt_length, limit - max_new_tokens))

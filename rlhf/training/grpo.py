@@ -65,29 +65,17 @@ def prompt_rows(prompts: list, tokenizer: Any, max_prompt_tokens: int) -> list[d
 def _args(cfg: GRPORunConfig, out: Path) -> Any:
     from trl import GRPOConfig, RLOOConfig
 
-    from rlhf.training.reward_model import resolve_bf16
+    from rlhf.training.causal_defaults import stage_training_args
 
-    config_class = GRPOConfig if cfg.algorithm == "grpo" else RLOOConfig
-    return config_class(
-        output_dir=str(out),
+    return stage_training_args(
+        GRPOConfig if cfg.algorithm == "grpo" else RLOOConfig,
+        cfg,
+        out,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
         beta=cfg.beta,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-        bf16=resolve_bf16(cfg.bf16),
         gradient_checkpointing=False,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        disable_tqdm=True,
     )
 
 
@@ -95,10 +83,10 @@ def run_grpo(cfg: GRPORunConfig, progress: ProgressCallback | None = None) -> Pa
     """Optimise the policy against the reward model with GRPO (or RLOO); save policy, tokenizer, metrics.json."""
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import PrinterCallback, set_seed
+    from transformers import set_seed
     from trl import GRPOTrainer, RLOOTrainer
 
-    from rlhf.training.causal_defaults import load_causal_lm, save_policy, write_stage_files
+    from rlhf.training.causal_defaults import load_causal_lm, train_and_save, write_stage_files
     from rlhf.training.sft import trainer_progress
 
     name = cfg.algorithm
@@ -125,17 +113,12 @@ def run_grpo(cfg: GRPORunConfig, progress: ProgressCallback | None = None) -> Pa
         callbacks=[bridge],
         peft_config=peft_config,
     )
-    trainer.remove_callback(PrinterCallback)
-    result = trainer.train()
-    steps = trainer.state.global_step
-
-    emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
-    save_policy(trainer.model, tokenizer, out)
+    _, steps, runtime_s = train_and_save(trainer, tokenizer, out, progress)
     logged = [h for h in bridge.history if f"{name}/mean_reward" in h]
     metrics = {
         f"{name}/prompts": len(prompts),
         f"{name}/steps": steps,
-        f"{name}/runtime_s": round(result.metrics["train_runtime"], 3),
+        f"{name}/runtime_s": runtime_s,
         f"{name}/first_mean_reward": logged[0][f"{name}/mean_reward"] if logged else None,
         f"{name}/last_mean_reward": logged[-1][f"{name}/mean_reward"] if logged else None,
     }

@@ -147,28 +147,17 @@ def _load_model(cfg: SFTRunConfig, pairs: list[tuple[Any, Any]]) -> tuple[Any, A
 def _trainer_args(cfg: SFTRunConfig, out: Path, has_eval: bool) -> Any:
     from trl import SFTConfig
 
-    from rlhf.training.reward_model import resolve_bf16
+    from rlhf.training.causal_defaults import stage_training_args
 
-    return SFTConfig(
-        output_dir=str(out),
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
+    return stage_training_args(
+        SFTConfig,
+        cfg,
+        out,
         lr_scheduler_type="linear",
-        warmup_steps=cfg.warmup_ratio,
+        warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
         max_length=cfg.max_length,
         completion_only_loss=cfg.completion_only_loss,
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
         eval_strategy="epoch" if has_eval else "no",
-        save_strategy="no",
-        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-        bf16=resolve_bf16(cfg.bf16),
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        disable_tqdm=True,
     )
 
 
@@ -176,10 +165,10 @@ def run_sft(cfg: SFTRunConfig, progress: ProgressCallback | None = None) -> Path
     """Fine-tune, save (model, tokenizer, training_config.json, metrics.json); returns the output dir."""
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import PrinterCallback, set_seed
+    from transformers import set_seed
     from trl import SFTTrainer
 
-    from rlhf.training.causal_defaults import count_parameters, save_policy, write_stage_files
+    from rlhf.training.causal_defaults import count_parameters, train_and_save, write_stage_files
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,19 +201,14 @@ def run_sft(cfg: SFTRunConfig, progress: ProgressCallback | None = None) -> Path
         peft_config=peft_config,
         callbacks=[bridge],
     )
-    trainer.remove_callback(PrinterCallback)
-    result = trainer.train()
-    steps = trainer.state.global_step
-
-    emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
-    model = save_policy(trainer.model, tokenizer, out)
+    model, steps, runtime_s = train_and_save(trainer, tokenizer, out, progress)
     loss_after = completion_loss(model, measured, tokenizer.pad_token_id)
     metrics = {
         "sft/demonstrations": len(items),
         "sft/loss_before": loss_before,
         "sft/loss_after": loss_after,
         "sft/steps": steps,
-        "sft/runtime_s": round(result.metrics["train_runtime"], 3),
+        "sft/runtime_s": runtime_s,
         "sft/parameters": count_parameters(model),
     }
     write_stage_files(out, cfg, "sft", metrics, bridge.history)

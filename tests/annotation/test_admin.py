@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from annotation.models import Assignment, Membership, Project, Prompt, Ranking, Response
 from annotation.services.assignments import assignment_next
+from annotation.services.gold import prompt_gold_set
 from annotation.services.rankings import ranking_submit
 from tests.factories import AdminFactory, ProjectFactory, PromptFactory, UserFactory, labeler, manager
 
@@ -398,6 +399,98 @@ def test_progress_view_renders_prompt_and_per_labeler_counts(client, two_project
     assert '<td class="untouched">1</td>' in body
     assert "<tr><td>lab-mine</td><td>1</td></tr>" in body
     assert "1 of 9 rankings (11%)" in body
+
+
+# --- gold prompts -------------------------------------------------------------------------------------------------
+
+
+def _response_ids(prompt: Prompt) -> list[int]:
+    return list(prompt.responses.order_by("index").values_list("id", flat=True))
+
+
+def _gold_form(prompt: Prompt, ranks: list, **extra) -> dict:
+    """The gold page's form as the browser posts it: one rank per response ('' for a blank field)."""
+    return {**{f"rank_{rid}": rank for rid, rank in zip(_response_ids(prompt), ranks, strict=True)}, **extra}
+
+
+def _gold_state(prompt: Prompt) -> tuple:
+    prompt.refresh_from_db()
+    return prompt.is_gold, prompt.gold_ranks, prompt.ranking_count, prompt.is_complete
+
+
+def test_manager_marks_a_prompt_gold_with_its_reference_ranking_in_the_admin(client, two_projects):
+    client.force_login(two_projects["manager"])
+    prompt = two_projects["mine_prompt"]
+    a, b, c, d = _response_ids(prompt)
+    gold_url = _url("prompt", "gold", prompt.pk)
+
+    change_page = client.get(_url("prompt", "change", prompt.pk)).content.decode()
+    page = client.get(gold_url)
+    response = client.post(gold_url, _gold_form(prompt, [2, 1, 3, 2], set="1"), follow=True)
+
+    assert f'href="{gold_url}"' in change_page
+    assert page.status_code == 200 and all(f'name="rank_{rid}"' in page.content.decode() for rid in (a, b, c, d))
+    assert response.redirect_chain == [(_url("prompt", "change", prompt.pk), 302)]
+    assert f"Prompt {prompt.pk} is gold with the reference ranking." in response.content.decode()
+    # what prompt_gold_set stores: string keys, the ranking count untouched (1 ranking by lab-mine)
+    assert _gold_state(prompt) == (True, {str(a): 2, str(b): 1, str(c): 3, str(d): 2}, 1, False)
+    again = client.get(gold_url).content.decode()
+    assert f'name="rank_{b}" value="1"' in again and 'name="unset"' in again  # the reference, ready to replace
+
+
+@pytest.mark.parametrize(
+    ("ranks", "message"),
+    [
+        ([1, 2, "", 3], "has no rank: every response must be ranked."),
+        ([1, 3, 3, 4], "Ranks must be dense: [1, 3, 3, 4] skips rank 2"),
+        ([1, 2, 3, 5], "Rank 5 for response {d} is outside 1..4."),
+    ],
+    ids=["blank", "not-dense", "out-of-range"],
+)
+def test_admin_gold_page_refuses_invalid_ranks_with_the_services_message(client, two_projects, ranks, message):
+    client.force_login(two_projects["manager"])
+    prompt = two_projects["mine_prompt"]
+    before = _gold_state(prompt)
+
+    response = client.post(_url("prompt", "gold", prompt.pk), _gold_form(prompt, ranks, set="1"))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert message.format(d=_response_ids(prompt)[3]) in body and "was not saved" in body
+    assert response.context["form"].non_field_errors()
+    assert _gold_state(prompt) == before == (False, None, 1, False)
+
+
+def test_manager_unmarks_gold_from_the_page_and_with_the_changelist_action(client, two_projects):
+    client.force_login(two_projects["manager"])
+    prompt, other = two_projects["mine_prompt"], PromptFactory(project=two_projects["mine"])
+    for gold in (prompt, other):
+        prompt_gold_set(prompt=gold, ranks={rid: 1 for rid in _response_ids(gold)})
+
+    page = client.post(_url("prompt", "gold", prompt.pk), {"unset": "1"})
+    action = client.post(_url("prompt", "changelist"), {"action": "gold_unset", "_selected_action": [other.pk]})
+
+    assert page.status_code == action.status_code == 302
+    assert _gold_state(prompt) == (False, None, 1, False)  # its ranking counts towards the overlap again
+    assert _gold_state(other)[:2] == (False, None)
+
+
+def test_labeler_and_another_projects_manager_cannot_change_gold(client, two_projects):
+    theirs = two_projects["theirs_prompt"]
+    prompt_gold_set(prompt=theirs, ranks={rid: 1 for rid in _response_ids(theirs)})
+    before = _gold_state(theirs)
+    mine_prompt = two_projects["mine_prompt"]
+
+    client.force_login(Membership.objects.get(user__username="lab-mine").user)
+    refused = client.post(_url("prompt", "gold", mine_prompt.pk), _gold_form(mine_prompt, [1, 2, 3, 4], set="1"))
+    assert refused.status_code == 302 and refused["Location"].startswith(reverse("admin:login"))
+    assert _gold_state(mine_prompt)[:2] == (False, None)
+
+    client.force_login(two_projects["manager"])
+    assert client.get(_url("prompt", "gold", theirs.pk)).status_code == 404
+    assert client.post(_url("prompt", "gold", theirs.pk), {"unset": "1"}).status_code == 404
+    client.post(_url("prompt", "changelist"), {"action": "gold_unset", "_selected_action": [theirs.pk]})
+    assert _gold_state(theirs) == before and before[0] is True
 
 
 # --- every changelist renders with its filters and search ---------------------------------------------------------

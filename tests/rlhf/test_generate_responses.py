@@ -70,6 +70,35 @@ def test_labelers_get_the_new_round_without_ever_seeing_model_names(world):
     assert json.loads(body)["assignment_id"] == assignment.pk
 
 
+def test_generation_loads_the_policy_once_for_every_chunk_with_a_seed_per_chunk(world, policy_dir, monkeypatch):
+    from rlhf.services import loop
+    from rlhf.training import causal_defaults
+    from rlhf.training.generation import generate_responses
+
+    loads = []
+    real_load = causal_defaults.load_causal_lm
+
+    def counting_load(name_or_path: str):
+        loads.append(name_or_path)
+        return real_load(name_or_path)
+
+    monkeypatch.setattr(causal_defaults, "load_causal_lm", counting_load)
+    monkeypatch.setattr(loop, "CHUNK_PROMPTS", 2)  # 6 prompts: 3 chunks
+    seen, options = [], {"k": 2, "max_new_tokens": 5, "temperature": 1.0, "seed": 7}
+
+    result = responses_generate(project=world.project, model=str(policy_dir), scope="all", include_original=False,
+                                progress=lambda *p: seen.append(p), **options)  # fmt: skip
+
+    assert loads == [str(policy_dir)] and seen == [(2, 6), (4, 6), (6, 6)]
+    new = Prompt.objects.filter(project=world.project, round=result.round).order_by("id")
+    stored = [list(p.responses.order_by("index").values_list("text", flat=True)) for p in new]
+    # the same samples as loading the model afresh for each chunk with that chunk's seed (seed + start)
+    chunks = [[p.text for p in world.prompts[start : start + 2]] for start in (0, 2, 4)]
+    expected = [group for start, chunk in zip((0, 2, 4), chunks, strict=True)
+                for group in generate_responses(str(policy_dir), chunk, **{**options, "seed": 7 + start})]  # fmt: skip
+    assert stored == expected and len(loads) == 4
+
+
 def test_generation_from_a_path_records_the_path_and_the_train_side_only(world, policy_dir):
     result = responses_generate(project=world.project, model=str(policy_dir), k=2, max_new_tokens=4,
                                 include_original=False)  # fmt: skip

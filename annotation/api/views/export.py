@@ -1,15 +1,18 @@
-"""Preference dataset export, streamed: managers and admins only (labelers get 403, outsiders 404)."""
+"""Preference dataset export, streamed, and its metadata: managers and admins only (labelers get 403, outsiders
+404)."""
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
 
 from annotation import exports
 from annotation.api.permissions import project_for
 from annotation.api.views.base import BaseApi, errors
-from annotation.services.exports import ExportFilters, preference_export_stream
+from annotation.exports import ExportOptions
+from annotation.services.exports import ExportFilters, preference_export_meta, preference_export_stream
 
 EXPORT = ["export"]
 CONTENT_TYPES = {
@@ -29,6 +32,36 @@ class _CsvField(serializers.CharField):
         return tuple(self.child.run_validation(part) for part in parts)
 
 
+class ExportMetaSerializer(serializers.Serializer):
+    """export_meta.json, schema version 1 (docs/export.md lists every key)."""
+
+    class ProjectRefSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        slug = serializers.SlugField()
+        name = serializers.CharField()
+
+    class LabelerRefSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+
+    schema_version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    git_commit = serializers.CharField(allow_null=True)
+    format = serializers.CharField(help_text="jsonl, parquet or raw.")
+    strategy = serializers.CharField(help_text="all, majority or consensus.")
+    options = serializers.DictField(help_text="Every ExportOptions field.")
+    columns = serializers.ListField(child=serializers.CharField())
+    conversational = serializers.BooleanField()
+    project = ProjectRefSerializer()
+    filters = serializers.DictField(help_text="guideline_versions, since, until, categories, rounds.")
+    left_out = serializers.DictField(help_text="gold_prompts, excluded_labelers, rankings_of_excluded_labelers.")
+    counts = serializers.DictField(help_text="prompts, rankings, pairs, ..., splits: {train, test}.")
+    labelers = LabelerRefSerializer(many=True, help_text="Labelers of the exported rankings.")
+    agreement = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    files = serializers.DictField(child=serializers.CharField(), help_text="Data file name -> sha256.")
+    content_hash = serializers.CharField(help_text="sha256 over the sorted name<TAB>sha256 lines of `files`.")
+
+
 class _FormatIsOurs(DefaultContentNegotiation):
     """`?format=` names the export format here, not a DRF renderer (DRF would answer 404 to `format=jsonl`)."""
 
@@ -36,29 +69,52 @@ class _FormatIsOurs(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+class ExportQuerySerializer(serializers.Serializer):
+    """The export's options and filters, as query parameters (the names of `export_preferences`' flags)."""
+
+    format = serializers.ChoiceField(
+        choices=["jsonl", "parquet", "raw"], default="jsonl", help_text="jsonl / parquet: one split; raw: rankings."
+    )
+    strategy = serializers.ChoiceField(choices=exports.STRATEGIES, default="all")
+    ties = serializers.ChoiceField(choices=exports.TIES, default="drop")
+    margin = serializers.ChoiceField(choices=exports.MARGINS, default="none")
+    columns = serializers.ChoiceField(choices=exports.COLUMNS, default="full")
+    test_ratio = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.1)
+    seed = serializers.IntegerField(default=0)
+    near_dup_threshold = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.8)
+    min_labelers = serializers.IntegerField(min_value=1, default=1)
+    min_agreement = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+    exclude_flags = serializers.CharField(default="all", help_text="all, none, or a list: unsafe,all_bad")
+    category = _CsvField(serializers.CharField(), required=False, help_text="Comma-separated categories.")
+    guideline_version = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 2,3")
+    round = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 1,2")
+    since = serializers.DateTimeField(required=False, help_text="Rankings made from (ISO datetime).")
+    until = serializers.DateTimeField(required=False, help_text="Rankings made until (ISO datetime).")
+
+
+def _export_query(request, serializer_class: type[ExportQuerySerializer]) -> tuple[dict, ExportOptions, ExportFilters]:
+    """(the validated query, its ExportOptions, its ExportFilters): a bad parameter is a 400."""
+    query = serializer_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    q = query.validated_data
+    options = ExportOptions(
+        strategy=q["strategy"], ties=q["ties"], margin=q["margin"], columns=q["columns"],
+        test_ratio=q["test_ratio"], seed=q["seed"], near_duplicate_threshold=q["near_dup_threshold"],
+        min_labelers=q["min_labelers"], min_agreement=q.get("min_agreement"),
+        exclude_flags=exports.parse_flag_list(q["exclude_flags"]),
+    )  # fmt: skip
+    filters = ExportFilters(
+        guideline_versions=q.get("guideline_version", ()), since=q.get("since"), until=q.get("until"),
+        categories=q.get("category", ()), rounds=q.get("round", ()),
+    )  # fmt: skip
+    return q, options, filters
+
+
 class PreferenceExportApi(BaseApi):
     content_negotiation_class = _FormatIsOurs
 
-    class QuerySerializer(serializers.Serializer):
-        format = serializers.ChoiceField(
-            choices=["jsonl", "parquet", "raw"], default="jsonl", help_text="jsonl / parquet: one split; raw: rankings."
-        )
+    class QuerySerializer(ExportQuerySerializer):
         split = serializers.ChoiceField(choices=[exports.TRAIN, exports.TEST], default=exports.TRAIN)
-        strategy = serializers.ChoiceField(choices=exports.STRATEGIES, default="all")
-        ties = serializers.ChoiceField(choices=exports.TIES, default="drop")
-        margin = serializers.ChoiceField(choices=exports.MARGINS, default="none")
-        columns = serializers.ChoiceField(choices=exports.COLUMNS, default="full")
-        test_ratio = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.1)
-        seed = serializers.IntegerField(default=0)
-        near_dup_threshold = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.8)
-        min_labelers = serializers.IntegerField(min_value=1, default=1)
-        min_agreement = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
-        exclude_flags = serializers.CharField(default="all", help_text="all, none, or a list: unsafe,all_bad")
-        category = _CsvField(serializers.CharField(), required=False, help_text="Comma-separated categories.")
-        guideline_version = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 2,3")
-        round = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 1,2")
-        since = serializers.DateTimeField(required=False, help_text="Rankings made from (ISO datetime).")
-        until = serializers.DateTimeField(required=False, help_text="Rankings made until (ISO datetime).")
 
     @extend_schema(
         operation_id="preference_export", tags=EXPORT, parameters=[QuerySerializer],
@@ -66,24 +122,12 @@ class PreferenceExportApi(BaseApi):
                                         "Parquet, or raw rankings (JSONL), streamed."), **errors(400, 403, 404)},
         description="Stream the project's preference dataset: one split (`split`) of the pairs made by `strategy`, "
         "or every ranking (`format=raw`). Gold prompts, excluded labelers and superseded versions are always left "
-        "out. The command `export_preferences` writes both splits, Hugging Face datasets and export_meta.json. "
-        "See docs/export.md.",
+        "out. The command `export_preferences` writes both splits, Hugging Face datasets and export_meta.json; "
+        "`GET .../export/meta/` with the same parameters returns that export_meta.json. See docs/export.md.",
     )  # fmt: skip
     def get(self, request, slug: str):
         project = project_for(request, slug, manage=True)
-        query = self.QuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
-        options = exports.ExportOptions(
-            strategy=q["strategy"], ties=q["ties"], margin=q["margin"], columns=q["columns"],
-            test_ratio=q["test_ratio"], seed=q["seed"], near_duplicate_threshold=q["near_dup_threshold"],
-            min_labelers=q["min_labelers"], min_agreement=q.get("min_agreement"),
-            exclude_flags=exports.parse_flag_list(q["exclude_flags"]),
-        )  # fmt: skip
-        filters = ExportFilters(
-            guideline_versions=q.get("guideline_version", ()), since=q.get("since"), until=q.get("until"),
-            categories=q.get("category", ()), rounds=q.get("round", ()),
-        )  # fmt: skip
+        q, options, filters = _export_query(request, self.QuerySerializer)
         fmt = q["format"]
         stream = preference_export_stream(project=project, fmt=fmt, split=q["split"], options=options, filters=filters)
         name = (
@@ -93,3 +137,22 @@ class PreferenceExportApi(BaseApi):
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-Export-Schema-Version"] = str(exports.SCHEMA_VERSION)
         return response
+
+
+class PreferenceExportMetaApi(BaseApi):
+    content_negotiation_class = _FormatIsOurs  # always JSON, whatever `format` the export would have
+
+    @extend_schema(
+        operation_id="preference_export_meta", tags=EXPORT, parameters=[ExportQuerySerializer],
+        responses={200: ExportMetaSerializer, **errors(400, 403, 404)},
+        description="The export_meta.json of the export with these parameters (the stream's, without `split`, "
+        "which it ignores): options, filters, what was left out, counts per split, labelers, agreement, and the "
+        "sha256 of each data file as `export_preferences` names them (`train.jsonl`, `test.jsonl`; `.parquet`; "
+        "`rankings.jsonl` for raw), which the streamed split's bytes match. Runs the whole export without "
+        "sending it: it takes as long. Managers and admins. See docs/export.md.",
+    )  # fmt: skip
+    def get(self, request, slug: str):
+        project = project_for(request, slug, manage=True)
+        q, options, filters = _export_query(request, ExportQuerySerializer)
+        meta = preference_export_meta(project=project, fmt=q["format"], options=options, filters=filters)
+        return Response(meta)

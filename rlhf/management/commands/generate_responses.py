@@ -6,7 +6,7 @@ from argparse import RawDescriptionHelpFormatter
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from rlhf.management.commands.run_ppo import project_get
+from rlhf.management.commands._training_cli import project_get
 from rlhf.services.loop import PROMPT_SCOPES, responses_generate
 from rlhf.services.ppo import RUN_REF, policy_resolve
 

@@ -6,9 +6,8 @@ from argparse import RawDescriptionHelpFormatter
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.urls import reverse
 
-from rlhf.management.commands.run_ppo import add_config_flags, config_from, creator, project_get, train_in_foreground
+from rlhf.management.commands._training_cli import add_config_flags, config_from, creator, project_get, queue_or_train
 from rlhf.models import TrainingRun
 from rlhf.services.ppo import POLICY_MANAGED_FIELDS, policy_run_create
 from rlhf.training.ppo_config import ChainConfig
@@ -50,14 +49,10 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        url = site_url.rstrip("/") + reverse("rlhf:run-detail", args=[run.pk])
         counts = f"{run.export['sft_rows']} best responses, {run.export['train_pairs']} pairs"
-        if not foreground:
-            self.stdout.write(f"Run {run.pk} queued ({counts}): {url}")
-            self.stdout.write("A worker trains it: python manage.py rlhf_worker")
+        run = queue_or_train(self, run, counts=counts, site_url=site_url, foreground=foreground)
+        if run is None:
             return
-        self.stdout.write(f"Run {run.pk} ({counts}), training here: {url}")
-        run = train_in_foreground(self, run)
         metrics = run.metrics
         self.stdout.write(self.style.SUCCESS(f"Run {run.pk} succeeded: {run.output_dir}"))
         self.stdout.write(

@@ -1,21 +1,15 @@
 """`manage.py run_ppo --project SLUG --reward-run ID [--policy RUN_OR_PATH] [PPO flags]`: queue a PPO run on a
 project's train-side prompts (default, returns at once), or train it here with a progress bar (--foreground)."""
 
-from argparse import BooleanOptionalAction, RawDescriptionHelpFormatter
-from dataclasses import fields
+from argparse import RawDescriptionHelpFormatter
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.urls import reverse
 
-from annotation.models import Project
-from rlhf.management.commands.train_reward_model import _flag_type
+from rlhf.management.commands._training_cli import add_config_flags, config_from, creator, project_get, queue_or_train
 from rlhf.models import TrainingRun
-from rlhf.services import training_run_execute
 from rlhf.services.ppo import POLICY_MANAGED_FIELDS, policy_run_create
 from rlhf.training.ppo_config import PPORunConfig
-from rlhf.training.progress import ProgressEvent
 
 EXAMPLES = """
 examples:
@@ -32,64 +26,6 @@ reward model's tokenizer matches. A reward model on another tokenizer than the p
 queued (use GRPO/RLOO for those, or `manage.py run_chain` to build a matching SFT + reward model + PPO offline).
 Every field of rlhf.training.ppo_config.PPORunConfig has a flag; unset flags keep the dataclass defaults.
 """
-
-
-def train_in_foreground(command: BaseCommand, run: TrainingRun) -> TrainingRun:
-    """Train the run in this process with a tqdm bar on stderr; CommandError unless it succeeded."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, unit="step", desc=f"run {run.pk}", file=command.stderr._out, dynamic_ncols=True)
-
-    def show(event: ProgressEvent) -> None:
-        if event.total_steps and bar.total != event.total_steps:
-            bar.total = event.total_steps
-        bar.n = min(event.step, bar.total or event.step)
-        wanted = ("mean_reward", "kl", "loss", "accuracy")
-        shown = {k.split("/")[-1]: f"{v:.4g}" for k, v in event.metrics.items()
-                 if isinstance(v, float) and k.split("/")[-1] in wanted}  # fmt: skip
-        bar.set_postfix(shown, refresh=False)
-        bar.refresh()
-        if event.message:
-            bar.write(event.message, file=command.stderr._out)
-
-    try:
-        status = training_run_execute(run_id=run.pk, observer=show)
-    finally:
-        bar.close()
-    run.refresh_from_db()
-    if status != TrainingRun.Status.SUCCEEDED:
-        raise CommandError(f"Run {run.pk} {status}: {run.error.splitlines()[0] if run.error else ''}")
-    return run
-
-
-def add_config_flags(parser, cls, managed: set[str]) -> None:
-    group = parser.add_argument_group(f"training config ({cls.__module__}.{cls.__name__})")
-    for dc_field in fields(cls):
-        if dc_field.name in managed:
-            continue
-        kind = _flag_type(dc_field)
-        extra = {"action": BooleanOptionalAction} if kind is bool else {"type": kind}
-        help_text = dc_field.metadata.get("help", "").replace("%", "%%") + f" (default: {dc_field.default!r})"
-        group.add_argument(f"--{dc_field.name.replace('_', '-')}", dest=f"cfg_{dc_field.name}", default=None,
-                           help=help_text, **extra)  # fmt: skip
-
-
-def config_from(options: dict) -> dict:
-    return {k.removeprefix("cfg_"): v for k, v in options.items() if k.startswith("cfg_") and v is not None}
-
-
-def creator(user: str | None):
-    found = get_user_model().objects.filter(username=user).first() if user else None
-    if user and found is None:
-        raise CommandError(f"No user {user!r}.")
-    return found
-
-
-def project_get(slug: str) -> Project:
-    project = Project.objects.filter(slug=slug).first()
-    if project is None:
-        raise CommandError(f"No project with slug {slug!r}.")
-    return project
 
 
 class Command(BaseCommand):
@@ -127,14 +63,10 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        url = site_url.rstrip("/") + reverse("rlhf:run-detail", args=[run.pk])
         prompts = f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"
-        if not foreground:
-            self.stdout.write(f"Run {run.pk} queued ({prompts}): {url}")
-            self.stdout.write("A worker trains it: python manage.py rlhf_worker")
+        run = queue_or_train(self, run, counts=prompts, site_url=site_url, foreground=foreground)
+        if run is None:
             return
-        self.stdout.write(f"Run {run.pk} ({prompts}), training here: {url}")
-        run = train_in_foreground(self, run)
         metrics = run.metrics
         self.stdout.write(self.style.SUCCESS(f"Run {run.pk} succeeded. Policy: {run.output_dir}"))
         self.stdout.write(

@@ -1,10 +1,13 @@
-"""GET /api/projects/{slug}/export/: a streamed preference dataset for managers and admins."""
+"""GET /api/projects/{slug}/export/: a streamed preference dataset for managers and admins; GET .../export/meta/: its
+export_meta.json."""
 
+import hashlib
 import io
 
 import orjson
 import pyarrow.parquet as pq
 import pytest
+from django.core.management import call_command
 from django.http import StreamingHttpResponse
 
 from annotation import exports
@@ -112,3 +115,83 @@ def test_only_managers_and_admins_may_export(ranked, role, status):
 
 def test_anonymous_gets_401(ranked):
     assert get(None).status_code == 401
+
+
+# --- export_meta.json over the API ----------------------------------------------------------------------------------
+
+
+def get_meta(user, query: str = ""):
+    return api_client(user).get(f"/api/projects/alpha/export/meta/{query}")
+
+
+def cli_meta(out, *args) -> dict:
+    call_command("export_preferences", "--project", "alpha", "--out", str(out), "--no-progress", *args,
+                 stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+    return orjson.loads((out / exports.META_FILE).read_bytes())
+
+
+def without_time(meta: dict) -> dict:
+    return {key: value for key, value in meta.items() if key != "created_at"}
+
+
+@pytest.mark.parametrize(
+    ("query", "args"),
+    [
+        ("?strategy=majority&margin=rank-diff&test_ratio=0.5&seed=3",
+         ["--strategy", "majority", "--margin", "rank-diff", "--test-ratio", "0.5", "--seed", "3"]),
+        ("?format=parquet&columns=trl&ties=keep&test_ratio=0.3&category=extra&min_labelers=2",
+         ["--format", "parquet", "--columns", "trl", "--ties", "keep", "--test-ratio", "0.3", "--category", "extra",
+          "--min-labelers", "2"]),
+        ("?format=raw&exclude_flags=none&test_ratio=0", ["--format", "raw", "--exclude-flags", "none",
+                                                        "--test-ratio", "0"]),
+    ],
+    ids=["jsonl", "parquet", "raw"],
+)  # fmt: skip
+def test_meta_is_what_the_command_writes_for_the_same_options(tmp_path, ranked, query, args):
+    written = cli_meta(tmp_path, *args)
+
+    response = get_meta(ranked.manager, query)
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    meta = response.json()
+    assert without_time(meta) == without_time(written)
+    assert meta["files"] == {name: exports.file_sha256(tmp_path / name) for name in written["files"]}
+    assert meta["left_out"]["gold_prompts"] == 1 and meta["left_out"]["excluded_labelers"] == ["ex"]
+    assert [labeler["username"] for labeler in meta["labelers"]] == ["lea", "liv"]
+
+
+def test_meta_counts_the_split_the_stream_gives_and_hashes_its_bytes(ranked):
+    query = "?test_ratio=0.5&strategy=consensus"
+
+    meta = get_meta(ranked.admin, query + "&split=test").json()  # the stream's `split` is ignored: both are counted
+    train, test = get(ranked.admin, query + "&split=train"), get(ranked.admin, query + "&split=test")
+
+    train_bytes, test_bytes = b"".join(train.streaming_content), b"".join(test.streaming_content)
+    splits = meta["counts"]["splits"]
+    assert splits["train"]["pairs"] == len(train_bytes.splitlines()) and splits["test"]["pairs"] == len(
+        test_bytes.splitlines()
+    )
+    assert splits["train"]["prompts"] + splits["test"]["prompts"] == meta["counts"]["prompts"] == 6
+    assert meta["options"]["test_ratio"] == 0.5 and meta["strategy"] == "consensus"
+    assert meta["files"] == {
+        "train.jsonl": hashlib.sha256(train_bytes).hexdigest(),
+        "test.jsonl": hashlib.sha256(test_bytes).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize(("query", "message"), [("?format=hf", "format"), ("?min_labelers=0", "min_labelers")])
+def test_meta_bad_parameters_are_a_400(ranked, query, message):
+    response = get_meta(ranked.manager, query)
+
+    assert response.status_code == 400
+    assert any(message in error for error in response.json()["errors"]), response.json()
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("anonymous", 401), ("labeler", 403), ("outsider", 404), ("newcomer", 404), ("admin", 200)]
+)
+def test_only_managers_and_admins_get_the_meta(ranked, role, status):
+    response = get_meta(None if role == "anonymous" else getattr(ranked, role))
+
+    assert response.status_code == status
+    assert ("counts" in response.json()) == (status == 200)

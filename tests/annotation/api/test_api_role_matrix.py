@@ -55,6 +55,7 @@ ENDPOINTS = {
     "prompt_gold_unset": ("delete", "/api/projects/alpha/prompts/{gold}/gold/", None),
     "membership_exclusion_set": ("post", "/api/projects/alpha/members/lea/exclusion/", lambda w: {"excluded": True}),
     "preference_export": ("get", "/api/projects/alpha/export/?format=jsonl&test_ratio=0", None),
+    "preference_export_meta": ("get", "/api/projects/alpha/export/meta/?format=jsonl&test_ratio=0", None),
     "run_list": ("get", "/api/runs/", None),
     "run_create": (
         "post",
@@ -99,6 +100,7 @@ EXPECTED = {
     "membership_exclusion_set": (401, 403, 404, 200, 200),
     # Exports hold everyone's rankings: managers and admins only.
     "preference_export": (401, 403, 404, 200, 200),
+    "preference_export_meta": (401, 403, 404, 200, 200),
     # Training runs: the managers of the run's project and admins; to anyone else a run does not exist.
     "run_list": (401, 200, 200, 200, 200),
     "run_create": (401, 403, 404, 201, 201),
@@ -361,6 +363,16 @@ def check_preference_export(world, role, response):
     assert {row["ranking_id"] for row in rows} == {world.ranking.id}
     assert response["Content-Type"] == "application/x-ndjson"
     assert not any(name in response_text for response_text in map(str, rows) for name in SECRET_MODELS)
+
+
+def check_preference_export_meta(world, role, response):
+    body = response.json()
+    # the same export as preference_export: lea's one strict ranking, 6 pairs, all in train; the gold prompt left out
+    assert body["project"]["slug"] == "alpha" and body["format"] == "jsonl" and body["options"]["test_ratio"] == 0
+    assert (body["counts"]["prompts"], body["counts"]["rankings"], body["counts"]["pairs"]) == (1, 1, 6)
+    assert body["counts"]["splits"]["train"]["pairs"] == 6 and body["left_out"]["gold_prompts"] == 1
+    assert body["labelers"] == [{"id": world.labeler.id, "username": "lea"}]
+    assert set(body["files"]) == {"train.jsonl", "test.jsonl"}
 
 
 def check_run_list(world, role, response):

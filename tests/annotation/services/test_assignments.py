@@ -1,8 +1,11 @@
+import threading
 from datetime import timedelta
 
+import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
-from annotation.models import Assignment
+from annotation.models import Assignment, Prompt
 from annotation.services.assignments import assignment_next, assignment_skip
 from annotation.services.rankings import ranking_submit
 from tests.factories import ProjectFactory, PromptFactory, labeler
@@ -93,3 +96,103 @@ def test_gold_prompts_stay_out_of_the_queue_at_rate_zero(db):
     project = ProjectFactory(gold_rate=0.0)
     PromptFactory(project=project, is_gold=True)
     assert assignment_next(project=project, labeler=labeler(project)) is None
+
+
+# --- PostgreSQL: FOR UPDATE SKIP LOCKED (run with DATABASE_URL=postgres://...; SQLite has no row locks) --------------
+
+
+# `make test` deselects these in the SQLite run and runs this file again on a throwaway PostgreSQL server
+# (scripts/pg_tests.sh); the skip only guards a hand-run `pytest -m postgresql` without DATABASE_URL.
+def postgresql_only(test):
+    skip = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only")
+    return pytest.mark.postgresql(skip(test))
+
+
+class RowHolder(threading.Thread):
+    """Another labeler's request in flight: holds the prompt's row lock in its own transaction until `release`."""
+
+    def __init__(self, prompt_id: int):
+        super().__init__(daemon=True)
+        self.prompt_id, self.locked, self.release = prompt_id, threading.Event(), threading.Event()
+
+    def run(self):
+        try:
+            with transaction.atomic():
+                Prompt.objects.select_for_update().get(pk=self.prompt_id)
+                self.locked.set()
+                self.release.wait(10)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.start()
+        assert self.locked.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.join(10)
+
+
+def _next_within(seconds: int, **kwargs):
+    """assignment_next that fails (lock timeout) instead of waiting longer than `seconds` for a row lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = '{seconds}s'")
+    try:
+        return assignment_next(**kwargs)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
+@postgresql_only
+def test_postgresql_next_skips_the_prompt_another_transaction_holds(transactional_db):
+    project = ProjectFactory(overlap=1)
+    head, second = PromptFactory(project=project), PromptFactory(project=project)
+
+    with RowHolder(head.pk):
+        assignment = _next_within(2, project=project, labeler=labeler(project))
+
+    assert assignment.prompt_id == second.pk  # not queued behind the head of the queue
+    assert list(Assignment.objects.values_list("prompt_id", flat=True)) == [second.pk]
+
+
+@postgresql_only
+def test_postgresql_next_waits_for_a_held_prompt_when_it_is_the_only_one_left(transactional_db):
+    project = ProjectFactory(overlap=2)
+    only = PromptFactory(project=project)
+    holder = RowHolder(only.pk)
+
+    with holder:
+        threading.Timer(0.3, holder.release.set).start()  # the holder commits while this request waits
+        assignment = _next_within(5, project=project, labeler=labeler(project))
+
+    assert assignment is not None and assignment.prompt_id == only.pk  # skipped at first, never "nothing left"
+
+
+@postgresql_only
+def test_postgresql_concurrent_labelers_fill_every_slot_and_never_exceed_the_overlap(transactional_db):
+    project = ProjectFactory(overlap=2)
+    prompts = PromptFactory.create_batch(3, project=project)
+    users = [labeler(project) for _ in range(10)]
+    start, results, errors = threading.Barrier(len(users)), [], []
+
+    def request_next(user):
+        try:
+            start.wait(10)
+            results.append(assignment_next(project=project, labeler=user))
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request_next, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == [] and len(results) == 10
+    taken = sorted(a.prompt_id for a in results if a is not None)
+    assert taken == sorted([p.pk for p in prompts] * 2)  # 6 slots, each taken once: none skipped, none doubled
+    assert sorted(Assignment.objects.values_list("prompt_id", flat=True)) == taken
