@@ -113,6 +113,25 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
     return sft, reward, ppo
 
 
+SMALL_DATA_PAIRS = 1000
+SMALL_DATA = (
+    "NOTE: {pairs} preference pairs from {prompts} prompts: enough to check that the chain runs, too few for a "
+    "reward model trained from scratch to learn much, so expect a held-out accuracy near chance and PPO gains that "
+    "mean little. The PPO benchmark used 3,843 pairs (docs/benchmarks.md)."
+)
+
+
+def small_data_note(pairs_file: str) -> str | None:
+    """A warning for the run's log when the preference data is too small for the from-scratch chain to learn from."""
+    from rlhf.training.data import read_rows
+
+    rows = read_rows(pairs_file)
+    if len(rows) >= SMALL_DATA_PAIRS:
+        return None
+    prompts = {json.dumps(row.get("prompt"), sort_keys=True) for row in rows}
+    return SMALL_DATA.format(pairs=len(rows), prompts=len(prompts))
+
+
 def run_default_chain(cfg: ChainConfig, progress: ProgressCallback | None = None) -> dict[str, Path]:
     """Build, fine-tune, reward-model and PPO; returns the output dir of each stage."""
     from rlhf.training.ppo import run_ppo
@@ -127,6 +146,9 @@ def run_default_chain(cfg: ChainConfig, progress: ProgressCallback | None = None
         progress, ProgressEvent(0, 0, message=f"[1/4 base] tokenizer and tiny GPT-2 from {cfg.sft_file}", stage="setup")
     )
     build_base(cfg, dirs["base"])
+    note = small_data_note(cfg.pairs_file)
+    if note:
+        emit(progress, ProgressEvent(0, 0, message=note, stage="setup"))
     sft_cfg, rm_cfg, ppo_cfg = stage_configs(cfg, dirs)
     run_sft(sft_cfg, stage_progress(progress, 2, "sft"))
     train_reward_model(rm_cfg, stage_progress(progress, 3, "reward"))

@@ -56,6 +56,17 @@ def test_default_chain_runs_sft_reward_model_and_ppo_end_to_end_on_one_tokenizer
     assert [e.stage for e in events].count("done") == 1 and events[-1].stage == "done"
     summary = json.loads((tmp_path / "chain" / "chain.json").read_text())
     assert summary["stages"]["sft"]["sft/steps"] == 4
+    notes = [e.message for e in events if e.message.startswith("NOTE: 16 preference pairs from")]
+    assert len(notes) == 1 and "too few" in notes[0]  # 16 pairs: the log says it is a smoke run
+
+
+def test_small_data_note_only_below_a_thousand_pairs(tmp_path: Path):
+    from rlhf.training.chain import small_data_note
+
+    rows = demo_rows(4)
+    assert small_data_note(str(write_jsonl(tmp_path / "few.jsonl", rows))).startswith("NOTE: 4 preference pairs from")
+    many = [dict(row, chosen=f"{row['chosen']} {i}") for i in range(250) for row in rows]
+    assert small_data_note(str(write_jsonl(tmp_path / "many.jsonl", many))) is None
 
 
 @pytest.mark.slow
