@@ -89,16 +89,7 @@ def project_runs(request: HttpRequest, slug: str) -> HttpResponse:
 def run_create(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug, manage=True)
     form = RewardRunForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            run = training_run_create(project=project, user=request.user, **form.run_arguments())
-        except ValidationError as exc:
-            for message in exc.messages:
-                form.add_error(None, message)
-        else:
-            messages.success(request, RUN_QUEUED.format(id=run.pk))
-            return redirect("rlhf:run-detail", run_id=run.pk)
-    return render(request, "rlhf/run_form.html", {"project": project, "form": form})
+    return _run_form_submit(request, project, form, training_run_create, "rlhf/run_form.html")
 
 
 @login_required
@@ -112,16 +103,22 @@ def policy_run_create_view(request: HttpRequest, slug: str) -> HttpResponse:
         "reward_runs": finished_runs_get(project=project, kinds=(TrainingRun.Kind.REWARD_MODEL,)),
     }
     form = PolicyRunForm(request.POST or None, **choices)
+    return _run_form_submit(request, project, form, policy_run_create, "rlhf/policy_run_form.html")
+
+
+def _run_form_submit(request: HttpRequest, project, form, create, template: str) -> HttpResponse:
+    """A valid POST queues the run through `create` (a service refusal becomes a form error) and redirects to its
+    page; otherwise the form is shown (again)."""
     if request.method == "POST" and form.is_valid():
         try:
-            run = policy_run_create(project=project, user=request.user, **form.run_arguments())
+            run = create(project=project, user=request.user, **form.run_arguments())
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
         else:
             messages.success(request, RUN_QUEUED.format(id=run.pk))
             return redirect("rlhf:run-detail", run_id=run.pk)
-    return render(request, "rlhf/policy_run_form.html", {"project": project, "form": form})
+    return render(request, template, {"project": project, "form": form})
 
 
 @login_required

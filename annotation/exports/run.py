@@ -61,6 +61,15 @@ def _feed(exporter: Exporter, split: Split, load_chunks: LoadChunks, progress: P
         yield
 
 
+def _run(exporter: Exporter, split: Split, load_chunks: LoadChunks, progress: Progress | None) -> None:
+    """Feed every chunk through the exporter, then close its sinks (also when a chunk fails)."""
+    try:
+        for _ in _feed(exporter, split, load_chunks, progress):
+            pass
+    finally:
+        exporter.close()
+
+
 def export_files(
     *,
     options: ExportOptions,
@@ -88,11 +97,7 @@ def export_files(
         unsafe_format = "parquet" if unsafe_path.suffix == ".parquet" and fmt != "raw" else "jsonl"
         unsafe = file_sink(unsafe_path, layout, unsafe_format)
     exporter = Exporter(options.with_unsafe(unsafe is not None), split, sinks, unsafe)
-    try:
-        for _ in _feed(exporter, split, load_chunks, progress):
-            pass
-    finally:
-        exporter.close()
+    _run(exporter, split, load_chunks, progress)
     files = {names[key]: sink.sha256 or "" for key, sink in sinks.items()}
     if fmt == "hf":
         try:
@@ -126,11 +131,7 @@ def export_meta_only(
     names, data_format = _file_names(fmt)
     sinks = {key: Sink(NullFile(), layout, data_format) for key in names}
     exporter = Exporter(options.with_unsafe(False), split, sinks)
-    try:
-        for _ in _feed(exporter, split, load_chunks, None):
-            pass
-    finally:
-        exporter.close()
+    _run(exporter, split, load_chunks, None)
     files = {names[key]: sink.sha256 or "" for key, sink in sinks.items()}
     return _meta(fmt, exporter, split, files, context, labeler_names, layout)
 
