@@ -27,7 +27,7 @@ The last line of stdout is one JSON object: {"reward_gain_std", "kl_final", "s_p
 "baseline_trl_s_per_episode", ...}
 
 Examples:
-    .venv/bin/python bench/ppo.py                       # ~25 minutes on 2 cores (chain ~15, bare TRL ~7)
+    .venv/bin/python bench/ppo.py                       # ~20 minutes on 2 cores (chain ~12, bare TRL ~6)
     .venv/bin/python bench/ppo.py --episodes 128 --pairs 200 --rm-eval-pairs 0 --samples 2   # a quick run
     .venv/bin/python bench/ppo.py --keep --workdir /tmp/ppo-bench   # keep the models
     .venv/bin/python bench/ppo.py --kl-target 4 --kl-horizon 256 --skip-baseline   # adaptive KL, no baseline
