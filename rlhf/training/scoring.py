@@ -4,6 +4,7 @@ Texts are formatted and truncated exactly as in training (`data.encode_sequences
 rendering, long prompts keep their end, long responses their start, and every sequence ends with the EOS token.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,15 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def score_sequences(model: Any, sequences: list[list[int]], pad_token_id: int, batch_size: int = 16) -> list[float]:
-    """One reward per token-id sequence. Batches group similar lengths (less padding); results keep input order."""
+def score_sequences(
+    model: Any,
+    sequences: list[list[int]],
+    pad_token_id: int,
+    batch_size: int = 16,
+    progress: Callable[[int], None] | None = None,
+) -> list[float]:
+    """One reward per token-id sequence. Batches group similar lengths (less padding); results keep input order.
+    `progress(n)`, when given, is called after each batch with the number of sequences it scored."""
     import torch
 
     device = next(model.parameters()).device
@@ -52,6 +60,8 @@ def score_sequences(model: Any, sequences: list[list[int]], pad_token_id: int, b
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             for i, value in zip(order[start : start + batch_size], logits[:, 0].float().tolist(), strict=True):
                 scores[i] = value
+            if progress is not None:
+                progress(len(batch))
     model.train(was_training)
     return scores
 
