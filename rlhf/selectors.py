@@ -1,5 +1,6 @@
-"""Reads on training runs: who may see which run, the metric points of the live charts, the human agreement ceiling
-of an export's held-out prompts, and where a reward model and the labelers disagree."""
+"""Reads on training runs: who may see which run, the metric points of the live charts, the length-aware reading of
+a reward model's held-out figures (and why a run has none), the human agreement ceiling of an export's held-out
+prompts, and where a reward model and the labelers disagree."""
 
 from collections import defaultdict
 from itertools import combinations
@@ -14,6 +15,7 @@ from annotation.models import Membership, Project, Prompt, RankingEntry
 from annotation.selectors import is_admin
 from annotation.services.agreement import rankings_load
 from rlhf.models import ResponseScore, RunMetric, TrainingRun
+from rlhf.training.evaluate import CHOSEN_SHORTER_WARNING_BELOW, LENGTH_BALANCED_WARNING_BELOW, length_bias_reasons
 
 NO_SUCH_RUN = "No such training run."
 METRIC_POINTS_MAX = 5000
@@ -59,6 +61,71 @@ def metric_series(*, run: TrainingRun) -> dict[str, list[list[float]]]:
     for step, name, value in RunMetric.objects.filter(run=run).order_by("id").values_list("step", "name", "value"):
         series[name].append([step, value])
     return dict(series)
+
+
+# --- held-out evaluation: length, and why there is none ----------------------------------------------------------
+
+# length_evaluation field -> metrics.json key (rlhf.training.evaluate.length_metrics; docs/training.md)
+LENGTH_METRICS = {
+    "accuracy": "eval/accuracy",
+    "accuracy_chosen_longer": "eval/accuracy_chosen_longer",
+    "pairs_chosen_longer": "eval/pairs_chosen_longer",
+    "accuracy_chosen_shorter": "eval/accuracy_chosen_shorter",
+    "pairs_chosen_shorter": "eval/pairs_chosen_shorter",
+    "pairs_equal_length": "eval/pairs_equal_length",
+    "length_balanced_accuracy": "eval/length_balanced_accuracy",
+    "length_baseline_accuracy": "eval/length_baseline_accuracy",
+    "margin_length_correlation": "eval/margin_length_correlation",
+}
+NO_HELDOUT_RATIO_ZERO = (
+    "No held-out evaluation: this run's export used a test ratio of 0, so every prompt went to training and no pair "
+    "was kept aside to measure the model on. Start a run with a test ratio above 0 to get a held-out accuracy."
+)
+NO_HELDOUT_NO_PROMPT = (
+    "No held-out evaluation: the train/test split (test ratio {ratio}) held out none of the {prompts} ranked "
+    "prompts, so there is no pair the model has not seen to measure it on. Rank more prompts or raise the test ratio."
+)
+NO_HELDOUT_NO_PAIRS = (
+    "No held-out evaluation: the {prompts} held-out prompt(s) gave no preference pair (every ranking of them is a "
+    "tie, flagged or filtered out), so there is nothing to measure the model on."
+)
+
+
+def run_length_evaluation_get(*, run: TrainingRun) -> dict | None:
+    """The held-out figures split by response length and whether the length-bias warning applies (`warning`, as
+    stored by the run; computed from the figures for older runs), with the thresholds. None when the run has no
+    length figures (no held-out set, not evaluated yet, or evaluated before they existed)."""
+    metrics = run.metrics or {}
+    if "eval/accuracy_chosen_longer" not in metrics:
+        return None
+    figures = {name: metrics.get(key) for name, key in LENGTH_METRICS.items()}
+    reasons = length_bias_reasons(figures["length_balanced_accuracy"], figures["accuracy_chosen_shorter"])
+    stored = metrics.get("eval/length_bias_warning")
+    return figures | {
+        "warning": bool(reasons) if stored is None else bool(stored),
+        "warning_reasons": reasons,
+        "balanced_threshold": LENGTH_BALANCED_WARNING_BELOW,
+        "shorter_threshold": CHOSEN_SHORTER_WARNING_BELOW,
+    }
+
+
+def run_no_heldout_reason_get(*, run: TrainingRun) -> str | None:
+    """Why a reward-model run has no held-out figure, in plain words, known as soon as its export is written; None
+    when it has held-out pairs (or no export of a project to explain it by)."""
+    export = run.export or {}
+    if run.kind != TrainingRun.Kind.REWARD_MODEL or not export or export.get("test_pairs"):
+        return None
+    if (run.metrics or {}).get("eval/pairs"):
+        return None
+    ratio = (export.get("options") or {}).get("test_ratio")
+    splits = (export.get("counts") or {}).get("splits") or {}
+    test_prompts = (splits.get("test") or {}).get("prompts", 0)
+    if ratio == 0:
+        return NO_HELDOUT_RATIO_ZERO
+    if not test_prompts:
+        prompts = sum((side or {}).get("prompts", 0) for side in splits.values())
+        return NO_HELDOUT_NO_PROMPT.format(ratio="the default" if ratio is None else ratio, prompts=prompts)
+    return NO_HELDOUT_NO_PAIRS.format(prompts=test_prompts)
 
 
 # --- human agreement ceiling ---------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from rlhf.selectors import (
     metric_points,
     metric_series,
     run_get_for_user,
+    run_length_evaluation_get,
+    run_no_heldout_reason_get,
     runs_for_user,
 )
 from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create
@@ -237,7 +239,8 @@ def _flatten(data, prefix: str = "") -> dict:
 
 
 def _final_metrics(run: TrainingRun) -> dict:
-    """The final metrics arranged for the page: headline figures, accuracy by group next to the human ceiling."""
+    """The final metrics arranged for the page: headline figures, accuracy by group next to the human ceiling, the
+    figures split by response length (with the length-bias warning), or why there is no held-out figure."""
     metrics, ceiling = run.metrics or {}, (run.export or {}).get("human_agreement") or {}
     groups = []
     for key, title, human_key in (
@@ -258,7 +261,8 @@ def _final_metrics(run: TrainingRun) -> dict:
         "length_baseline": metrics.get("eval/length_baseline_accuracy"),
         "truncated": metrics.get("train/truncated_pairs"),
     }
-    return {"metrics": metrics, "ceiling": ceiling, "groups": groups, "flat": flat, "headline": headline}
+    return {"metrics": metrics, "ceiling": ceiling, "groups": groups, "flat": flat, "headline": headline,
+            "length": run_length_evaluation_get(run=run), "no_heldout": run_no_heldout_reason_get(run=run)}  # fmt: skip
 
 
 def _margin_histogram(metrics: dict) -> dict | None:

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from annotation.exports.options import MARGINS, STRATEGIES, TIES
 from rlhf.models import RunMetric, TrainingRun
+from rlhf.selectors import run_length_evaluation_get, run_no_heldout_reason_get
 from rlhf.services import MANAGED_CONFIG_FIELDS
 from rlhf.services.loop import PROMPT_SCOPES
 from rlhf.services.ppo import CONFIG_CLASSES, POLICY_MANAGED_FIELDS
@@ -119,11 +120,52 @@ class ExportOptionsSerializer(StrictSerializer):
     seed = serializers.IntegerField(required=False, help_text="Seed of the train/test split.")
 
 
+METRICS_HELP = (
+    "metrics.json of the finished run: train/ and eval/ figures (docs/training.md), e.g. eval/accuracy, "
+    "eval/accuracy_chosen_longer, eval/accuracy_chosen_shorter, eval/length_balanced_accuracy, "
+    "eval/length_baseline_accuracy, eval/margin_length_correlation, eval/length_bias_warning."
+)
+
+
+def _figure(help_text: str, integer: bool = False) -> serializers.Field:
+    field = serializers.IntegerField if integer else serializers.FloatField
+    return field(read_only=True, allow_null=not integer, help_text=help_text)
+
+
+class LengthEvaluationSerializer(serializers.Serializer):
+    """A reward model's held-out figures split by response length (metrics.json's eval/ keys; docs/training.md).
+    Length = characters of the response text; equal-length pairs belong to neither group; null = no such pairs."""
+
+    accuracy = _figure("eval/accuracy: share of held-out pairs with reward(chosen) > reward(rejected).")
+    accuracy_chosen_longer = _figure("eval/accuracy_chosen_longer: accuracy where the chosen response is longer.")
+    pairs_chosen_longer = _figure("eval/pairs_chosen_longer.", integer=True)
+    accuracy_chosen_shorter = _figure("eval/accuracy_chosen_shorter: accuracy where the chosen response is shorter.")
+    pairs_chosen_shorter = _figure("eval/pairs_chosen_shorter.", integer=True)
+    pairs_equal_length = _figure("eval/pairs_equal_length: pairs in neither group.", integer=True)
+    length_balanced_accuracy = _figure("eval/length_balanced_accuracy: mean of the two (0.5 for a pure length rule).")
+    length_baseline_accuracy = _figure("eval/length_baseline_accuracy: 'the longer response wins' on the same pairs.")
+    margin_length_correlation = _figure(
+        "eval/margin_length_correlation: Pearson's r of reward margin and length difference (chosen - rejected)."
+    )
+    warning = serializers.BooleanField(
+        read_only=True, help_text="eval/length_bias_warning: the model may have learned response length."
+    )
+    warning_reasons = serializers.ListField(child=serializers.CharField(), read_only=True)
+    balanced_threshold = serializers.FloatField(read_only=True, help_text="Warning when length-balanced accuracy < it.")
+    shorter_threshold = serializers.FloatField(read_only=True, help_text="Warning when chosen-shorter accuracy < it.")
+
+
 class TrainingRunSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     percent = serializers.IntegerField(read_only=True)
     page_url = serializers.SerializerMethodField()
+    length_evaluation = serializers.SerializerMethodField(
+        help_text="The held-out figures split by response length and the length-bias warning; null without them."
+    )
+    no_heldout_reason = serializers.SerializerMethodField(
+        help_text="Why this reward-model run has no held-out figure, in words; null when it has (or will have) one."
+    )
 
     class Meta:
         model = TrainingRun
@@ -131,15 +173,24 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "id", "project", "kind", "name", "status", "cancel_requested", "stage", "step", "total_steps", "percent",
             "eta_s", "config", "export", "metrics", "error", "log_tail", "run_dir", "data_dir", "output_dir",
             "scoring", "generation", "task_id", "worker_pid", "worker_host", "created_by", "created_at", "started_at",
-            "finished_at", "heartbeat_at", "page_url",
+            "finished_at", "heartbeat_at", "page_url", "length_evaluation", "no_heldout_reason",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {"metrics": {"help_text": METRICS_HELP}}
 
     @extend_schema_field(serializers.CharField())
     def get_page_url(self, run: TrainingRun) -> str:
         from django.urls import reverse
 
         return reverse("rlhf:run-detail", args=[run.pk])
+
+    @extend_schema_field(LengthEvaluationSerializer(allow_null=True))
+    def get_length_evaluation(self, run: TrainingRun) -> dict | None:
+        return run_length_evaluation_get(run=run)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_no_heldout_reason(self, run: TrainingRun) -> str | None:
+        return run_no_heldout_reason_get(run=run)
 
 
 class RunMetricSerializer(serializers.ModelSerializer):

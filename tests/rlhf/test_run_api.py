@@ -88,3 +88,43 @@ def test_list_filters_by_project_and_refuses_a_labeler_of_it(world):
     assert api_client(boss).get("/api/runs/?project=beta").status_code == 404
     assert api_client(labeler(project)).get("/api/runs/?project=alpha").status_code == 403
     assert other.pk
+
+
+def test_run_detail_exposes_the_length_figures_and_warning_and_the_schema_documents_them(world):
+    from tests.rlhf.test_run_pages import LENGTH_BIASED, LENGTH_FINE
+
+    project, boss = world
+    biased = make_run(project, status="succeeded", metrics=LENGTH_BIASED, export={"test_pairs": 40})
+    fine = make_run(project, status="succeeded", metrics=LENGTH_FINE, export={"test_pairs": 40})
+    client = api_client(boss)
+
+    data = client.get(f"/api/runs/{biased.pk}/").json()
+    assert data["metrics"]["eval/length_balanced_accuracy"] == 0.58  # metrics.json as stored
+    length = data["length_evaluation"]
+    assert (length["accuracy_chosen_longer"], length["accuracy_chosen_shorter"]) == (0.72, 0.44)
+    assert (length["pairs_chosen_longer"], length["pairs_chosen_shorter"], length["pairs_equal_length"]) == (25, 14, 1)
+    assert length["length_balanced_accuracy"] == 0.58 and length["margin_length_correlation"] == 0.41
+    assert length["warning"] is True and length["warning_reasons"] == [
+        "accuracy where the chosen response is shorter 0.440 < 0.5"
+    ]
+    assert (length["balanced_threshold"], length["shorter_threshold"]) == (0.55, 0.5)
+    assert data["no_heldout_reason"] is None
+
+    length = client.get(f"/api/runs/{fine.pk}/").json()["length_evaluation"]
+    assert length["warning"] is False and length["warning_reasons"] == []
+    assert length["margin_length_correlation"] is None
+
+    schema = client.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    run_fields = schema["TrainingRun"]["properties"]
+    assert {"length_evaluation", "no_heldout_reason"} <= set(run_fields)
+    assert "eval/length_balanced_accuracy" in run_fields["metrics"]["description"]
+    assert {"accuracy_chosen_longer", "accuracy_chosen_shorter", "length_balanced_accuracy", "warning",
+            "margin_length_correlation"} <= set(schema["LengthEvaluation"]["properties"])  # fmt: skip
+
+
+def test_run_detail_says_why_a_run_has_no_held_out_figure(world):
+    project, boss = world
+    export = {"options": {"test_ratio": 0.0}, "test_pairs": 0, "counts": {"splits": {"test": {"prompts": 0}}}}
+    run = make_run(project, status="queued", export=export)
+    data = api_client(boss).get(f"/api/runs/{run.pk}/").json()
+    assert data["length_evaluation"] is None and "test ratio of 0" in data["no_heldout_reason"]

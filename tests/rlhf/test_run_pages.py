@@ -198,3 +198,64 @@ def test_disagreement_page_lists_the_prompts_where_model_and_labelers_disagree(w
     assert "2 / 2 pairs disagree (100%)" in body and "0 / 2 pairs disagree (0%)" in body
     assert '<dd id="disagreement-rate">50%</dd>' in body
     assert "model-0" not in body  # model names never shown
+
+
+# --- length-aware evaluation and the length-bias warning -----------------------------------------------------------
+
+LENGTH_BIASED = {"eval/accuracy": 0.61, "eval/pairs": 40, "eval/accuracy_chosen_longer": 0.72,
+                 "eval/accuracy_chosen_shorter": 0.44, "eval/pairs_chosen_longer": 25, "eval/pairs_chosen_shorter": 14,
+                 "eval/pairs_equal_length": 1, "eval/length_balanced_accuracy": 0.58,
+                 "eval/length_baseline_accuracy": 0.606, "eval/margin_length_correlation": 0.41,
+                 "eval/length_bias_warning": True}  # fmt: skip
+LENGTH_FINE = LENGTH_BIASED | {"eval/accuracy_chosen_shorter": 0.6, "eval/length_balanced_accuracy": 0.66,
+                               "eval/margin_length_correlation": None, "eval/length_bias_warning": False}  # fmt: skip
+WARNING = "This reward model may have learned response length"
+
+
+def test_run_page_warns_when_the_model_may_have_learned_length_with_the_figures(world, client):
+    run = make_run(world.project, status="succeeded", metrics=LENGTH_BIASED, export={"test_pairs": 40})
+    body = _client(client, world.manager).get(f"/runs/{run.pk}/").content.decode()
+
+    warning = body.split('id="length-warning"')[1].split("</div>")[0]
+    assert WARNING in warning and 'role="alert"' in body.split(WARNING)[0].rsplit("<div", 1)[1]
+    assert "<strong>0.580</strong>" in warning and "<strong>0.440</strong>" in warning  # the two figures
+    assert "below 0.55" in warning and "below 0.5;" in warning and "14 pairs" in warning
+    assert '<dd id="acc-chosen-longer">0.720</dd>' in body and '<dd id="acc-chosen-shorter">0.440</dd>' in body
+    assert '<dd id="length-balanced">0.580</dd>' in body and '<dd id="margin-length-r">0.410</dd>' in body
+    assert "1 pair of equal length belongs to neither group" in body
+
+
+def test_run_page_shows_length_figures_without_a_warning_when_they_are_fine(world, client):
+    run = make_run(world.project, status="succeeded", metrics=LENGTH_FINE, export={"test_pairs": 40})
+    body = _client(client, world.manager).get(f"/runs/{run.pk}/").content.decode()
+
+    assert WARNING not in body and 'id="length-warning"' not in body
+    assert '<dd id="length-balanced">0.660</dd>' in body and '<dd id="margin-length-r">—</dd>' in body
+    assert 'id="no-heldout"' not in body
+
+
+def test_run_page_computes_the_warning_for_runs_stored_without_it(world, client):
+    metrics = {k: v for k, v in LENGTH_BIASED.items() if k != "eval/length_bias_warning"}
+    run = make_run(world.project, status="succeeded", metrics=metrics, export={"test_pairs": 40})
+    assert WARNING in _client(client, world.manager).get(f"/runs/{run.pk}/").content.decode()
+    old = make_run(world.project, status="succeeded", metrics=METRICS, export={"test_pairs": 16})  # before the split
+    body = client.get(f"/runs/{old.pk}/").content.decode()
+    assert WARNING not in body and 'id="length-metrics"' not in body
+
+
+@pytest.mark.parametrize(
+    ("options", "test_prompts", "reason"),
+    [
+        ({"test_ratio": 0.0}, 0, "used a test ratio of 0, so every prompt went to training"),
+        ({"test_ratio": 0.1}, 0, "(test ratio 0.1) held out none of the 6 ranked prompts"),
+        ({"test_ratio": 0.1}, 2, "the 2 held-out prompt(s) gave no preference pair"),
+    ],
+)
+def test_run_page_says_why_there_is_no_held_out_figure(world, client, options, test_prompts, reason):
+    splits = {"train": {"prompts": 6 - test_prompts}, "test": {"prompts": test_prompts}}
+    export = {"options": options, "train_pairs": 30, "test_pairs": 0, "counts": {"splits": splits}}
+    run = make_run(world.project, status="succeeded", metrics={"train/steps": 3}, export=export)
+    body = _client(client, world.manager).get(f"/runs/{run.pk}/").content.decode()
+    note = body.split('id="no-heldout"')[1].split("</p>")[0]
+    assert "No held-out evaluation" in note and reason in note
+    assert WARNING not in body
