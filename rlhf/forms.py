@@ -55,7 +55,10 @@ class RewardRunForm(forms.Form):
         help_text="How rankings become preference pairs.",
     )  # fmt: skip
     test_ratio = forms.FloatField(
-        initial=0.1, min_value=0.0, max_value=0.9, help_text="Share of prompts held out for evaluation."
+        initial=0.1,
+        min_value=0.0,
+        max_value=0.9,
+        help_text="Share of prompts held out for evaluation (at least 3 on a small project, when above 0).",
     )
 
     def run_arguments(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from annotation.exports.run import (
     export_stream,
     split_prompts,
 )
-from annotation.exports.split import TEST, TRAIN, PromptSplitter, Split, text_hash
+from annotation.exports.split import MIN_TEST_GROUPS, TEST, TRAIN, PromptSplitter, Split, min_test_groups, text_hash
 from annotation.exports.writers import BufferFile, HashingFile, NullFile, Sink, file_sha256, save_hf_dataset
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "HashingFile",
     "NullFile",
     "Layout",
+    "MIN_TEST_GROUPS",
     "PromptData",
     "PromptSplitter",
     "RankingData",
@@ -69,6 +70,7 @@ __all__ = [
     "git_commit",
     "lsh_bands",
     "lsh_candidates",
+    "min_test_groups",
     "near_duplicate_groups",
     "all_pairs",
     "Long",

@@ -32,7 +32,12 @@ class ExportOptions:
     ties: str = field(default="drop", metadata={"help": "drop: tied responses give no row; keep: a tie row"})
     margin: str = field(default="none", metadata={"help": "none | rank-diff (TRL's `margin` column, a float)"})
     columns: str = field(default="full", metadata={"help": "full: TRL columns + ids/category; trl: TRL's only"})
-    test_ratio: float = field(default=0.1, metadata={"help": "Share of prompts (by group) in the test split."})
+    test_ratio: float = field(
+        default=0.1,
+        metadata={
+            "help": "Share of prompts (by group) in the test split; above 0, at least min(3, ceil(ratio x groups))."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the prompt hash that decides the split."})
     near_duplicate_threshold: float = field(
         default=0.8, metadata={"help": "Jaccard of word 5-shingles above which prompts share a split side."}

@@ -112,7 +112,12 @@ class ExportOptionsSerializer(StrictSerializer):
     """How the project's rankings become the run's preference pairs (the export snapshot)."""
 
     strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, help_text="Default: all.")
-    test_ratio = serializers.FloatField(required=False, min_value=0, max_value=1, help_text="Default: 0.1.")
+    test_ratio = serializers.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="Default: 0.1. Above 0, at least min(3, ceil(ratio x prompts)) prompts are held out.",
+    )
     ties = serializers.ChoiceField(choices=TIES, required=False, help_text="Default: drop.")
     margin = serializers.ChoiceField(
         choices=MARGINS, required=False, help_text="Default: rank-diff when use_margin is on, else none."

@@ -170,3 +170,19 @@ def test_simulated_demo_labelers_cannot_log_in(demo, client):
         assert not client.login(username=user.username, password=PASSWORD)
         token = api_client().post("/api/auth/token/", {"username": user.username, "password": PASSWORD})
         assert token.status_code == 400
+
+
+def test_demo_default_split_holds_out_prompts_for_a_reward_model_run(demo, settings, tmp_path):
+    """The demo's 27 prompts at the default 10%: the hash alone holds out none; the floor holds out 3."""
+    from rlhf.services import training_run_create
+
+    settings.RLHF_RUNS_DIR = str(tmp_path / "runs")
+    options = exports.ExportOptions()
+    assert options.test_ratio == 0.1
+    result = preference_export_create(project=demo.project, out=tmp_path / "default", options=options)
+    assert result.stats.splits["test"].prompts == exports.MIN_TEST_GROUPS == 3
+    assert result.stats.splits["test"].pairs > 0 and result.stats.splits["train"].prompts == 24
+
+    run = training_run_create(project=demo.project, config={"base_model": "tiny"}, enqueue=False)
+    assert run.export["test_pairs"] > 0 and run.config["eval_file"]
+    assert run.export["counts"]["splits"]["test"]["prompts"] >= 1

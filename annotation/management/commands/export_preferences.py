@@ -74,7 +74,12 @@ class Command(BaseCommand):
             default="full",
             help="full: also prompt_id, chosen_id, rejected_id, category, ...; trl: TRL's only.",
         )
-        parser.add_argument("--test-ratio", type=float, default=0.1, help="Share of prompts in test (default 0.1).")
+        parser.add_argument(
+            "--test-ratio",
+            type=float,
+            default=0.1,
+            help="Share of prompts in test (default 0.1; above 0, at least min(3, ceil(ratio x prompts)) prompts).",
+        )
         parser.add_argument("--seed", type=int, default=0, help="Seed of the split hash (default 0).")
         parser.add_argument(
             "--near-dup-threshold",

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 
 from annotation.exports import (
+    MIN_TEST_GROUPS,
     PromptSplitter,
     lsh_bands,
     lsh_candidates,
+    min_test_groups,
     near_duplicate_groups,
     shingle_hashes,
     signatures,
+    text_hash,
 )
 
 WORDS = [chr(ord("a") + i) * 3 for i in range(26)]  # aaa, bbb, ... zzz
@@ -107,3 +110,45 @@ def test_jaccard_estimate_agrees_with_datasketch_minhash():
         theirs.append(minhash)
 
     assert abs((ours[0] == ours[1]).mean() - theirs[0].jaccard(theirs[1])) < 0.1
+
+
+def _unlucky(n: int, ratio: float) -> list[str]:
+    """n prompts none of which the hash threshold puts into the test split at this ratio (seed 0)."""
+    texts = (sentence(i) for i in range(10_000))
+    return [t for t in texts if text_hash(t, 0) / 2.0**64 >= ratio][:n]
+
+
+def test_a_small_project_the_hash_holds_out_nothing_of_still_gets_a_test_split():
+    texts = _unlucky(27, 0.1)
+    hashes = np.array([text_hash(t, 0) for t in texts], dtype=np.uint64)
+
+    result = split(texts, test_ratio=0.1)
+
+    assert result.is_test.sum() == min_test_groups(27, 0.1) == MIN_TEST_GROUPS == 3
+    # the next groups the threshold would take: the smallest seeded hashes, deterministically
+    assert set(np.flatnonzero(result.is_test).tolist()) == set(np.argsort(hashes)[:3].tolist())
+    assert np.array_equal(split(list(texts), test_ratio=0.1).is_test, result.is_test)
+    assert split(texts, test_ratio=0.0).is_test.sum() == 0  # ratio 0: no test split at all
+
+
+@pytest.mark.parametrize(
+    ("groups", "ratio", "expected"),
+    [(27, 0.1, 3), (5, 0.1, 1), (10, 0.2, 2), (2, 0.1, 1), (1, 0.5, 0), (1000, 0.1, 3), (30, 0.0, 0), (4, 1.0, 3)],
+)
+def test_min_test_groups_is_min_of_three_and_the_ratio_and_leaves_a_training_group(groups, ratio, expected):
+    assert min_test_groups(groups, ratio) == expected
+
+
+def test_the_floor_keeps_near_duplicates_together_and_never_empties_training():
+    texts = _unlucky(4, 0.1)
+    texts = [texts[0], texts[0] + " again", *texts[1:]]  # the same prompt twice (Jaccard ~0.97): one group
+    result = split(texts, test_ratio=0.1)
+    assert result.side(1) == result.side(2) and 1 <= result.is_test.sum() <= 2  # 4 groups: 1 held out
+    assert split(_unlucky(1, 0.5), test_ratio=0.5).is_test.sum() == 0  # the floor leaves a lone prompt in training
+
+
+def test_a_large_project_keeps_the_pure_hash_split():
+    texts = [sentence(i) for i in range(300)]
+    result = split(texts, test_ratio=0.1)
+    by_hash = np.array([text_hash(t, 0) / 2.0**64 < 0.1 for t in texts])  # no near duplicates among them
+    assert np.array_equal(result.is_test, by_hash) and by_hash.sum() >= 3
