@@ -35,8 +35,9 @@ def _evaluate(*args: str) -> subprocess.CompletedProcess:
 def tiny_model(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("tiny-rm")
     train = write_jsonl(tmp / "train.jsonl", pair_rows(24, seed=1))
+    held_out = write_jsonl(tmp / "test.jsonl", pair_rows(6, seed=2, long_every=2))
     cfg = RewardModelConfig(
-        train_file=str(train), base_model="tiny", output_dir=str(tmp / "model"), max_length=48,
+        train_file=str(train), eval_file=str(held_out), base_model="tiny", output_dir=str(tmp / "model"), max_length=48,
         per_device_train_batch_size=4, max_steps=2, logging_steps=1, learning_rate=1e-3, tiny_vocab_size=400,
     )  # fmt: skip
     return train_reward_model(cfg)
@@ -53,6 +54,15 @@ def _chat(rows: list[dict]) -> list[dict]:
             "rejected": [{"role": "assistant", "content": row["rejected"].strip()}],
         })  # fmt: skip
     return out
+
+
+@pytest.mark.slow
+def test_every_reward_model_run_writes_the_length_metrics_into_metrics_json(tiny_model):
+    metrics = json.loads((tiny_model / "metrics.json").read_text(), parse_constant=pytest.fail)  # no NaN
+    assert metrics["eval/pairs"] == 6 and metrics["eval/pairs_chosen_longer"] == 6
+    assert metrics["eval/accuracy_chosen_shorter"] is None and metrics["eval/length_balanced_accuracy"] is None
+    assert 0 <= metrics["eval/accuracy_chosen_longer"] <= 1 and metrics["eval/length_bias_warning"] is False
+    assert "eval/margin_length_correlation" in metrics
 
 
 @pytest.mark.slow
