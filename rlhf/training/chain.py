@@ -1,15 +1,18 @@
-"""The offline default chain, InstructGPT-style, on CPU in minutes: tiny causal LM -> SFT -> reward model -> PPO.
+"""The offline default chain, InstructGPT-style: pretrained policy -> SFT -> reward model -> PPO.
 
     python -m rlhf.training.chain --sft_file best.jsonl --pairs_file pairs.jsonl --output_dir runs/chain
+    python -m rlhf.training.chain --base_model tiny ...          # the test fixture: seconds, word salad
 
-1. base/: a small GPT-2 with random weights and a byte-level BPE tokenizer trained on the project's own texts
-   (prompts and every response), built here: no model hub needed.
-2. sft/: TRL's SFTTrainer on the project's best-ranked responses (`run_sft`).
+1. base: SmolLM2-135M-Instruct by default (`models.resolve_model`, prepared offline on first use; its tokenizer and
+   chat template as they are), or any causal LM id / folder. With base_model='tiny' (the test fixture) base/ holds a
+   small random GPT-2 with a byte-level BPE tokenizer trained on the project's own texts.
+2. sft/: TRL's SFTTrainer on the project's best-ranked responses (`run_sft`; LoRA on a pretrained base).
 3. reward/: the reward model on the same tokenizer, initialised from the SFT weights with a one-output head
    (`train_reward_model`, base_model = sft/).
 4. ppo/: PPO of the SFT policy against that reward model (`run_ppo`); the value model starts from the reward model.
 
-Returns {"base", "sft", "reward", "ppo"} -> output dirs; chain.json sums up the stages. Plain Python, no Django.
+Settings that depend on the base (learning rates, LoRA, step caps) come from `ppo_config.CHAIN_PRESETS`.
+Returns {"base", "sft", "reward", "ppo"} -> model dirs; chain.json sums up the stages. Plain Python, no Django.
 """
 
 import json
@@ -18,7 +21,7 @@ from typing import Any
 
 from rlhf.training.config import RewardModelConfig
 from rlhf.training.data import format_completion, format_prompt, read_rows
-from rlhf.training.ppo_config import ChainConfig, PPORunConfig, SFTRunConfig
+from rlhf.training.ppo_config import TINY, ChainConfig, PPORunConfig, SFTRunConfig
 from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
 
 STAGES = ("base", "sft", "reward", "ppo")
@@ -51,6 +54,7 @@ def stage_progress(progress: ProgressCallback | None, index: int, name: str, las
 
 
 def build_base(cfg: ChainConfig, out: Path) -> Path:
+    """The tiny fixture's base/: a random GPT-2 and a tokenizer trained on the project's texts."""
     from rlhf.training.causal_defaults import build_tiny_causal_lm, count_parameters
 
     texts = project_texts(cfg.sft_file, cfg.pairs_file, cfg.prompts_file)
@@ -75,6 +79,7 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
         num_train_epochs=cfg.sft_epochs,
         max_steps=cfg.sft_max_steps,
         learning_rate=cfg.sft_learning_rate,
+        use_lora=cfg.sft_use_lora,
         seed=cfg.seed,
     )
     reward = RewardModelConfig(
@@ -86,6 +91,7 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
         num_train_epochs=cfg.rm_epochs,
         max_steps=cfg.rm_max_steps,
         learning_rate=cfg.rm_learning_rate,
+        use_lora=cfg.rm_use_lora,
         logging_steps=5,
         seed=cfg.seed,
     )
@@ -116,8 +122,8 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
 SMALL_DATA_PAIRS = 1000
 SMALL_DATA = (
     "NOTE: {pairs} preference pairs from {prompts} prompts: enough to check that the chain runs, too few for a "
-    "reward model trained from scratch to learn much, so expect a held-out accuracy near chance and PPO gains that "
-    "mean little. The PPO benchmark used 3,843 pairs (docs/benchmarks.md)."
+    "reward model to learn much, so expect a held-out accuracy near chance and PPO gains that mean little. The PPO "
+    "benchmark used 3,843 pairs (docs/benchmarks.md)."
 )
 
 
@@ -134,18 +140,23 @@ def small_data_note(pairs_file: str) -> str | None:
 
 def run_default_chain(cfg: ChainConfig, progress: ProgressCallback | None = None) -> dict[str, Path]:
     """Build, fine-tune, reward-model and PPO; returns the output dir of each stage."""
+    from rlhf.training.models import resolve_model
     from rlhf.training.ppo import run_ppo
     from rlhf.training.reward_model import train_reward_model
     from rlhf.training.sft import run_sft
 
     out = Path(cfg.output_dir)
     dirs = {name: out / name for name in STAGES}
-    for path in dirs.values():
-        path.mkdir(parents=True, exist_ok=True)
-    emit(
-        progress, ProgressEvent(0, 0, message=f"[1/4 base] tokenizer and tiny GPT-2 from {cfg.sft_file}", stage="setup")
-    )
-    build_base(cfg, dirs["base"])
+    if cfg.base_model == TINY:
+        dirs["base"].mkdir(parents=True, exist_ok=True)
+        message = f"[1/4 base] test fixture: tokenizer and tiny GPT-2 from {cfg.sft_file}"
+        emit(progress, ProgressEvent(0, 0, message=message, stage="setup"))
+        build_base(cfg, dirs["base"])
+    else:
+        emit(progress, ProgressEvent(0, 0, message=f"[1/4 base] {cfg.base_model} (preparing if needed)", stage="setup"))
+        dirs["base"] = Path(resolve_model(cfg.base_model))
+    for name in ("sft", "reward", "ppo"):
+        dirs[name].mkdir(parents=True, exist_ok=True)
     note = small_data_note(cfg.pairs_file)
     if note:
         emit(progress, ProgressEvent(0, 0, message=note, stage="setup"))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROLE_LABELS = {"system": "System", "user": "Human", "human": "Human", "assistant": "Assistant"}
+from rlhf.training.chat import render_chat
+
 META_KEYS = ("category", "guideline_version")
 
 
@@ -82,38 +83,16 @@ def row_meta(row: dict[str, Any], key: str) -> Any:
     return meta.get(key) if isinstance(meta, dict) else None
 
 
-def is_chat(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
-
-
-def _render_turns(messages: list[dict[str, Any]]) -> str:
-    return "".join(f"\n\n{ROLE_LABELS.get(m['role'], m['role'].title())}: {m.get('content') or ''}" for m in messages)
-
-
 def format_prompt(prompt: Any, tokenizer: Any = None) -> str:
-    """Prompt text. Chat prompts go through the tokenizer's chat template if it has one, else HH-style turns
-    ("\\n\\nHuman: ...\\n\\nAssistant:"), which is also how the plain-text HH data reads."""
-    if prompt is None:
-        return ""
-    if not is_chat(prompt):
-        return str(prompt)
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return _render_turns(prompt) + "\n\nAssistant:"
+    """Prompt text as every stage renders it (`chat.render_chat`): the tokenizer's chat template when it has one
+    (HH text parsed into turns first), else the text as it is / chat prompts as HH-style turns."""
+    return render_chat(tokenizer, prompt)[0]
 
 
 def format_completion(completion: Any, prompt: Any = None, tokenizer: Any = None) -> str:
-    """Completion text, rendered so that format_prompt(p) + format_completion(c, p) reads as one dialogue."""
-    if not is_chat(completion):
-        text = str(completion)
-        return text if not is_chat(prompt) or text.startswith((" ", "\n")) else " " + text
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None) and is_chat(prompt):
-        head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(prompt + completion, tokenize=False)
-        if full.startswith(head):
-            return full[len(head) :]
-    first, rest = completion[0], completion[1:]
-    return " " + (first.get("content") or "") + _render_turns(rest)
+    """Completion text, rendered so that format_prompt(p) + format_completion(c, p) reads as one dialogue; with a chat
+    template it ends with the template's end of turn (the EOS, e.g. SmolLM2's `<|im_end|>`)."""
+    return render_chat(tokenizer, prompt, completion)[1]
 
 
 @dataclass
@@ -194,6 +173,13 @@ def _token_ids(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
 
 
+def completion_ids(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    """Token ids of rendered completions without their closing EOS (a chat template's end of turn): the encoders
+    append the EOS themselves, after any truncation, so it is there exactly once."""
+    eos = tokenizer.eos_token_id
+    return [ids[:-1] if ids and ids[-1] == eos else ids for ids in _token_ids(tokenizer, texts)]
+
+
 def encode_pairs(
     rows: list[dict[str, Any]], tokenizer: Any, max_length: int, use_margin: bool = False
 ) -> tuple[list[dict[str, Any]], TruncationStats]:
@@ -202,7 +188,8 @@ def encode_pairs(
     prompts = [format_prompt(row.get("prompt"), tokenizer) for row in rows]
     chosen = [format_completion(row["chosen"], row.get("prompt"), tokenizer) for row in rows]
     rejected = [format_completion(row["rejected"], row.get("prompt"), tokenizer) for row in rows]
-    p_ids, c_ids, r_ids = _token_ids(tokenizer, prompts), _token_ids(tokenizer, chosen), _token_ids(tokenizer, rejected)
+    p_ids = _token_ids(tokenizer, prompts)
+    c_ids, r_ids = completion_ids(tokenizer, chosen), completion_ids(tokenizer, rejected)
     with_margin = use_margin and any(row.get("margin") is not None for row in rows)
     stats, items = TruncationStats(pairs=len(rows)), []
     for row, p, c, r in zip(rows, p_ids, c_ids, r_ids, strict=True):
@@ -224,7 +211,8 @@ def encode_sequences(
     """One sequence per (prompt, response), formatted and truncated exactly as in training; and how many were cut."""
     encoder = PairEncoder(tokenizer, max_length)
     p_ids = _token_ids(tokenizer, [format_prompt(p, tokenizer) for p in prompts])
-    c_ids = _token_ids(tokenizer, [format_completion(c, p, tokenizer) for p, c in zip(prompts, responses, strict=True)])
+    texts = [format_completion(c, p, tokenizer) for p, c in zip(prompts, responses, strict=True)]
+    c_ids = completion_ids(tokenizer, texts)
     seqs, cut = [], 0
     for p, c in zip(p_ids, c_ids, strict=True):
         (seq,), p_cut, c_cut = encoder.encode(p, [c])

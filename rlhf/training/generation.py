@@ -5,9 +5,11 @@
 Many chunks of prompts from one model: `pair = load_for_generation("runs/ppo")` once, then
 `generate_responses(pair, chunk, seed=...)` per chunk.
 
-Chat prompts (lists of {role, content}) go through the tokenizer's chat template when it has one, else HH-style turns
-(`data.format_prompt`), exactly as in training. Plain Python, no Django: the caller turns the texts into a new
-labeling round.
+Prompts (HH text, plain text or chat messages) are rendered as in training (`chat.render_chat`): through the
+tokenizer's chat template when it has one (SmolLM2's ChatML), else as HH-style text. Responses are sampled (nucleus
+sampling with a repetition penalty: greedy decoding of a small model loops), stop at the end of turn (the EOS, e.g.
+`<|im_end|>`) and come back as plain text, without the template's markers. Plain Python, no Django: the caller turns
+the texts into a new labeling round.
 """
 
 import hashlib
@@ -52,20 +54,35 @@ def encode_prompts(tokenizer: Any, prompts: list[Any], max_prompt_length: int) -
     return [seq[-max_prompt_length:] if len(seq) > max_prompt_length else seq for seq in ids]
 
 
+TOP_P = 0.9
+REPETITION_PENALTY = 1.1
+
+
+def stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The token ids that end a response: the tokenizer's EOS first, then any other end of turn the model's
+    generation config names."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    extra = configured if isinstance(configured, list) else [configured]
+    ids = [tokenizer.eos_token_id, *extra]
+    return [i for n, i in enumerate(ids) if i is not None and i not in ids[:n]]
+
+
 def sample_ids(
     model: Any,
     tokenizer: Any,
     prompt_ids: list[list[int]],
     max_new_tokens: int = 64,
     temperature: float = 0.7,
-    top_p: float = 1.0,
+    top_p: float = TOP_P,
     batch_size: int = 16,
+    repetition_penalty: float = REPETITION_PENALTY,
 ) -> list[list[int]]:
-    """One sampled response per prompt: its token ids up to and including the first EOS (none when cut off)."""
+    """One sampled response per prompt: its token ids up to and including the first end of turn (none when cut
+    off). temperature 0 = greedy."""
     import torch
 
     device = next(model.parameters()).device
-    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    pad, stops = tokenizer.pad_token_id, stop_ids(model, tokenizer)
     responses: list[list[int]] = []
     was_training = model.training
     model.eval()
@@ -86,22 +103,27 @@ def sample_ids(
                 temperature=max(temperature, 1e-5),
                 top_p=top_p,
                 top_k=0,
+                repetition_penalty=repetition_penalty,
                 pad_token_id=pad,
-                eos_token_id=eos,
+                eos_token_id=stops,
             )
             for seq in out[:, width:].tolist():
-                responses.append(cut_at_eos(seq, eos, pad))
+                responses.append(cut_at_eos(seq, stops, pad))
     model.train(was_training)
     return responses
 
 
-def cut_at_eos(seq: list[int], eos: int, pad: int) -> list[int]:
-    if eos in seq:
-        return seq[: seq.index(eos) + 1]
+def cut_at_eos(seq: list[int], eos: int | list[int], pad: int) -> list[int]:
+    """The response up to and including its first stop token; without one, the tokens that are not padding."""
+    stops = eos if isinstance(eos, list) else [eos]
+    for i, token in enumerate(seq):
+        if token in stops:
+            return seq[: i + 1]
     return [t for t in seq if t != pad]
 
 
 def decode_response(tokenizer: Any, ids: list[int]) -> str:
+    """Plain text: special tokens (the template's turn markers, the EOS) dropped, surrounding whitespace stripped."""
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
@@ -121,14 +143,15 @@ def generate_responses(
     k: int = 4,
     max_new_tokens: int = 128,
     temperature: float = 0.7,
-    top_p: float = 1.0,
+    top_p: float = TOP_P,
     seed: int = 0,
     max_prompt_length: int = 512,
     batch_size: int = 16,
+    repetition_penalty: float = REPETITION_PENALTY,
 ) -> list[list[str]]:
-    """`k` sampled responses for each prompt (text or chat messages) from a causal LM: an id, path or run dir (loaded
-    for this call), or a (model, tokenizer) pair from `load_for_generation`. The seed is set after loading, so both
-    give the same samples for the same seed."""
+    """`k` sampled responses for each prompt (text or chat messages) from a causal LM: 'default' (SmolLM2), an id,
+    path or run dir (loaded for this call), or a (model, tokenizer) pair from `load_for_generation`. The seed is set
+    after loading, so both give the same samples for the same seed."""
     from transformers import set_seed
 
     if k < 1:
@@ -142,7 +165,7 @@ def generate_responses(
         max_prompt_length = max(1, min(max_prompt_length, limit - max_new_tokens))
     encoded = encode_prompts(tokenizer, prompts, max_prompt_length)
     repeated = [ids for ids in encoded for _ in range(k)]
-    sampled = sample_ids(model, tokenizer, repeated, max_new_tokens, temperature, top_p, batch_size)
+    sampled = sample_ids(model, tokenizer, repeated, max_new_tokens, temperature, top_p, batch_size, repetition_penalty)
     texts = [decode_response(tokenizer, ids) for ids in sampled]
     return [texts[i * k : (i + 1) * k] for i in range(len(prompts))]
 

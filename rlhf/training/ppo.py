@@ -142,7 +142,15 @@ def sample_and_score(cfg: PPORunConfig, policy: Any, reward_model: Any, tokenize
     repeated = [ids for ids in prompt_ids for _ in range(cfg.eval_samples_per_prompt)]
     if not repeated:
         return [], [], []
-    responses = sample_ids(policy, tokenizer, repeated, cfg.response_length, cfg.temperature)
+    responses = sample_ids(
+        policy,
+        tokenizer,
+        repeated,
+        cfg.response_length,
+        cfg.temperature,
+        top_p=cfg.top_p,
+        repetition_penalty=cfg.repetition_penalty,
+    )
     scores = score_responses(reward_model, repeated, responses, tokenizer.pad_token_id)
     rewards = scores
     if cfg.missing_eos_penalty is not None and cfg.stop_token == "eos":

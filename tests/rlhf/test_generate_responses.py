@@ -170,9 +170,10 @@ def test_default_chain_run_trains_end_to_end_and_its_policy_feeds_a_new_round(db
         text = row["prompt"] if isinstance(row["prompt"], str) else row["prompt"][0]["content"]
         prompt = PromptFactory(project=project, text=text, responses=[row["chosen"], row["rejected"], "Maybe."])
         rank(prompt, labelers[i % 2], [1, 3, 2])
-    config = {"n_layer": 1, "n_embd": 32, "n_head": 2, "vocab_size": 300, "max_length": 64, "sft_max_steps": 3,
-              "rm_max_steps": 3, "ppo_total_episodes": 8, "ppo_batch_size": 8, "ppo_num_ppo_epochs": 1,
-              "ppo_response_length": 6, "ppo_num_eval_prompts": 2, "ppo_eval_samples_per_prompt": 1}  # fmt: skip
+    config = {"base_model": "tiny", "n_layer": 1, "n_embd": 32, "n_head": 2, "vocab_size": 300, "max_length": 64,
+              "sft_max_steps": 3, "rm_max_steps": 3, "ppo_total_episodes": 8, "ppo_batch_size": 8,
+              "ppo_num_ppo_epochs": 1, "ppo_response_length": 6, "ppo_num_eval_prompts": 2,
+              "ppo_eval_samples_per_prompt": 1}  # fmt: skip
     run = policy_run_create(
         project=project, kind="chain", config=config, export_options={"test_ratio": 0.3}, enqueue=False
     )

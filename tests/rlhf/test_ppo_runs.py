@@ -83,7 +83,7 @@ def test_sft_files_hold_the_consensus_best_response_of_each_ranked_prompt(world)
     run = policy_run_create(project=world.project, kind="sft", enqueue=False, config={"max_steps": 2})
     rows = _lines(run.config["train_file"]) + _lines(run.config["eval_file"] or "/dev/null")
     assert len(rows) == 20 and all(row["completion"].startswith("Answer 1 to") for row in rows)
-    assert run.config["base_model"] == "tiny"
+    assert run.config["base_model"] == "default"  # SmolLM2; 'tiny' is a test fixture
 
 
 def test_ppo_with_a_reward_model_on_another_tokenizer_is_refused_before_anything_is_queued(world):
@@ -145,6 +145,11 @@ def test_default_chain_from_the_form_needs_no_policy_nor_reward_model(world, cli
     assert (run.config["ppo_kl_coef"], run.config["ppo_total_episodes"]) == (0.1, 32)
     assert run.config["ppo_kl_target"] is None
     assert _lines(run.config["sft_file"]) and _lines(run.config["pairs_file"])
+    assert run.config["base_model"] == "default" and run.config["sft_use_lora"] is True  # SmolLM2's preset
+
+    client.post(reverse("rlhf:policy-run-create", args=["alpha"]), form | {"policy_path": "tiny"})
+    fixture = TrainingRun.objects.filter(kind="chain").latest("id")
+    assert fixture.config["base_model"] == "tiny" and fixture.config["sft_learning_rate"] == 2e-3
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def test_create_returns_at_once_with_a_queued_run_and_an_enqueued_task(world, dj
         ({"project": "alpha", "config": {"output_dir": "/etc"}}, "config: Unknown field: output_dir."),
         ({"project": "alpha", "config": {"max_length": "long"}}, "config.max_length: A valid integer is required."),
         ({"project": "alpha", "export": {"strategy": "vote"}}, 'export.strategy: "vote" is not a valid choice.'),
-        ({"project": "alpha", "kind": "ppo"}, "A PPO run needs a policy"),
+        ({"project": "alpha", "kind": "ppo"}, "A PPO run needs a finished reward-model run"),
         ({"project": "alpha", "config": {"bf16": "maybe"}}, "Invalid config: bf16 must be auto, true or false"),
     ],
 )

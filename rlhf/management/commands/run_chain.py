@@ -1,6 +1,6 @@
-"""`manage.py run_chain --project SLUG [chain flags]`: the offline default chain on a project (a tiny causal LM with a
-tokenizer trained on the project's texts -> SFT on the best-ranked responses -> a reward model on the same tokenizer
--> PPO), queued for the worker (default) or here with a progress bar (--foreground)."""
+"""`manage.py run_chain --project SLUG [chain flags]`: the offline default chain on a project (SmolLM2-135M-Instruct,
+prepared offline -> SFT on the best-ranked responses -> a reward model on the same tokenizer -> PPO), queued for the
+worker (default) or here with a progress bar (--foreground)."""
 
 from argparse import RawDescriptionHelpFormatter
 
@@ -15,16 +15,20 @@ from rlhf.training.ppo_config import ChainConfig
 EXAMPLES = """
 examples:
   python manage.py run_chain --project demo                      # queued; `manage.py rlhf_worker` runs it
-  python manage.py run_chain --project demo --foreground         # here, with a progress bar (minutes on a CPU)
-  python manage.py run_chain --project demo --foreground --ppo-total-episodes 64 --sft-max-steps 20 --rm-max-steps 20
+  python manage.py run_chain --project demo --foreground         # here, with a progress bar (CPU: tens of minutes)
+  python manage.py run_chain --project demo --foreground --ppo-total-episodes 32 --sft-max-steps 10 --rm-max-steps 10
+  python manage.py run_chain --project demo --base-model /path/to/Qwen2.5-0.5B-Instruct   # any causal LM
+  python manage.py run_chain --project demo --foreground --base-model tiny   # the test fixture: seconds, word salad
 
-The run's directory holds base/, sft/, reward/ and ppo/. Its PPO policy is what `generate_responses --model run:ID`
-samples from; its reward/ model can score responses. Every field of rlhf.training.ppo_config.ChainConfig has a flag.
+The run's directory holds sft/, reward/ and ppo/ (and base/ for the tiny fixture); SmolLM2 is prepared into
+MODELS_DIR on first use (`manage.py prepare_models` does it ahead). Its PPO policy is what
+`generate_responses --model run:ID` samples from; its reward/ model can score responses. Every field of
+rlhf.training.ppo_config.ChainConfig has a flag.
 """
 
 
 class Command(BaseCommand):
-    help = "The offline default chain SFT -> reward model -> PPO on a project: queued for the worker, or --foreground."
+    help = "The offline default chain SmolLM2 -> SFT -> reward model -> PPO on a project: queued, or --foreground."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         return super().create_parser(

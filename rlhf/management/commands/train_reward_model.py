@@ -27,7 +27,7 @@ examples:
   # any Hugging Face id or local path; LoRA; majority-vote pairs; 20% of the prompts held out
   python manage.py train_reward_model --project helpfulness --base-model ./my-model --lora --lora-r 8 \\
       --strategy majority --test-ratio 0.2
-  # a tiny model built locally, 5 steps: a smoke test in seconds
+  # the 'tiny' test fixture (a random model built locally), 5 steps: a smoke test in seconds
   python manage.py train_reward_model --project helpfulness --base-model tiny --max-steps 5 --foreground
 
 Every field of rlhf.training.config.RewardModelConfig has a flag (--max-length, --use-margin, --seed, ...);

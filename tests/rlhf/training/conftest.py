@@ -44,3 +44,19 @@ def tiny_tokenizer():
     from rlhf.training.defaults import build_tiny_tokenizer
 
     return build_tiny_tokenizer(training_texts(pair_rows(40, long_every=5)), vocab_size=600)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct prepared once per test session into MODELS_DIR (default: models/ in the checkout): a
+    minute or two the first time, then the manifest check returns at once. Tests that use it are marked slow."""
+    from rlhf.training.models import prepare_smollm2
+
+    return prepare_smollm2(progress=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(smollm2: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(smollm2))

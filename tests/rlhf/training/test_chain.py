@@ -25,6 +25,7 @@ def test_default_chain_runs_sft_reward_model_and_ppo_end_to_end_on_one_tokenizer
         sft_file=str(write_jsonl(tmp_path / "best.jsonl", sft_rows(rows))),
         pairs_file=str(write_jsonl(tmp_path / "pairs.jsonl", rows)),
         output_dir=str(tmp_path / "chain"),
+        base_model="tiny",
         vocab_size=400,
         n_layer=1,
         n_embd=32,

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from rlhf.training.causal_defaults import CHAT_TEMPLATE, build_bpe_tokenizer, build_tiny_causal_lm
-from rlhf.training.data import DataError
+from rlhf.training.data import DataError, format_prompt
 from rlhf.training.ppo_config import SFTRunConfig
 from rlhf.training.progress import ProgressEvent
 from rlhf.training.sft import encode_demonstrations, run_sft, sft_rows
@@ -47,7 +47,9 @@ def test_encode_demonstrations_masks_the_prompt_and_ends_every_completion_with_e
     items = encode_demonstrations(tokenizer, [("Hi?", " Hello."), (long_prompt, " Short.")], 64, 16)
 
     first = items[0]
-    n_prompt = len(tokenizer("Hi?")["input_ids"])
+    rendered = format_prompt("Hi?", tokenizer)  # the fixture's HH chat template: "\n\nHuman: Hi?\n\nAssistant:"
+    assert rendered == "\n\nHuman: Hi?\n\nAssistant:"
+    n_prompt = len(tokenizer(rendered)["input_ids"])
     assert first["completion_mask"] == [0] * n_prompt + [1] * (len(first["input_ids"]) - n_prompt)
     assert first["input_ids"][-1] == tokenizer.eos_token_id
     assert items[1]["completion_mask"].count(0) == 16  # the long prompt keeps its last 16 tokens
@@ -96,10 +98,11 @@ def test_run_sft_lowers_the_completion_loss_and_changes_the_weights(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_run_sft_builds_the_tiny_default_when_base_model_is_tiny(tmp_path: Path):
+def test_run_sft_builds_the_tiny_fixture_when_base_model_is_tiny(tmp_path: Path):
     rows = demo_rows(8)
     cfg = SFTRunConfig(
         train_file=str(write_jsonl(tmp_path / "best.jsonl", to_sft(rows))),
+        base_model="tiny",
         output_dir=str(tmp_path / "sft"),
         max_steps=2,
         tiny_vocab_size=400,
