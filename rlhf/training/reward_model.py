@@ -234,6 +234,7 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
         from rlhf.training.evaluate import evaluate_pairs
 
         emit(progress, ProgressEvent(1, 1, message=f"evaluating {len(eval_rows)} pairs", stage="eval"))
+        started = time.monotonic()
         metrics.update(
             evaluate_pairs(
                 model,
@@ -244,6 +245,7 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
                 human_agreement=cfg.human_agreement,
             )
         )
+        metrics["eval/runtime_s"] = round(time.monotonic() - started, 2)
     elif cfg.human_agreement is not None:
         metrics["eval/human_agreement"] = cfg.human_agreement
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -266,12 +268,13 @@ def _finetune(
     from transformers import PrinterCallback
     from trl import RewardTrainer
 
+    distinct = len(rows)
     if cfg.length_debias == "balanced":
         rows = length_balanced_rows(rows, cfg.seed)
     train_ds, eval_ds, stats = _datasets(cfg, tokenizer, rows, eval_rows)
     message = f"{stats.pairs} pairs, {stats.truncated_pairs} truncated to {cfg.max_length} tokens (none dropped)"
     message += f", {ties} tie rows set aside" if ties else ""
-    setup_metrics = {**stats.as_metrics(), "train/tie_pairs_skipped": ties}
+    setup_metrics = {**stats.as_metrics(), "train/tie_pairs_skipped": ties, "train/distinct_pairs": distinct}
     emit(progress, ProgressEvent(0, 0, setup_metrics, message, stage="setup"))
 
     if not cfg.use_lora:  # with LoRA, freeze_layers limits the adapters to the upper layers (lora_config)
