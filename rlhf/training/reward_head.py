@@ -287,6 +287,7 @@ def train_head(
     install_head(model, fitted["weight"])
     metrics = {
         **stats.as_metrics(),
+        "train/steps": len(sequences),  # the progress unit of this method: texts through the trunk
         "train/trunk_layers": layers,
         "train/features_s": round(features_s, 2),
         "train/cached_texts": cached,

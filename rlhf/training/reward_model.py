@@ -224,7 +224,8 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
     else:
         model, train_metrics, args, history = _finetune(cfg, model, tokenizer, rows, eval_rows, ties, out, progress)
 
-    emit(progress, ProgressEvent(1, 1, message=f"saving to {out}", stage="save"))
+    steps = int(train_metrics.get("train/steps", 1))
+    emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "training_config.json").write_text(json.dumps(_resolved_config(cfg, args, model), indent=2))
@@ -233,7 +234,7 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
     if eval_rows:
         from rlhf.training.evaluate import evaluate_pairs
 
-        emit(progress, ProgressEvent(1, 1, message=f"evaluating {len(eval_rows)} pairs", stage="eval"))
+        emit(progress, ProgressEvent(steps, steps, message=f"evaluating {len(eval_rows)} pairs", stage="eval"))
         started = time.monotonic()
         metrics.update(
             evaluate_pairs(
@@ -250,7 +251,7 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
         metrics["eval/human_agreement"] = cfg.human_agreement
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "log_history.json").write_text(json.dumps(history, indent=2))
-    emit(progress, ProgressEvent(1, 1, _scalars(metrics), _summary(metrics, out), stage="done"))
+    emit(progress, ProgressEvent(steps, steps, _scalars(metrics), _summary(metrics, out), stage="done"))
     return out
 
 
