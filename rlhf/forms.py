@@ -6,14 +6,15 @@ from typing import Any
 from django import forms
 
 from annotation.exports.options import STRATEGIES
-from rlhf.training.config import RewardModelConfig
+from rlhf.training.config import DEBIAS_CHOICES, METHOD_CHOICES, RewardModelConfig
 from rlhf.training.ppo_config import PPORunConfig
 
 _DEFAULTS = {f.name: f.default for f in fields(RewardModelConfig)}
 _HELP = {f.name: f.metadata.get("help", "") for f in fields(RewardModelConfig)}
 CONFIG_FIELDS = (
-    "base_model", "num_train_epochs", "learning_rate", "per_device_train_batch_size", "max_length", "use_lora",
-    "lora_r", "use_margin", "center_rewards_coefficient", "max_steps", "seed",
+    "base_model", "method", "length_debias", "trunk_layers", "num_train_epochs", "learning_rate",
+    "per_device_train_batch_size", "max_length", "use_lora", "lora_r", "use_margin", "center_rewards_coefficient",
+    "max_steps", "seed",
 )  # fmt: skip
 STRATEGY_HELP = {
     "all": "every labeler's ranking gives its own pairs",
@@ -29,6 +30,18 @@ def _help(name: str) -> str:
 class RewardRunForm(forms.Form):
     name = forms.CharField(required=False, max_length=200, help_text="Optional; default: '<project> reward model #id'.")
     base_model = forms.CharField(initial=_DEFAULTS["base_model"], max_length=500, help_text=_help("base_model"))
+    method = forms.ChoiceField(
+        choices=[(m, m) for m in METHOD_CHOICES], initial=_DEFAULTS["method"], required=False,
+        help_text=_help("method"),
+    )  # fmt: skip
+    length_debias = forms.ChoiceField(
+        label="Length debiasing", choices=[(d, d) for d in DEBIAS_CHOICES], initial=_DEFAULTS["length_debias"],
+        required=False, help_text=_help("length_debias"),
+    )  # fmt: skip
+    trunk_layers = forms.IntegerField(
+        initial=_DEFAULTS["trunk_layers"], min_value=0, max_value=1000, required=False,
+        help_text=_help("trunk_layers"),
+    )  # fmt: skip
     num_train_epochs = forms.FloatField(initial=_DEFAULTS["num_train_epochs"], min_value=0.01, max_value=100)
     learning_rate = forms.FloatField(initial=_DEFAULTS["learning_rate"], min_value=1e-8, max_value=1.0)
     per_device_train_batch_size = forms.IntegerField(
@@ -64,7 +77,8 @@ class RewardRunForm(forms.Form):
     def run_arguments(self) -> dict[str, Any]:
         """name, config and export options for training_run_create."""
         data = self.cleaned_data
-        config = {name: data[name] for name in CONFIG_FIELDS}
+        # Fields a client may leave out (added after the form's first version) take the dataclass default.
+        config = {name: _DEFAULTS[name] if data[name] in (None, "") else data[name] for name in CONFIG_FIELDS}
         export = {"strategy": data["strategy"], "test_ratio": data["test_ratio"]}
         return {"name": data["name"], "config": config, "export_options": export}
 
