@@ -48,7 +48,7 @@ class RunCreateApi(BaseApi):
         kind = serializers.ChoiceField(
             choices=TrainingRun.Kind.choices, default=TrainingRun.Kind.REWARD_MODEL,
             help_text="reward_model (default); sft, ppo, dpo, grpo (algorithm grpo or rloo) or chain (the offline "
-            "default chain SFT -> reward model -> PPO).",
+            "default chain SmolLM2 -> SFT -> reward model -> PPO).",
         )  # fmt: skip
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
         config = RunConfigField(required=False, default=dict, help_text="The kind's settings (see RunConfig).")
@@ -56,7 +56,7 @@ class RunCreateApi(BaseApi):
         policy = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=500,
             help_text="sft (base model), ppo, dpo, grpo: an earlier policy run ('run:ID' or its id), a local path "
-            "or a model id.",
+            "or a model id; empty = 'default' (SmolLM2-135M-Instruct, offline). chain: set config.base_model instead.",
         )  # fmt: skip
         reward_run = serializers.IntegerField(
             required=False, allow_null=True, default=None,

@@ -16,7 +16,7 @@ EXAMPLES = """
 examples:
   python manage.py run_chain --project demo                      # queued; `manage.py rlhf_worker` runs it
   python manage.py run_chain --project demo --foreground         # here, with a progress bar (CPU: tens of minutes)
-  python manage.py run_chain --project demo --foreground --ppo-total-episodes 32 --sft-max-steps 10 --rm-max-steps 10
+  python manage.py run_chain --project demo --foreground --ppo-total-episodes 16 --sft-max-steps 4 --rm-max-steps 4
   python manage.py run_chain --project demo --base-model /path/to/Qwen2.5-0.5B-Instruct   # any causal LM
   python manage.py run_chain --project demo --foreground --base-model tiny   # the test fixture: seconds, word salad
 

@@ -92,3 +92,42 @@ def test_split_held_out_is_stable_and_keeps_a_training_prompt():
     assert len(held) == 3 and len(train) == 7 and not set(train) & set(held)
     assert split_held_out(list(reversed(prompts)), 3)[1] == list(reversed(held))
     assert split_held_out(["only"], 5) == (["only"], [])
+
+
+def test_chain_settings_left_unset_take_the_base_models_preset():
+    smol, tiny = ChainConfig(), ChainConfig(base_model="tiny")
+
+    assert smol.base_model == "default" and smol.sft_use_lora is True and smol.rm_use_lora is True
+    assert (smol.sft_learning_rate, smol.ppo_learning_rate, smol.sft_max_steps) == (2e-4, 1e-5, 10)
+    assert (tiny.sft_learning_rate, tiny.ppo_learning_rate, tiny.sft_use_lora, tiny.sft_max_steps) == (
+        2e-3,
+        3e-4,
+        False,
+        -1,
+    )
+    assert ChainConfig(sft_learning_rate=1e-4, sft_use_lora=False).sft_learning_rate == 1e-4
+    assert ChainConfig.from_dict(smol.to_dict()) == smol  # a stored run config reloads as it was resolved
+
+
+def test_default_chain_starts_from_the_prepared_smollm2_without_building_a_base(tmp_path, monkeypatch):
+    from rlhf.training import chain, models, ppo, reward_model, sft
+
+    seen = {}
+    monkeypatch.setattr(models, "prepare_smollm2", lambda **kw: tmp_path / "smol")
+    monkeypatch.setattr(chain, "build_base", lambda *a: pytest.fail("SmolLM2 needs no base/"))
+    monkeypatch.setattr(sft, "run_sft", lambda cfg, progress=None: seen.setdefault("sft", cfg))
+    monkeypatch.setattr(reward_model, "train_reward_model", lambda cfg, progress=None: seen.setdefault("rm", cfg))
+    monkeypatch.setattr(ppo, "run_ppo", lambda cfg, progress=None: seen.setdefault("ppo", cfg))
+    rows = demo_rows(4)
+    cfg = ChainConfig(
+        sft_file=str(write_jsonl(tmp_path / "best.jsonl", sft_rows(rows))),
+        pairs_file=str(write_jsonl(tmp_path / "pairs.jsonl", rows)),
+        output_dir=str(tmp_path / "chain"),
+    )
+
+    dirs = run_default_chain(cfg)
+
+    assert dirs["base"] == tmp_path / "smol" and not (tmp_path / "chain" / "base").exists()
+    assert seen["sft"].base_model == str(tmp_path / "smol") and seen["sft"].use_lora is True
+    assert seen["rm"].base_model == str(dirs["sft"]) and seen["rm"].use_lora is True
+    assert seen["ppo"].policy == str(dirs["sft"]) and seen["ppo"].reward_model == str(dirs["reward"])
