@@ -92,6 +92,9 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
         max_steps=cfg.rm_max_steps,
         learning_rate=cfg.rm_learning_rate,
         use_lora=cfg.rm_use_lora,
+        method=cfg.rm_method,
+        length_debias=cfg.rm_length_debias,
+        trunk_layers=cfg.rm_trunk_layers,
         logging_steps=5,
         seed=cfg.seed,
     )

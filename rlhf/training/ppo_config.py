@@ -323,6 +323,9 @@ CHAIN_PRESETS: dict[str, dict[str, Any]] = {
         "rm_learning_rate": 3e-4,
         "rm_max_steps": -1,
         "rm_use_lora": False,
+        "rm_method": "finetune",
+        "rm_length_debias": "none",
+        "rm_trunk_layers": 0,
         "ppo_total_episodes": 256,
         "ppo_learning_rate": 3e-4,
     },
@@ -335,6 +338,11 @@ CHAIN_PRESETS: dict[str, dict[str, Any]] = {
         "rm_learning_rate": 1e-3,
         "rm_max_steps": 10,
         "rm_use_lora": True,
+        # A frozen SFT trunk with a fitted head: every pair goes through SmolLM2 once (no 5-6 s training steps), so
+        # the reward model sees all the pairs instead of rm_max_steps batches; the length term is fitted and dropped.
+        "rm_method": "frozen-head",
+        "rm_length_debias": "residual",
+        "rm_trunk_layers": 8,  # the first 8 of SmolLM2's 30 layers: ~4x cheaper features and PPO reward/value passes
         "ppo_total_episodes": 32,
         "ppo_learning_rate": 1e-5,
     },
@@ -380,6 +388,9 @@ class ChainConfig(_Dict):
     rm_learning_rate: float | None = _preset("Reward-model learning rate.")
     rm_max_steps: int | None = _preset("Cap on reward-model steps (-1 = epochs).")
     rm_use_lora: bool | None = _preset("The reward model trains LoRA adapters.")
+    rm_method: str | None = _preset("Reward-model method: finetune or frozen-head (docs/training.md).")
+    rm_length_debias: str | None = _preset("Reward-model length debiasing: none, balanced, residual or both.")
+    rm_trunk_layers: int | None = _preset("frozen-head: decoder layers of the reward model's trunk (0 = all).")
     ppo_total_episodes: int | None = _preset("PPO episodes.")
     ppo_batch_size: int = field(default=16, metadata={"help": "PPO rollout batch (episodes per update)."})
     ppo_num_mini_batches: int = field(default=2, metadata={"help": "PPO mini batches per rollout batch."})

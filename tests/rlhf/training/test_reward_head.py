@@ -125,3 +125,35 @@ def test_frozen_head_run_saves_a_classifier_that_scores_like_the_fitted_head(tmp
     weight = head_layer(model).weight.detach().numpy()[0]
     expected = [float(cache.get(seq) @ weight) for seq in sequences]
     assert np.allclose(scores, expected, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_frozen_head_on_smollm2_saves_a_shortened_llama_classifier(tmp_path, smollm2):
+    from transformers import AutoModelForSequenceClassification
+
+    from rlhf.training.scoring import score_texts
+
+    rows = pair_rows(6, seed=5)
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    cfg = RewardModelConfig(
+        train_file=str(train),
+        base_model="smollm2",
+        output_dir=str(tmp_path / "rm"),
+        max_length=64,
+        method="frozen-head",
+        trunk_layers=2,
+        length_debias="residual",
+        feature_cache_dir="none",
+    )
+    out = train_reward_model(cfg)
+
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert type(model).__name__ == "LlamaForSequenceClassification"
+    assert model.config.num_hidden_layers == 2 and len(model.model.layers) == 2
+    assert model.config.pad_token_id != model.config.eos_token_id  # the reward is read at the end of turn
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train/trunk_layers"] == 2 and metrics["train/steps"] == 12
+    # The chosen (helpful) answers of the training pairs score above the rejected (curt) ones.
+    answers = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+    scores = score_texts(out, [r["prompt"] for r in rows] * 2, answers)
+    assert sum(c > r for c, r in zip(scores[:6], scores[6:], strict=True)) >= 5
