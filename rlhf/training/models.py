@@ -6,7 +6,7 @@ package) and dequantises it to float32 weights; `prepare_smollm2` saves them as 
 (safetensors, tokenizer with its ChatML chat template, generation_config.json) under `models_dir()`, with a
 manifest.json saying where it came from. A second call checks the manifest and returns at once.
 
-    resolve_model("default")   ->  "<MODELS_DIR>/smollm2-135m-instruct"   (prepared on first use, ~1 minute)
+    resolve_model("default")   ->  "<MODELS_DIR>/smollm2-135m-instruct"   (prepared on first use, ~2 minutes)
     resolve_model("Qwen/Qwen2.5-0.5B-Instruct") / resolve_model("/path/to/model")   ->  unchanged
 
 Two fixes to the GGUF's tokenizer and config, both needed by the training stages:
