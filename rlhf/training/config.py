@@ -6,7 +6,7 @@ from typing import Any
 REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
 TRUNCATION_CHOICES = ("left-prompt",)
 METHOD_CHOICES = ("finetune", "frozen-head")
-DEBIAS_CHOICES = ("none", "balanced", "residual", "both")
+DEBIAS_CHOICES = ("none", "balanced", "residual", "both", "decorrelate")
 
 
 @dataclass
@@ -84,8 +84,14 @@ class RewardModelConfig:
         metadata={
             "help": "Counter length bias. 'balanced': chosen-longer and chosen-shorter pairs carry equal weight "
             "(finetune: the smaller group is oversampled); 'residual' (frozen-head only): a separate length term is "
-            "fitted with the head and dropped when saving (ODIN, Chen et al. 2024); 'both'; 'none'."
+            "fitted with the head and dropped when saving (ODIN, Chen et al. 2024); 'both'; 'decorrelate': after "
+            "training, the head is projected so that on the training pairs its reward margin has zero linear "
+            "correlation with the log-length difference; 'none'."
         },
+    )
+    decorrelate_pairs: int = field(
+        default=1000,
+        metadata={"help": "length_debias=decorrelate: training pairs (a seeded sample) the projection is fitted on."},
     )
     feature_cache_dir: str = field(
         default="",

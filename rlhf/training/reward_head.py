@@ -236,14 +236,14 @@ def fit_head(
     }
 
 
-def install_head(model: Any, weight: np.ndarray) -> None:
-    """Put the fitted weights into the classifier's one-output head layer (its bias, if any, set to zero)."""
+def install_head(model: Any, weight: np.ndarray, keep_bias: bool = False) -> None:
+    """Put the weights into the classifier's one-output head layer (its bias, if any, set to zero unless kept)."""
     import torch
 
     layer = head_layer(model)
     with torch.no_grad():
         layer.weight.copy_(torch.as_tensor(weight, dtype=layer.weight.dtype).reshape(layer.weight.shape))
-        if layer.bias is not None:
+        if layer.bias is not None and not keep_bias:
             layer.bias.zero_()
 
 
@@ -311,3 +311,50 @@ def _timed(progress: ProgressCallback | None, started: float) -> ProgressCallbac
         emit(progress, ProgressEvent(event.step, event.total_steps, timing, message, "train"))
 
     return forward
+
+
+def decorrelated_weight(weight: np.ndarray, diffs: np.ndarray, length_diff: np.ndarray) -> np.ndarray:
+    """The head weight projected so that the margin w . (f_c - f_r) has zero covariance (hence zero linear
+    correlation) with the length difference over these pairs: w - (w . c / c . c) c, where c is the covariance of
+    the feature differences with the length difference. ODIN (Chen et al., 2024) penalises that correlation during
+    training; projecting the trained head removes it exactly, at the cost of whatever signal lies along c."""
+    centred = diffs - diffs.mean(axis=0)
+    cov = (centred * (length_diff - length_diff.mean())[:, None]).mean(axis=0)
+    norm = float(cov @ cov)
+    if norm == 0.0:
+        return weight
+    return (weight - (weight @ cov) / norm * cov).astype(weight.dtype)
+
+
+def decorrelate_head(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    cfg: RewardModelConfig,
+    progress: ProgressCallback | None = None,
+) -> dict[str, float]:
+    """length_debias='decorrelate': project the trained model's head (see `decorrelated_weight`) using the features
+    of a seeded sample of the training pairs (cached for frozen-head runs); returns the margin-length correlation on
+    that sample before and after."""
+    rng = np.random.default_rng(cfg.seed)
+    sample = [rows[i] for i in sorted(rng.choice(len(rows), min(len(rows), cfg.decorrelate_pairs), replace=False))]
+    items, _ = encode_pairs(sample, tokenizer, cfg.max_length)
+    sequences = [item["chosen_ids"] for item in items] + [item["rejected_ids"] for item in items]
+    cache = FeatureCache(cache_dir(cfg.feature_cache_dir), trunk_fingerprint(model))
+    emit(progress, ProgressEvent(0, len(sequences), message=f"length decorrelation on {len(items)} pairs"))
+    feats = sequence_features(model, sequences, tokenizer.pad_token_id, cfg.per_device_eval_batch_size, cache=cache)
+    diffs, length_diff = (feats[: len(items)] - feats[len(items) :]).astype(np.float64), length_feature(sample)
+    weight = head_layer(model).weight.detach().float().numpy()[0].astype(np.float64)
+    projected = decorrelated_weight(weight, diffs, length_diff)
+    install_head(model, projected.astype(np.float32), keep_bias=True)
+    return {
+        "train/decorrelate_pairs": len(items),
+        "train/margin_length_correlation_before": _corr(diffs @ weight, length_diff),
+        "train/margin_length_correlation_after": _corr(diffs @ projected, length_diff),
+    }
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return round(float(np.corrcoef(a, b)[0, 1]), 4)

@@ -224,6 +224,10 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
     else:
         model, train_metrics, args, history = _finetune(cfg, model, tokenizer, rows, eval_rows, ties, out, progress)
 
+    if cfg.length_debias == "decorrelate":
+        from rlhf.training.reward_head import decorrelate_head
+
+        train_metrics.update(decorrelate_head(model, tokenizer, rows, cfg, progress))
     steps = int(train_metrics.get("train/steps", 1))
     emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
     model.save_pretrained(out)

@@ -157,3 +157,39 @@ def test_frozen_head_on_smollm2_saves_a_shortened_llama_classifier(tmp_path, smo
     answers = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
     scores = score_texts(out, [r["prompt"] for r in rows] * 2, answers)
     assert sum(c > r for c, r in zip(scores[:6], scores[6:], strict=True)) >= 5
+
+
+def test_decorrelated_weight_removes_the_margin_length_correlation():
+    from rlhf.training.reward_head import decorrelated_weight
+
+    chosen, rejected, length_diff, _ = _pairs(500, 6, content=1.0, length=2.0, seed=2)
+    chosen[:, 0] += 2 * np.maximum(length_diff, 0)  # feature 0 carries length
+    rejected[:, 0] += 2 * np.maximum(-length_diff, 0)
+    diffs = chosen - rejected
+    weight = fit_head(chosen, rejected, length_diff, l2=0.01, debias="none")["weight"].astype(np.float64)
+
+    projected = decorrelated_weight(weight, diffs, length_diff)
+
+    assert abs(np.corrcoef(diffs @ weight, length_diff)[0, 1]) > 0.01
+    assert abs(np.corrcoef(diffs @ projected, length_diff)[0, 1]) < 1e-6
+    assert np.allclose(decorrelated_weight(weight, diffs, np.zeros(500)), weight)  # nothing to remove
+
+
+@pytest.mark.slow
+def test_decorrelate_debias_after_finetuning_records_the_correlation_it_removed(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", pair_rows(24, seed=6, long_every=3))
+    cfg = RewardModelConfig(
+        train_file=str(train),
+        base_model="tiny",
+        output_dir=str(tmp_path / "rm"),
+        max_length=64,
+        tiny_vocab_size=500,
+        max_steps=3,
+        learning_rate=1e-3,
+        length_debias="decorrelate",
+        feature_cache_dir="none",
+    )
+    metrics = json.loads((train_reward_model(cfg) / "metrics.json").read_text())
+
+    assert metrics["train/decorrelate_pairs"] == 24
+    assert abs(metrics["train/margin_length_correlation_after"]) < 1e-3
