@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULTS = {
     "base_model": "minilm",
     "method": "finetune",
-    "length_debias": "balanced",
+    "length_debias": "none",
     "max_length": 128,
     "epochs": 1.0,
     "batch_size": 8,
@@ -59,6 +59,7 @@ DEFAULTS = {
 CANDIDATES = [
     {"length_debias": "none"},
     {"length_debias": "balanced"},
+    {"length_debias": "decorrelate"},
 ]
 FULL = {"max_length": 512, "epochs": 3.0, "freeze_layers": 0, "batch_size": 16}
 
