@@ -201,7 +201,7 @@ def _flags(project: Project, loaded: Loaded, rows: np.ndarray) -> list[dict]:
     firsts = _one_row_per_ranking(loaded, rows)
     prompt, labeler, flag_set = loaded.table.prompt[firsts], loaded.table.labeler[firsts], loaded.row_flags[firsts]
     out = []
-    for option in project.flag_options:
+    for option in project.flag_choices:
         flagged = np.array([option["key"] in flags for flags in loaded.flag_sets], dtype=bool)[flag_set]
         out.append(
             {
