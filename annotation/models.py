@@ -7,7 +7,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -72,11 +72,13 @@ class Project(models.Model):
     rationale_required = models.BooleanField(default=False)
     flag_options = models.JSONField(default=default_flag_options, blank=True, validators=[validate_flag_options])
     overlap = models.PositiveSmallIntegerField(
-        default=3, validators=[MaxValueValidator(MAX_OVERLAP)], help_text="Distinct labelers wanted per prompt."
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERLAP)],
+        help_text="Distinct labelers wanted per prompt.",
     )
     lease_minutes = models.PositiveIntegerField(
         default=30,
-        validators=[MaxValueValidator(MAX_LEASE_MINUTES)],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LEASE_MINUTES)],
         help_text=f"Minutes a labeler holds a prompt (at most {MAX_LEASE_MINUTES:,}, 30 days).",
     )
     gold_rate = models.FloatField(default=0.0, help_text="Share of a labeler's queue drawn from gold prompts (0-1).")

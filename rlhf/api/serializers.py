@@ -32,6 +32,9 @@ def _config_field(dc_field) -> serializers.Field:
         options["help_text"] += f" Default: {dc_field.default!r}."
     if kind is str:
         options["allow_blank"] = False
+        options["max_length"] = 1000
+    if kind is int:  # beyond 32 bits no setting makes sense, and a 40-digit one only fails later in the worker
+        options["min_value"], options["max_value"] = -(2**31), 2**31 - 1
     return _FIELD_TYPES[kind](**options)
 
 
