@@ -138,6 +138,10 @@ SPECTACULAR_SETTINGS = {
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
+# Local model directories (besides this project's run directories) that managers may name as a run's base model or
+# policy; anything else they type must be a run ('run:ID') or a model id. Admins are not limited.
+RLHF_ALLOWED_MODEL_DIRS = env.list("RLHF_ALLOWED_MODEL_DIRS", default=[])
+
 # Labeling defaults (per project overridable).
 ANNOTATION_DEFAULT_LEASE_MINUTES = env.int("ANNOTATION_DEFAULT_LEASE_MINUTES", default=30)
 
