@@ -302,3 +302,13 @@ class RankingEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.response_id}: {self.rank}"
+
+
+class ApiTokenUse(models.Model):
+    """When a user's API token was last used (DRF's Token has no such field); reset when the token is rotated."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_use")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} token last used {self.last_used_at}"

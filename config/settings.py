@@ -1,5 +1,6 @@
 """One settings module; behaviour changes through environment variables (see README, "Settings")."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI / ReDoc files served locally: no CDN
     "django_tasks",
     "django_tasks_db",
+    "axes",  # login throttling: failed sign-ins per user name and per client address lock for a while
     "annotation",
     "rlhf",
 ]
@@ -44,7 +46,22 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotation.api.middleware.ApiErrorMiddleware",  # under /api/, every error is JSON with a stable code
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out sign-in with the lockout response
 ]
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one user name, or from one client
+# address, further attempts from it are refused for LOGIN_LOCKOUT_MINUTES (the lock lifts by itself; an admin can
+# lift it sooner with `manage.py axes_reset`). The API's token endpoint goes through the same backend.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "annotation.auth.lockout_response"
+# Behind a proxy, set AXES_IPWARE_META_PRECEDENCE_ORDER (e.g. HTTP_X_FORWARDED_FOR) so the client address is right.
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -107,7 +124,7 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotation.api.authentication.TrackedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
