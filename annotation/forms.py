@@ -7,6 +7,17 @@ RANK_BAD_FIELD = "Unknown field {name!r}: rank fields are named rank_<response i
 RATIONALE_MAX_CHARS = 20_000
 
 
+MAX_RANK_DIGITS = 6
+
+
+def _plain_int(value: str) -> int | str:
+    """ASCII digits become an int; anything else ("²", "①", "٣", a 5,000-digit number) stays a string, which the
+    service reports as not a whole number. str.isdigit() alone accepts "²" and "①", which int() then refuses."""
+    if value.isascii() and value.isdigit() and len(value) <= MAX_RANK_DIGITS:
+        return int(value)
+    return value
+
+
 class RankingSubmitForm(forms.Form):
     """The labeling page's POST: `rank_<response_id>` per response, `flags` (repeated), `rationale`, `time_spent_s`.
 
@@ -29,14 +40,13 @@ class RankingSubmitForm(forms.Form):
         for name, value in self.data.items():
             if not name.startswith(RANK_FIELD_PREFIX):
                 continue
-            try:
-                response_id = int(name.removeprefix(RANK_FIELD_PREFIX))
-            except ValueError:
-                self.add_error(None, RANK_BAD_FIELD.format(name=name))
+            response_id = _plain_int(name.removeprefix(RANK_FIELD_PREFIX))
+            if not isinstance(response_id, int):
+                self.add_error(None, RANK_BAD_FIELD.format(name=name[:40]))
                 continue
             value = value.strip()
             if value:  # an empty field is an unranked response: the service reports it as missing
-                ranks[response_id] = int(value) if value.isdigit() else value
+                ranks[response_id] = _plain_int(value)
         return ranks
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 MAX_TEXT_CHARS = 50_000
 MIN_RESPONSES, MAX_RESPONSES = 2, 10
 CHAT_ROLES = {"system", "user", "assistant", "tool"}
+MAX_METADATA_DEPTH = 20  # metadata nested deeper than this is refused (databases limit JSON nesting too)
+MAX_INT_DIGITS = 18  # integers in metadata must fit a 64-bit column once a database reads them
 
 
 @dataclass
@@ -68,6 +70,17 @@ def messages_to_text(messages: list[dict]) -> str:
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
 
 
+def _storable(value: str, what: str) -> str:
+    """Strings a database can store: no lone surrogates (JSON's "\\ud800" escapes) and no NUL characters."""
+    if "\x00" in value:
+        raise LineError(f"{what} contains a NUL character (\\u0000).")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LineError(f"{what} contains a lone surrogate ({value[exc.start]!r}): not valid Unicode.") from None
+    return value
+
+
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise LineError(f"{what} must be a string, got {type(value).__name__}.")
@@ -75,7 +88,49 @@ def _text(value: object, what: str) -> str:
         raise LineError(f"{what} is empty.")
     if len(value) > MAX_TEXT_CHARS:
         raise LineError(f"{what} is {len(value):,} characters long; the limit is {MAX_TEXT_CHARS:,}.")
-    return value
+    return _storable(value, what)
+
+
+def _label(value: object, what: str, max_chars: int) -> str:
+    """An optional short label (category, source, id, model): a string or a number, cut to the column's length."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise LineError(f"{what} must be a string, got {type(value).__name__}.")
+    if isinstance(value, int) and len(str(abs(value))) > MAX_INT_DIGITS:
+        raise LineError(f"{what} is a number of more than {MAX_INT_DIGITS} digits.")
+    return _storable(str(value), what)[:max_chars]
+
+
+def _metadata(value: object, what: str, depth: int = 0) -> object:
+    """Check a metadata value all the way down: storable strings and keys, finite numbers, bounded nesting."""
+    if depth > MAX_METADATA_DEPTH:
+        raise LineError(f"{what} is nested more than {MAX_METADATA_DEPTH} levels deep.")
+    if isinstance(value, str):
+        return _storable(value, what)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if len(str(abs(value))) > MAX_INT_DIGITS:
+            raise LineError(f"{what} holds a number of more than {MAX_INT_DIGITS} digits.")
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise LineError(f"{what} holds {value}, which is not a JSON number.")
+        return value
+    if isinstance(value, list):
+        return [_metadata(item, what, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {_storable(str(k), what): _metadata(v, what, depth + 1) for k, v in value.items()}
+    raise LineError(f"{what} holds a {type(value).__name__}, which is not a JSON value.")
+
+
+def _metadata_object(value: object, what: str) -> dict:
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise LineError(f"{what} must be an object, got {type(value).__name__}.")
+    return _metadata(value, what)
 
 
 def _messages(value: list) -> list[dict]:
@@ -85,7 +140,7 @@ def _messages(value: list) -> list[dict]:
     for i, message in enumerate(value, start=1):
         if not isinstance(message, dict) or "role" not in message or "content" not in message:
             raise LineError(f"chat message {i} must be an object with 'role' and 'content'.")
-        if message["role"] not in CHAT_ROLES:
+        if not isinstance(message["role"], str) or message["role"] not in CHAT_ROLES:
             raise LineError(f"chat message {i} has unknown role {message['role']!r} (use {sorted(CHAT_ROLES)}).")
         messages.append({"role": message["role"], "content": _text(message["content"], f"chat message {i} content")})
     return messages
@@ -102,8 +157,9 @@ def _response(value: object, i: int) -> ResponseRecord:
     if isinstance(value, dict):
         if "text" not in value:
             raise LineError(f"response {i} is an object without 'text'.")
-        model = value.get("model", value.get("model_name", "")) or ""
-        return ResponseRecord(_text(value["text"], f"response {i}"), str(model), dict(value.get("metadata") or {}))
+        model = _label(value.get("model", value.get("model_name", "")), f"response {i} 'model'", 200)
+        metadata = _metadata_object(value.get("metadata"), f"response {i} 'metadata'")
+        return ResponseRecord(_text(value["text"], f"response {i}"), model, metadata)
     return ResponseRecord(_text(value, f"response {i}"))
 
 
@@ -143,18 +199,17 @@ def record_from_row(row: dict, line: int, kind: str) -> PromptRecord:
             raise LineError(f"{count} responses; a prompt needs {MIN_RESPONSES} to {MAX_RESPONSES}.")
         responses = [_response(value, i) for i, value in enumerate(row["responses"], start=1)]
         chosen_index = None
-    metadata = row.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise LineError("'metadata' must be an object.")
-    metadata = {**{k: v for k, v in row.items() if k not in known and v not in (None, "")}, **metadata}
+    metadata = _metadata_object(row.get("metadata"), "'metadata'")
+    extra = {k: v for k, v in row.items() if k not in known and v not in (None, "")}
+    metadata = {**_metadata(extra, "an extra field"), **metadata}
     return PromptRecord(
         line=line,
         text=text,
         messages=messages,
         responses=responses,
-        category=str(row.get("category") or "")[:100],
-        source=str(row.get("source") or "")[:200],
-        external_id=str(row.get("id") or "")[:200],
+        category=_label(row.get("category"), "'category'", 100),
+        source=_label(row.get("source"), "'source'", 200),
+        external_id=_label(row.get("id"), "'id'", 200),
         metadata=metadata,
         chosen_index=chosen_index,
     )
@@ -172,6 +227,10 @@ def _decoded_lines(data: bytes, report: ParseReport) -> list[tuple[int, str]]:
     return lines
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _detect_kind(first: dict | None, kind: str) -> str:
     if kind != "auto":
         return kind
@@ -187,9 +246,14 @@ def parse_jsonl(data: bytes, kind: str = "auto") -> ParseReport:
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line)))
+            rows.append((number, json.loads(line, parse_constant=_no_constant)))
         except json.JSONDecodeError as exc:
             report.errors.append((number, f"invalid JSON: {exc.msg} (column {exc.colno})."))
+        except RecursionError:
+            report.errors.append((number, "invalid JSON: nested too deeply."))
+        except ValueError as exc:  # NaN/Infinity (see _no_constant), or an integer over Python's digit limit
+            reason = "a number with too many digits" if "digits" in str(exc) else str(exc)
+            report.errors.append((number, f"invalid JSON: {reason}."))
     report.kind = _detect_kind(rows[0][1] if rows else None, kind)
     _collect(report, rows)
     return report

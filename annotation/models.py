@@ -3,7 +3,11 @@
 Behaviour lives in `annotation/services/`; models hold fields, constraints and simple properties only.
 """
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -17,8 +21,43 @@ DEFAULT_FLAG_OPTIONS = [
 ]
 
 
+MAX_LEASE_MINUTES = 30 * 24 * 60  # 30 days: a longer lease is a mistake (and 10**12 minutes overflows a date)
+MAX_OVERLAP = 1000
+MAX_FLAG_OPTIONS = 20
+FLAG_KEY_RE = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
+FLAG_OPTIONS_SHAPE = 'Flag options must be a list of {"key": "...", "label": "..."} objects.'
+
+
 def default_flag_options() -> list[dict]:
     return [dict(option) for option in DEFAULT_FLAG_OPTIONS]
+
+
+def flag_options_errors(value: object) -> list[str]:
+    """Every reason `value` is not a list of {key, label} flag options; [] when it is."""
+    if not isinstance(value, list):
+        return [FLAG_OPTIONS_SHAPE]
+    if len(value) > MAX_FLAG_OPTIONS:
+        return [f"At most {MAX_FLAG_OPTIONS} flag options."]
+    errors, keys = [], []
+    for i, option in enumerate(value, start=1):
+        if not isinstance(option, dict) or set(option) != {"key", "label"}:
+            errors.append(f"Flag option {i}: {FLAG_OPTIONS_SHAPE}")
+            continue
+        key, label = option["key"], option["label"]
+        if not isinstance(key, str) or not FLAG_KEY_RE.match(key):
+            errors.append(f"Flag option {i}: the key must be 1-50 letters, digits, hyphens or underscores.")
+        if not isinstance(label, str) or not label.strip() or len(label) > 200:
+            errors.append(f"Flag option {i}: the label must be a text of 1-200 characters.")
+        if key in keys:
+            errors.append(f"Flag key {key!r} appears more than once.")
+        keys.append(key if isinstance(key, str) else None)
+    return errors
+
+
+def validate_flag_options(value: object) -> None:
+    errors = flag_options_errors(value)
+    if errors:
+        raise ValidationError(errors)
 
 
 class Project(models.Model):
@@ -31,9 +70,17 @@ class Project(models.Model):
     )
     allow_ties = models.BooleanField(default=True)
     rationale_required = models.BooleanField(default=False)
-    flag_options = models.JSONField(default=default_flag_options, blank=True)
-    overlap = models.PositiveSmallIntegerField(default=3, help_text="Distinct labelers wanted per prompt.")
-    lease_minutes = models.PositiveIntegerField(default=30, help_text="Minutes a labeler holds a prompt.")
+    flag_options = models.JSONField(default=default_flag_options, blank=True, validators=[validate_flag_options])
+    overlap = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERLAP)],
+        help_text="Distinct labelers wanted per prompt.",
+    )
+    lease_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LEASE_MINUTES)],
+        help_text=f"Minutes a labeler holds a prompt (at most {MAX_LEASE_MINUTES:,}, 30 days).",
+    )
     gold_rate = models.FloatField(default=0.0, help_text="Share of a labeler's queue drawn from gold prompts (0-1).")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -55,8 +102,15 @@ class Project(models.Model):
         return self.name
 
     @property
+    def flag_choices(self) -> list[dict]:
+        """The well-formed flag options only: settings stored before validation (or written around it) never break
+        the labeling page or a submit."""
+        options = self.flag_options if isinstance(self.flag_options, list) else []
+        return [o for o in options if not flag_options_errors([o])]
+
+    @property
     def flag_keys(self) -> list[str]:
-        return [option["key"] for option in self.flag_options]
+        return [option["key"] for option in self.flag_choices]
 
 
 class Membership(models.Model):
@@ -248,3 +302,13 @@ class RankingEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.response_id}: {self.rank}"
+
+
+class ApiTokenUse(models.Model):
+    """When a user's API token was last used (DRF's Token has no such field); reset when the token is rotated."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_use")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} token last used {self.last_used_at}"

@@ -19,7 +19,8 @@ def ranking_errors(ranks: dict[int, object], shown: list[int], *, allow_ties: bo
             continue
         rank = ranks[rid]
         if isinstance(rank, bool) or not isinstance(rank, int):
-            errors.append(RANK_NOT_INT.format(rank=rank, response_id=rid))
+            shown_rank = f"{rank[:17]}..." if isinstance(rank, str) and len(rank) > 20 else rank
+            errors.append(RANK_NOT_INT.format(rank=shown_rank, response_id=rid))
         elif not 1 <= rank <= k:
             errors.append(RANK_OUT_OF_RANGE.format(rank=rank, response_id=rid, k=k))
         else:

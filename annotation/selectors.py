@@ -90,6 +90,10 @@ def _project_totals(project: Project) -> dict:
         totals = Prompt.objects.filter(project=project, is_gold=False).aggregate(
             n=Count("id"), done=Sum("ranking_count")
         )
+        # Gold rankings count too: otherwise the project's total stands still when a labeler submits a gold prompt
+        # while their own count moves, and gold prompts could be told apart (they are not in ranking_count).
+        gold = Ranking.objects.filter(project=project, is_current=True, prompt__is_gold=True).count()
+        totals["done"] = (totals["done"] or 0) + gold
         cache.set(key, totals, PROJECT_TOTALS_SECONDS)
     return totals
 

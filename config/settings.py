@@ -1,5 +1,6 @@
 """One settings module; behaviour changes through environment variables (see README, "Settings")."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI / ReDoc files served locally: no CDN
     "django_tasks",
     "django_tasks_db",
+    "axes",  # login throttling: failed sign-ins per user name and per client address lock for a while
     "annotation",
     "rlhf",
 ]
@@ -43,7 +45,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotation.api.middleware.ApiErrorMiddleware",  # under /api/, every error is JSON with a stable code
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out sign-in with the lockout response
 ]
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one user name, or from one client
+# address, further attempts from it are refused for LOGIN_LOCKOUT_MINUTES (the lock lifts by itself; an admin can
+# lift it sooner with `manage.py axes_reset`). The API's token endpoint goes through the same backend.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "annotation.auth.lockout_response"
+# Behind a proxy, set AXES_IPWARE_META_PRECEDENCE_ORDER (e.g. HTTP_X_FORWARDED_FOR) so the client address is right.
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -106,9 +124,14 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotation.api.authentication.TrackedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.api.parsers.StrictJSONParser",  # 400, not 500, for deep nesting and unstorable strings
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotation.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -131,6 +154,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# Local model directories (besides this project's run directories) that managers may name as a run's base model or
+# policy; anything else they type must be a run ('run:ID') or a model id. Admins are not limited.
+RLHF_ALLOWED_MODEL_DIRS = env.list("RLHF_ALLOWED_MODEL_DIRS", default=[])
 
 # Labeling defaults (per project overridable).
 ANNOTATION_DEFAULT_LEASE_MINUTES = env.int("ANNOTATION_DEFAULT_LEASE_MINUTES", default=30)

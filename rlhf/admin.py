@@ -16,7 +16,8 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     list_display = ["id", "name", "project", "kind", "status", "progress", "accuracy", "created_by", "created_at",
                     "page"]  # fmt: skip
     list_display_links = ["id", "name"]
-    list_filter = ["status", "kind", "project", "cancel_requested"]
+    # RelatedOnly: a manager's filter lists only the projects of the runs they may see, never every project's name.
+    list_filter = ["status", "kind", ("project", admin.RelatedOnlyFieldListFilter), "cancel_requested"]
     search_fields = ["name", "error", "output_dir"]
     list_select_related = ["project", "created_by"]
     date_hierarchy = "created_at"

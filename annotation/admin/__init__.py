@@ -6,7 +6,7 @@ through the services (project_create/update, guideline_publish, membership_set/r
 prompt_gold_set/unset).
 """
 
-from annotation.admin import projects, records  # noqa: F401 - registers the ModelAdmins
+from annotation.admin import projects, records, users  # noqa: F401 - registers the ModelAdmins
 from annotation.admin.base import ProjectScopedAdmin, ReadOnlyAdmin, managed_project_ids
 
 __all__ = ["ProjectScopedAdmin", "ReadOnlyAdmin", "managed_project_ids"]

@@ -4,8 +4,9 @@ import shutil
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import FileResponse
 from django.template.response import TemplateResponse
@@ -13,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from annotation import exports
-from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin
+from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin, managed_project_ids
 from annotation.models import Guideline, Membership, Project, Prompt, Ranking
 from annotation.selectors import project_progress_get
 from annotation.services.exports import ExportFilters, preference_export_archive
@@ -28,6 +29,16 @@ from annotation.services.projects import (
 )
 
 
+def member_choices(request):
+    """Users a member row may name: every active user, plus the inactive ones already members of a project this user
+    manages (the `imported` annotator of preference pairs, simulated labelers): a project holding them still saves."""
+    users = get_user_model().objects.all()
+    members = Membership.objects.all()
+    if not request.user.is_superuser:
+        members = members.filter(project_id__in=managed_project_ids(request.user))
+    return users.filter(Q(is_active=True) | Q(pk__in=members.values("user_id"))).order_by("username")
+
+
 class MembershipInline(ProjectChildInline, admin.TabularInline):
     model = Membership
     fields = ("user", "role", "excluded")
@@ -35,7 +46,7 @@ class MembershipInline(ProjectChildInline, admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":
-            kwargs["queryset"] = db_field.related_model.objects.filter(is_active=True).order_by("username")
+            kwargs["queryset"] = member_choices(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -93,6 +104,10 @@ class ProjectAdmin(ProjectScopedAdmin):
     search_fields = ("name", "slug", "description")
     inlines = (MembershipInline, GuidelineInline)
     readonly_fields = ("created_at",)
+
+    def has_add_permission(self, request):
+        """Only admins create projects; managers edit the projects they manage."""
+        return request.user.is_active and request.user.is_superuser
 
     def get_queryset(self, request):
         return (
@@ -243,7 +258,7 @@ class MembershipAdmin(ProjectScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":
-            kwargs["queryset"] = db_field.related_model.objects.filter(is_active=True).order_by("username")
+            kwargs["queryset"] = member_choices(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

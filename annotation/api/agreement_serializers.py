@@ -56,6 +56,7 @@ class LabelerRowSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     username = serializers.CharField()
     excluded = serializers.BooleanField(help_text="Left out of the project figures by a manager (rankings kept).")
+    removed = serializers.BooleanField(help_text="No longer a member of the project (their rankings are kept).")
     outlier = serializers.BooleanField(
         help_text="Agreement with the others' consensus significantly below the other labelers' (one-sided "
         "Mann-Whitney U test, Holm-adjusted p < 0.05; docs/agreement.md)."

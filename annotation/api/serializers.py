@@ -7,7 +7,16 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from annotation.models import MAX_RESPONSES, MIN_RESPONSES, Guideline, Membership, Project
+from annotation.models import (
+    MAX_FLAG_OPTIONS,
+    MAX_LEASE_MINUTES,
+    MAX_OVERLAP,
+    MAX_RESPONSES,
+    MIN_RESPONSES,
+    Guideline,
+    Membership,
+    Project,
+)
 from annotation.selectors import role_in_project
 
 RANK_DUPLICATE = "Response {response_id} is ranked more than once."
@@ -16,6 +25,10 @@ FLAG_KEY_DUPLICATE = "Flag key {key!r} appears more than once."
 
 class ErrorSerializer(serializers.Serializer):
     errors = serializers.ListField(child=serializers.CharField(), help_text="Readable messages, one per problem.")
+    code = serializers.CharField(
+        help_text="Stable error code: invalid, parse_error, not_authenticated, authentication_failed, "
+        "permission_denied, not_found, method_not_allowed, throttled, server_error, database_unavailable, ..."
+    )
     detail = serializers.CharField(required=False, help_text="Errors other than 400: DRF's message.")
     fields = serializers.DictField(required=False, help_text="Per-field errors, when the input had fields.")
 
@@ -43,8 +56,12 @@ class ProjectSettingsSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
-    overlap = serializers.IntegerField(required=False, min_value=1, help_text="Distinct labelers wanted per prompt.")
-    lease_minutes = serializers.IntegerField(required=False, min_value=1, help_text="Minutes a labeler holds a task.")
+    overlap = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_OVERLAP, help_text="Distinct labelers wanted per prompt."
+    )
+    lease_minutes = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_LEASE_MINUTES, help_text="Minutes a labeler holds a task."
+    )
     allow_ties = serializers.BooleanField(required=False)
     rationale_required = serializers.BooleanField(required=False)
     flag_options = FlagOptionSerializer(many=True, required=False)
@@ -103,18 +120,25 @@ def user_by_username_field() -> serializers.SlugRelatedField:
     )
 
 
+MAX_ID = 2**63 - 1  # ids beyond a 64-bit column would overflow the database driver
+
+
 class RankSerializer(serializers.Serializer):
-    response_id = serializers.IntegerField()
+    response_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     rank = serializers.IntegerField(help_text="1 = best; equal ranks are a tie.")
 
 
 class RankingInputSerializer(serializers.Serializer):
     """A judgment: a rank for every shown response, optional flags, rationale and time spent."""
 
-    ranks = RankSerializer(many=True, allow_empty=False)
-    flags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    ranks = RankSerializer(many=True, allow_empty=False, max_length=MAX_RESPONSES)
+    flags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, default=list, max_length=MAX_FLAG_OPTIONS
+    )
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
-    time_spent_s = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+    time_spent_s = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=7 * 24 * 3600
+    )
 
     def validate_ranks(self, ranks: list[dict]) -> dict[int, int]:
         """[{response_id, rank}, ...] -> {response_id: rank}, as the services take it; a repeated id is an error."""

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotation.models import Assignment, Project, Prompt
+from annotation.models import MAX_LEASE_MINUTES, Assignment, Project, Prompt
 
 CANDIDATES_PER_TRY = 8
 MAX_TRIES = 5
@@ -75,7 +75,7 @@ def _lease(project: Project, labeler: AbstractUser, prompt: Prompt, now) -> Assi
         prompt=prompt,
         labeler=labeler,
         shown_order=shown_order_for(prompt, labeler, project.responses_per_task, [r.id for r in responses]),
-        expires_at=now + timedelta(minutes=project.lease_minutes),
+        expires_at=now + timedelta(minutes=min(project.lease_minutes, MAX_LEASE_MINUTES)),
     )
     assignment.fetched_responses = responses  # the page or API shows them next: spare it a second query
     return assignment
@@ -95,7 +95,7 @@ def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
         return assignment
     prompt = Prompt.objects.select_for_update().get(pk=assignment.prompt_id)
     if prompt.is_gold or open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) > 0:
-        assignment.expires_at = now + timedelta(minutes=project.lease_minutes)
+        assignment.expires_at = now + timedelta(minutes=min(project.lease_minutes, MAX_LEASE_MINUTES))
         assignment.save(update_fields=["expires_at"])
         return assignment
     return None

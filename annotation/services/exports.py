@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -180,9 +181,15 @@ class _Source:
         }
 
 
-def labeler_names(ids: list[int]) -> list[dict[str, Any]]:
+def labeler_names(ids: list[int], project: Project | None = None) -> list[dict[str, Any]]:
+    """Labelers of the exported rankings; with `project`, those no longer its members are marked `removed`."""
     names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
-    return [{"id": pk, "username": names.get(pk, "")} for pk in ids]
+    rows = [{"id": pk, "username": names.get(pk, "")} for pk in ids]
+    if project is not None:
+        members = set(Membership.objects.filter(project=project, user_id__in=ids).values_list("user_id", flat=True))
+        for row in rows:
+            row["removed"] = row["id"] not in members
+    return rows
 
 
 def preference_export_create(
@@ -206,7 +213,7 @@ def preference_export_create(
         load_chunks=source.load_chunks,
         conversational=source.conversational(),
         context=source.context(filters),
-        labeler_names=labeler_names,
+        labeler_names=partial(labeler_names, project=project),
         unsafe_path=unsafe_path,
         progress=progress,
     )
@@ -252,7 +259,7 @@ def preference_export_meta(
         load_chunks=source.load_chunks,
         conversational=source.conversational(),
         context=source.context(filters),
-        labeler_names=labeler_names,
+        labeler_names=partial(labeler_names, project=project),
     )
 
 

@@ -3,9 +3,10 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.text import slugify
 
-from annotation.models import Guideline, Membership, Project, Prompt
+from annotation.models import Assignment, Guideline, Membership, Project, Prompt
 
 DEFAULT_GUIDELINES = """# Guidelines
 
@@ -86,5 +87,29 @@ def membership_set(*, project: Project, user: AbstractUser, role: str, excluded:
     return membership
 
 
+@transaction.atomic
 def membership_remove(*, project: Project, user: AbstractUser) -> None:
+    """Remove a member at once: their leases are released (the prompts go to others) and from now on their submits
+    and revisions are refused; their past rankings stay (marked as a removed member's in agreement and exports)."""
     Membership.objects.filter(project=project, user=user).delete()
+    leases_release(user=user, project=project)
+
+
+def leases_release(*, user: AbstractUser, project: Project | None = None) -> int:
+    """Expire the user's live leases (in one project, or everywhere): the prompts return to the pool at once. The
+    assignments stay (expired), so a late submit is refused as a removed member's (403), not as someone else's."""
+    now = timezone.now()
+    leases = Assignment.objects.filter(labeler=user, status=Assignment.Status.ACTIVE, expires_at__gt=now)
+    if project is not None:
+        leases = leases.filter(project=project)
+    return leases.update(expires_at=now)
+
+
+@transaction.atomic
+def user_deactivated(*, user: AbstractUser) -> None:
+    """A deactivated account ends everything at once: its leases in every project are released and its API tokens
+    deleted (sign-in and token authentication already refuse an inactive user)."""
+    from rest_framework.authtoken.models import Token
+
+    leases_release(user=user)
+    Token.objects.filter(user=user).delete()

@@ -6,11 +6,25 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotation.models import Assignment, Project, Prompt, Ranking, RankingEntry
+from annotation.models import Assignment, Membership, Project, Prompt, Ranking, RankingEntry
 from annotation.ranking_rules import ranking_errors
 from annotation.services.assignments import open_slots
 
 SUBMIT_NOT_YOURS = "This task is not assigned to you."
+SUBMIT_NOT_MEMBER = "You are no longer a member of this project: your rankings there cannot be submitted or revised."
+
+
+class NotAMember(PermissionDenied):
+    """The caller's own task or ranking, in a project they were removed from: a 403 (not the 404 of "not yours")."""
+
+
+def _ensure_member(project_id: int, labeler: AbstractUser) -> None:
+    if labeler.is_superuser:
+        return
+    if not Membership.objects.filter(project_id=project_id, user=labeler).exists():
+        raise NotAMember(SUBMIT_NOT_MEMBER)
+
+
 SUBMIT_SKIPPED = "You skipped this prompt; it can no longer be ranked by you."
 SUBMIT_ALREADY = "You already submitted a different ranking for this prompt; revise it from 'My rankings' instead."
 SUBMIT_LEASE_LOST = (
@@ -92,6 +106,7 @@ def ranking_submit(
     assignment = assignment.first()
     if assignment is None or assignment.labeler_id != labeler.pk:
         raise PermissionDenied(SUBMIT_NOT_YOURS)
+    _ensure_member(assignment.project_id, labeler)
     prompt, project = assignment.prompt, assignment.prompt.project
     shown = list(assignment.shown_order)
     _validate(project, shown, ranks, flags, rationale, time_spent_s)
@@ -139,6 +154,7 @@ def ranking_revise(
     old = Ranking.objects.select_for_update().select_related("prompt__project").filter(pk=ranking_id).first()
     if old is None or old.labeler_id != labeler.pk:
         raise PermissionDenied("This ranking is not yours.")
+    _ensure_member(old.project_id, labeler)
     if not old.is_current:
         raise ValidationError("Only the current version of a ranking can be revised.")
     shown = list(old.shown_order)

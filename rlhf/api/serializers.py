@@ -7,6 +7,7 @@ from typing import Union, get_args, get_origin
 
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from annotation.exports.options import MARGINS, STRATEGIES, TIES
 from rlhf.models import RunMetric, TrainingRun
@@ -32,6 +33,9 @@ def _config_field(dc_field) -> serializers.Field:
         options["help_text"] += f" Default: {dc_field.default!r}."
     if kind is str:
         options["allow_blank"] = False
+        options["max_length"] = 1000
+    if kind is int:  # beyond 32 bits no setting makes sense, and a 40-digit one only fails later in the worker
+        options["min_value"], options["max_value"] = -(2**31), 2**31 - 1
     return _FIELD_TYPES[kind](**options)
 
 
@@ -41,7 +45,10 @@ class StrictSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
         if unknown:
-            raise serializers.ValidationError([f"Unknown field: {name}." for name in unknown])
+            # A dict, as a serializer's errors must be (a bare list made DRF's `errors` raise: a 500).
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [f"Unknown field: {name}." for name in unknown]}
+            )
         return super().to_internal_value(data)
 
 
@@ -104,8 +111,10 @@ class GenerateOptionsSerializer(StrictSerializer):
     )
     max_new_tokens = serializers.IntegerField(default=64, min_value=1, max_value=4096)
     temperature = serializers.FloatField(default=0.7, min_value=0.0, max_value=5.0)
-    seed = serializers.IntegerField(default=0)
-    limit = serializers.IntegerField(required=False, min_value=1, help_text="At most this many prompts.")
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=2**32 - 1)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=10_000_000, help_text="At most this many prompts."
+    )
 
 
 class ExportOptionsSerializer(StrictSerializer):
@@ -122,7 +131,9 @@ class ExportOptionsSerializer(StrictSerializer):
     margin = serializers.ChoiceField(
         choices=MARGINS, required=False, help_text="Default: rank-diff when use_margin is on, else none."
     )
-    seed = serializers.IntegerField(required=False, help_text="Seed of the train/test split.")
+    seed = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**32 - 1, help_text="Seed of the train/test split."
+    )
 
 
 METRICS_HELP = (

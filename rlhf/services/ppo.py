@@ -28,6 +28,7 @@ from annotation.exports.run import split_prompts
 from annotation.models import Membership, Project, Prompt, RankingEntry, Response
 from annotation.selectors import is_admin
 from rlhf.models import TrainingRun
+from rlhf.services.model_refs import config_models_check, model_ref_check
 from rlhf.services.runs import RUN_CONFIG_INVALID, RUN_CONFIG_UNKNOWN, _export_snapshot, runs_root, timestamped
 from rlhf.services.scoring import _prompt_input
 from rlhf.training.models import declared_model_path
@@ -295,6 +296,9 @@ def policy_run_create(
     commit) enqueue it. Nothing is trained here. ValidationError (nothing saved) on a bad config, a missing or
     unfinished policy/reward run, a reward model on another tokenizer (PPO), or a project with nothing to train on."""
     resolved = policy_config_validate(kind, dict(config or {}))
+    config_models_check(config=dict(config or {}), project=project, user=user)
+    if not isinstance(policy, TrainingRun):
+        model_ref_check(value=policy, project=project, user=user, what="policy")
     path, policy_run, reward = _sources(kind, policy, reward_run, user)
     try:
         options = ExportOptions(**(DEFAULT_EXPORT | dict(export_options or {})))

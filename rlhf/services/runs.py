@@ -21,6 +21,7 @@ from annotation.models import Project, Ranking
 from annotation.services.exports import preference_export_create
 from rlhf.models import TrainingRun
 from rlhf.selectors import human_agreement_get
+from rlhf.services.model_refs import config_models_check
 from rlhf.training.config import RewardModelConfig
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def training_run_create(
     if kind != TrainingRun.Kind.REWARD_MODEL:
         raise ValidationError(RUN_KIND_UNSUPPORTED.format(kind=kind))
     resolved = reward_config_validate(config or {})
+    config_models_check(config=config or {}, project=project, user=user)
     export_options = dict(export_options or {})
     if resolved["use_margin"]:  # the loss needs the export's margin column
         export_options.setdefault("margin", "rank-diff")

@@ -270,8 +270,12 @@ def test_project_change_form_saves_settings_adds_a_member_and_publishes_a_guidel
     assert mine.guidelines.get(version=2).created_by == manager_user
 
 
-def test_manager_creating_a_project_in_the_admin_becomes_its_manager(client, two_projects):
+def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_cannot(client, two_projects):
+    """Issue #12 item 2: only admins create projects (a manager's add page and POST are refused)."""
     client.force_login(two_projects["manager"])
+    assert client.post(_url("project", "add"), {"name": "Fresh", "slug": "fresh"}).status_code == 403
+    admin_user = AdminFactory()
+    client.force_login(admin_user)
     data = {
         "name": "Fresh",
         "slug": "fresh",
@@ -292,9 +296,9 @@ def test_manager_creating_a_project_in_the_admin_becomes_its_manager(client, two
     assert response.status_code == 302
     fresh = Project.objects.get(slug="fresh")
     assert fresh.overlap == 2 and fresh.flag_options == []
-    assert Membership.objects.get(project=fresh, user=two_projects["manager"]).role == "manager"
+    assert not Membership.objects.filter(project=fresh).exists()  # admins see every project without a membership
     assert fresh.guidelines.get().version == 1
-    assert _changelist_ids(client, "project") == {two_projects["mine"].pk, fresh.pk}
+    assert _changelist_ids(client, "project") == {two_projects["mine"].pk, two_projects["theirs"].pk, fresh.pk}
 
 
 def test_removing_a_membership_in_the_admin_deletes_it(client, two_projects):

@@ -38,7 +38,9 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def world(db, tiny_models):
+def world(db, tiny_models, settings):
+    # The tiny models lie outside the runs directory: an admin allows their directory for managers (issue #12 item 3).
+    settings.RLHF_ALLOWED_MODEL_DIRS = [str(Path(tiny_models["policy"]).parent)]
     w = type("World", (), {})()
     w.project = ProjectFactory(slug="alpha")
     w.manager, w.labeler, w.admin = manager(w.project), labeler(w.project), AdminFactory()

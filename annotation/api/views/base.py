@@ -3,13 +3,14 @@
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from annotation.api.authentication import TrackedTokenAuthentication
 from annotation.api.serializers import ErrorSerializer
 
 ERRORS = {
@@ -42,7 +43,7 @@ class ApiAutoSchema(AutoSchema):
 class BaseApi(APIView):
     # Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token` (session auth alone gives 403).
     # Session-authenticated unsafe requests must carry the CSRF token (DRF's SessionAuthentication enforces it).
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [TrackedTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     schema = ApiAutoSchema()
 

@@ -15,6 +15,8 @@ from annotation.exports import ExportOptions
 from annotation.services.exports import ExportFilters, preference_export_meta, preference_export_stream
 
 EXPORT = ["export"]
+MAX_SMALL = 2**31 - 1  # versions, rounds, counts: beyond a 32-bit column the database driver overflows
+MAX_SEED = 2**32 - 1
 CONTENT_TYPES = {
     "jsonl": "application/x-ndjson",
     "raw": "application/x-ndjson",
@@ -80,14 +82,16 @@ class ExportQuerySerializer(serializers.Serializer):
     margin = serializers.ChoiceField(choices=exports.MARGINS, default="none")
     columns = serializers.ChoiceField(choices=exports.COLUMNS, default="full")
     test_ratio = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.1)
-    seed = serializers.IntegerField(default=0)
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=MAX_SEED)
     near_dup_threshold = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.8)
-    min_labelers = serializers.IntegerField(min_value=1, default=1)
+    min_labelers = serializers.IntegerField(min_value=1, max_value=MAX_SMALL, default=1)
     min_agreement = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
     exclude_flags = serializers.CharField(default="all", help_text="all, none, or a list: unsafe,all_bad")
     category = _CsvField(serializers.CharField(), required=False, help_text="Comma-separated categories.")
-    guideline_version = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 2,3")
-    round = _CsvField(serializers.IntegerField(min_value=1), required=False, help_text="e.g. 1,2")
+    guideline_version = _CsvField(
+        serializers.IntegerField(min_value=1, max_value=MAX_SMALL), required=False, help_text="e.g. 2,3"
+    )
+    round = _CsvField(serializers.IntegerField(min_value=1, max_value=MAX_SMALL), required=False, help_text="e.g. 1,2")
     since = serializers.DateTimeField(required=False, help_text="Rankings made from (ISO datetime).")
     until = serializers.DateTimeField(required=False, help_text="Rankings made until (ISO datetime).")
 

@@ -19,7 +19,7 @@ from annotation.models import Prompt, Ranking
 from annotation.models import Response as ResponseModel
 from annotation.selectors import assignment_get_for_labeler, labeler_progress_get, rankings_for_labeler, task_responses
 from annotation.services.assignments import assignment_next, assignment_skip
-from annotation.services.rankings import ranking_revise, ranking_submit
+from annotation.services.rankings import NotAMember, ranking_revise, ranking_submit
 
 TASKS = ["tasks"]
 RANKINGS = ["rankings"]
@@ -90,6 +90,8 @@ class TaskSubmitApi(BaseApi):
         data.is_valid(raise_exception=True)
         try:  # the service loads (and locks) the assignment itself: no second lookup here
             ranking, created = ranking_submit(labeler=request.user, assignment_id=assignment_id, **data.validated_data)
+        except NotAMember:
+            raise
         except PermissionDenied:  # someone else's task, or none: as if it did not exist
             raise NotFound(NO_SUCH_TASK) from None
         body = {"ranking_id": ranking.id, "created": created, "version": ranking.version}
@@ -154,6 +156,8 @@ class RankingReviseApi(BaseApi):
         data.is_valid(raise_exception=True)
         try:
             ranking = ranking_revise(labeler=request.user, ranking_id=ranking_id, **data.validated_data)
+        except NotAMember:
+            raise
         except PermissionDenied:  # someone else's ranking: as for tasks, a 404 tells them nothing
             raise NotFound(NO_SUCH_RANKING)
         body = {"ranking_id": ranking.id, "created": True, "version": ranking.version}

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from django.contrib.auth import get_user_model
 
 from annotation import agreement as ag
 from annotation.agreement.bootstrap import percentile_interval, resampled_prompts
@@ -201,7 +202,7 @@ def _flags(project: Project, loaded: Loaded, rows: np.ndarray) -> list[dict]:
     firsts = _one_row_per_ranking(loaded, rows)
     prompt, labeler, flag_set = loaded.table.prompt[firsts], loaded.table.labeler[firsts], loaded.row_flags[firsts]
     out = []
-    for option in project.flag_options:
+    for option in project.flag_choices:
         flagged = np.array([option["key"] in flags for flags in loaded.flag_sets], dtype=bool)[flag_set]
         out.append(
             {
@@ -222,9 +223,9 @@ def _labelers(project: Project, loaded: Loaded) -> list[dict]:
     scores = ag.labeler_scores(table, gold=gold or None, times=loaded.times, flags=flagged)
     ordinary = table.take(~loaded.gold) if loaded.gold.any() else table
     outliers = {o.labeler: o for o in ag.outlier_labelers(ag.consensus_agreement(ordinary))}
-    users = dict(
-        Membership.objects.filter(project=project).values_list("user_id", "user__username")
-    )  # a labeler may have left the project: fall back to the id
+    ids = [int(table.labeler_ids[score["labeler"]]) for score in scores]
+    users = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    members = set(Membership.objects.filter(project=project).values_list("user_id", flat=True))
     excluded = set(Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True))
     rows = []
     for score in scores:
@@ -235,6 +236,7 @@ def _labelers(project: Project, loaded: Loaded) -> list[dict]:
                 "user_id": user_id,
                 "username": users.get(user_id, str(user_id)),
                 "excluded": user_id in excluded,
+                "removed": user_id not in members,  # no longer a member: their rankings are kept, and marked
                 "outlier": outlier is not None,
                 "outlier_p_value": _num(outlier.p_value) if outlier else None,
                 **{k: (_num(v) if isinstance(v, float) else v) for k, v in score.items() if k != "labeler"},

@@ -371,7 +371,7 @@ def check_preference_export_meta(world, role, response):
     assert body["project"]["slug"] == "alpha" and body["format"] == "jsonl" and body["options"]["test_ratio"] == 0
     assert (body["counts"]["prompts"], body["counts"]["rankings"], body["counts"]["pairs"]) == (1, 1, 6)
     assert body["counts"]["splits"]["train"]["pairs"] == 6 and body["left_out"]["gold_prompts"] == 1
-    assert body["labelers"] == [{"id": world.labeler.id, "username": "lea"}]
+    assert body["labelers"] == [{"id": world.labeler.id, "username": "lea", "removed": False}]
     assert set(body["files"]) == {"train.jsonl", "test.jsonl"}
 
 
