@@ -124,9 +124,14 @@ class ReencodingRewardModel(torch.nn.Module):
             if prompt is not _UNKNOWN:
                 return prompt, self.policy_tokenizer.decode(ids[length:], skip_special_tokens=True)
         head, tail = split_at_header(self.policy_tokenizer.decode(ids, skip_special_tokens=False), self.template.header)
+        prompt = prompt_from_text(head, self.template)
+        return self._without_special(prompt) if isinstance(prompt, str) else prompt, self._without_special(tail)
+
+    def _without_special(self, text: str) -> str:
+        """The text as `decode(..., skip_special_tokens=True)` would give it (BOS, end of turn, EOS dropped)."""
         for token in self.special:
-            tail = tail.replace(token, "")
-        return prompt_from_text(head, self.template), tail
+            text = text.replace(token, "")
+        return text
 
     def rewards(self, prompts: list[Any], responses: list[str]) -> list[float]:
         """The reward model's score of each (prompt, response text), rendered and cut as in its training."""
