@@ -113,7 +113,7 @@ class PolicyRunForm(forms.Form):
     )  # fmt: skip
     reward_run = forms.ChoiceField(
         label="Reward model run", required=False,
-        help_text="A succeeded reward-model run (PPO, GRPO, RLOO). PPO needs it on the policy's tokenizer.",
+        help_text="A succeeded reward-model run (PPO, GRPO, RLOO), on any tokenizer.",
     )  # fmt: skip
     kl_coef = forms.FloatField(label="KL coefficient", initial=_PPO["kl_coef"].default, min_value=0, max_value=10,
                                help_text=_PPO["kl_coef"].metadata["help"])  # fmt: skip

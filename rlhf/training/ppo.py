@@ -4,10 +4,12 @@
     python -m rlhf.training.ppo --policy runs/sft --reward_model runs/reward --train_file train.jsonl
 
 Policy: any causal LM (id, path or an earlier run's output). Reference: a frozen copy of the initial policy (with
-LoRA: the adapter-free model). Reward model: a reward-model run on the *same tokenizer* (TRL scores the policy's token
-ids directly); the value model starts from it. Prompts: the `prompt` of each row of `train_file` (text, or chat
-messages through the tokenizer's chat template), left-padded; held-out prompts are sampled before and after training
-and scored side by side (samples.json).
+LoRA: the adapter-free model). Reward model: any reward-model run (a one-output sequence classifier). On the policy's
+tokenizer TRL scores the policy's token ids directly and the value model starts from the reward model; on another
+tokenizer (the MiniLM default) it is wrapped (`reward_wrapper.ReencodingRewardModel`: responses are decoded and
+re-encoded as in reward-model training) and the value model starts from the policy with a new one-output head.
+Prompts: the `prompt` of each row of `train_file` (text, or chat messages through the tokenizer's chat template),
+left-padded; held-out prompts are sampled before and after training and scored side by side (samples.json).
 
 This module is the only place that imports `trl.experimental.ppo` (TRL removed PPO after 1.12.0).
 """
@@ -49,16 +51,18 @@ PPO_LOG_KEYS = {
     "kl_coef": "ppo/kl_coef",
     "epoch": "ppo/epoch",
 }
-TOKENIZER_MISMATCH = (
-    "The reward model {rm} uses a different tokenizer than the policy {policy} ({detail}); PPO needs a reward model "
-    "trained on the policy's tokenizer, because it scores the policy's token ids directly and starts the value model "
-    "from it. Train the reward model with base_model={policy} (or the SFT run the policy came from), or use GRPO/RLOO "
-    "for a reward model with a different tokenizer."
+REENCODING_NOTE = (
+    "NOTE: reward model on another tokenizer: responses are decoded and re-encoded for it ({detail}); the value model "
+    "starts from the policy with a new value head."
 )
 NO_SCORE_HEAD = (
-    "The reward model {rm} is a {cls} without a `score` head; PPO needs a decoder sequence classifier "
-    "(…ForSequenceClassification of a causal LM, e.g. GPT-2 or Llama) on the policy's tokenizer. Use GRPO/RLOO for "
-    "other reward models."
+    "The reward model {rm} is a {cls}, not a one-output sequence classifier; PPO needs a reward-model run "
+    "(…ForSequenceClassification with num_labels=1, on any tokenizer)."
+)
+NO_VALUE_HEAD = (
+    "The policy {policy} has no sequence-classification form with a `score` head ({cls}), so PPO cannot start a "
+    "value model from it for a reward model on another tokenizer. Use a reward model on the policy's tokenizer, or "
+    "GRPO/RLOO."
 )
 
 
@@ -88,30 +92,69 @@ def tokenizer_difference(policy_tokenizer: Any, reward_tokenizer: Any) -> str | 
     return None
 
 
-def check_reward_model(reward_dir: str | Path, policy_tokenizer: Any, policy_name: str) -> None:
-    """Refuse, with a clear message, a reward model that PPO cannot use with this policy."""
+def check_reward_model(reward_dir: str | Path, policy_tokenizer: Any) -> str | None:
+    """Refuse, with a clear message, a reward model that cannot be scored at all; return how its tokenizer differs
+    from the policy's (None when it is the same: no re-encoding)."""
     from transformers import AutoConfig, AutoTokenizer
 
     path = Path(reward_dir)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a trained reward model (no config.json).")
-    detail = tokenizer_difference(policy_tokenizer, AutoTokenizer.from_pretrained(str(path)))
-    if detail:
-        raise ValueError(TOKENIZER_MISMATCH.format(rm=path, policy=policy_name, detail=detail))
     config = AutoConfig.from_pretrained(str(path))
     architectures = config.architectures or []
     if not any(name.endswith("ForSequenceClassification") for name in architectures) or config.num_labels != 1:
         raise ValueError(NO_SCORE_HEAD.format(rm=path, cls=", ".join(architectures) or config.model_type))
+    return tokenizer_difference(policy_tokenizer, AutoTokenizer.from_pretrained(str(path)))
 
 
 def _load_scorer(path: str | Path, pad_token_id: int) -> Any:
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1)
-    if not hasattr(model, "score"):
-        raise ValueError(NO_SCORE_HEAD.format(rm=path, cls=type(model).__name__))
     model.config.pad_token_id = pad_token_id
     return model
+
+
+def _reencoding_reward_model(path: str | Path, tokenizer: Any, known_prompts: list[tuple[list[int], Any]]) -> Any:
+    """The reward model behind `ReencodingRewardModel`, reading as many tokens as it was trained with."""
+    from rlhf.training.evaluate import DEFAULT_MAX_LENGTH, trained_max_length
+    from rlhf.training.reward_wrapper import ReencodingRewardModel
+    from rlhf.training.scoring import load_reward_model
+
+    model, reward_tokenizer = load_reward_model(path)
+    max_length = trained_max_length(Path(path)) or DEFAULT_MAX_LENGTH
+    return ReencodingRewardModel(model, reward_tokenizer, tokenizer, max_length, known_prompts)
+
+
+def _value_model_from_policy(source: str, tokenizer: Any) -> Any:
+    """The policy as a one-output sequence classifier (a new, randomly initialised value head), pad token set."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
+    if not hasattr(model, "score"):
+        raise ValueError(NO_VALUE_HEAD.format(policy=source, cls=type(model).__name__))
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # a pad token added for PPO
+        model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def reward_and_value_models(
+    cfg: PPORunConfig, policy: Any, tokenizer: Any, known_prompts: list[tuple[list[int], Any]]
+) -> tuple[Any, Any]:
+    """(reward model, value model). On the policy's tokenizer, with a `score` head: the reward model as it is and a
+    copy as the value model. Otherwise the re-encoding wrapper, and the value model from the policy."""
+    from transformers import AutoTokenizer
+
+    from rlhf.training.models import resolve_model
+
+    if tokenizer_difference(tokenizer, AutoTokenizer.from_pretrained(str(cfg.reward_model))) is None:
+        reward_model = _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
+        if hasattr(reward_model, "score"):
+            return reward_model, _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
+    source = getattr(policy, "name_or_path", "") or resolve_model(cfg.policy)
+    value_model = _value_model_from_policy(str(source), tokenizer)
+    return _reencoding_reward_model(cfg.reward_model, tokenizer, known_prompts), value_model
 
 
 # --- samples -------------------------------------------------------------------------------------------------------
@@ -333,14 +376,22 @@ def _peft_config(cfg: PPORunConfig) -> Any:
     )
 
 
-def build_trainer(cfg: PPORunConfig, out: Path, policy: Any, tokenizer: Any, train_ids: list, callbacks: list) -> Any:
-    """TRL's PPOTrainer on our models and prompts (also used by the benchmark's bare-TRL baseline)."""
+def build_trainer(
+    cfg: PPORunConfig,
+    out: Path,
+    policy: Any,
+    tokenizer: Any,
+    train_ids: list,
+    callbacks: list,
+    known_prompts: list[tuple[list[int], Any]] | None = None,
+) -> Any:
+    """TRL's PPOTrainer on our models and prompts (also used by the benchmark's bare-TRL baseline). `known_prompts`
+    ((prompt ids, original prompt) pairs) let a re-encoding reward model split rows exactly."""
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl.experimental.ppo import PPOTrainer
 
-    reward_model = _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
-    value_model = _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
+    reward_model, value_model = reward_and_value_models(cfg, policy, tokenizer, known_prompts or [])
     tokenizer.padding_side = "left"  # prompts end where generation starts
     trainer = PPOTrainer(
         args=trl_ppo_config(cfg, out),
@@ -374,7 +425,9 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     train_prompts, eval_prompts = _prompts(cfg)
     set_seed(cfg.seed)
     policy, tokenizer = load_causal_lm(cfg.policy)
-    check_reward_model(cfg.reward_model, tokenizer, cfg.policy)
+    difference = check_reward_model(cfg.reward_model, tokenizer)
+    if difference:
+        emit(progress, ProgressEvent(0, 0, message=REENCODING_NOTE.format(detail=difference), stage="setup"))
     budget = _prompt_budget(cfg, policy)
     train_ids, eval_ids = (
         encode_prompts(tokenizer, train_prompts, budget),
@@ -387,7 +440,8 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     watch = Watch(progress, cfg.kl_warning_threshold, cfg.entropy_collapse_ratio)
     bridge = trainer_progress(watch, PPO_LOG_KEYS, "ppo")
     callbacks = [kl_controller(cfg.kl_target, cfg.kl_horizon), bridge]  # the controller first: it adds to the logs
-    trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, callbacks)
+    known = [*zip(train_ids, train_prompts, strict=True), *zip(eval_ids, eval_prompts, strict=True)]
+    trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, callbacks, known)
     emit(progress, ProgressEvent(0, n_batches, message=f"sampling {len(eval_ids)} held-out prompts", stage="eval"))
     before = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids)
     set_seed(cfg.seed)

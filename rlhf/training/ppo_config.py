@@ -117,8 +117,9 @@ class PPORunConfig(_Dict):
     reward_model: str = field(
         default="",
         metadata={
-            "help": "A finished reward-model run's output dir. It must use the policy's tokenizer (the value model "
-            "starts from it); for a reward model on another tokenizer use GRPO/RLOO."
+            "help": "A finished reward-model run's output dir, on any tokenizer. On the policy's tokenizer it reads "
+            "the policy's tokens and the value model starts from it; on another one (e.g. MiniLM) each response is "
+            "decoded and re-encoded for it and the value model starts from the policy with a new value head."
         },
     )
     train_file: str = field(

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from rlhf.training.ppo import Watch, adaptive_kl_coef, run_ppo, sample_metrics, tokenizer_difference
+from rlhf.training.ppo import (
+    Watch,
+    adaptive_kl_coef,
+    check_reward_model,
+    run_ppo,
+    sample_metrics,
+    tokenizer_difference,
+)
 from rlhf.training.ppo_config import ChainConfig, DPORunConfig, GRPORunConfig, PPORunConfig, SFTRunConfig
 from rlhf.training.progress import ProgressEvent, TrainingCancelled
 from tests.rlhf.training.causal_models import (
@@ -83,15 +90,24 @@ def test_run_ppo_records_metrics_over_time_and_changes_the_policy_weights(tmp_pa
     assert json.loads((out / "training_config.json").read_text())["batch_size"] == 8
 
 
-def test_run_ppo_refuses_a_reward_model_with_a_different_tokenizer(tmp_path, models, prompts_file):
-    policy, _ = models
+def test_run_ppo_refuses_a_reward_model_that_is_not_a_one_output_sequence_classifier(tmp_path, models, prompts_file):
+    policy, _ = models  # a causal LM (GPT2LMHeadModel): nothing to read a reward from
+
+    with pytest.raises(ValueError, match="not a one-output sequence classifier"):
+        run_ppo(ppo_config(tmp_path, policy, policy, prompts_file))
+
+    assert not (tmp_path / "ppo" / "model.safetensors").exists()
+
+
+def test_check_reward_model_reports_another_tokenizer_instead_of_refusing(tmp_path, models):
+    from transformers import AutoTokenizer
+
+    policy, reward = models
+    tokenizer = AutoTokenizer.from_pretrained(str(policy))
     bert_reward = save_tiny_bert_reward_model(tmp_path, demo_rows(16))
 
-    with pytest.raises(ValueError, match="uses a different tokenizer than the policy") as caught:
-        run_ppo(ppo_config(tmp_path, policy, bert_reward, prompts_file))
-
-    assert "Use GRPO/RLOO" in str(caught.value) or "use GRPO/RLOO" in str(caught.value)
-    assert not (tmp_path / "ppo" / "model.safetensors").exists()
+    assert check_reward_model(reward, tokenizer) is None
+    assert "only in the reward model's" in check_reward_model(bert_reward, tokenizer)
 
 
 @pytest.mark.slow
