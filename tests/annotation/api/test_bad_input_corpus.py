@@ -362,7 +362,7 @@ CASES: dict[str, Case] = {
             ("name too long", {"name": "x" * 201}, "name: Ensure"),
             ("policy too long", {"kind": "ppo", "policy": "x" * 501}, "policy: Ensure"),
             ("reward_run a word", {"kind": "ppo", "reward_run": "best"}, "reward_run: A valid integer"),
-            ("ppo without policy", {"kind": "ppo"}, "A PPO run needs a policy"),
+            ("ppo without reward run", {"kind": "ppo"}, "needs a finished reward-model run"),
         ]
     },  # fmt: skip
     "run by a labeler": Case("lab", "post", "/api/runs/", 403, "managers", {"project": "p"}),
