@@ -32,6 +32,11 @@ class Project(models.Model):
     allow_ties = models.BooleanField(default=True)
     rationale_required = models.BooleanField(default=False)
     flag_options = models.JSONField(default=default_flag_options, blank=True)
+    render_markdown = models.BooleanField(
+        default=True,
+        help_text="Show prompts, responses and rationales as rendered markdown (sanitised); "
+        "off: as plain text, for projects that judge the raw formatting.",
+    )
     overlap = models.PositiveSmallIntegerField(default=3, help_text="Distinct labelers wanted per prompt.")
     lease_minutes = models.PositiveIntegerField(default=30, help_text="Minutes a labeler holds a prompt.")
     gold_rate = models.FloatField(default=0.0, help_text="Share of a labeler's queue drawn from gold prompts (0-1).")
