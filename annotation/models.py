@@ -71,6 +71,11 @@ class Project(models.Model):
     allow_ties = models.BooleanField(default=True)
     rationale_required = models.BooleanField(default=False)
     flag_options = models.JSONField(default=default_flag_options, blank=True, validators=[validate_flag_options])
+    render_markdown = models.BooleanField(
+        default=True,
+        help_text="Show prompts, responses and rationales as rendered markdown (sanitised); "
+        "off: as plain text, for projects that judge the raw formatting.",
+    )
     overlap = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERLAP)],

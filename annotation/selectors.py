@@ -37,6 +37,15 @@ def role_in_project(*, user: AbstractUser, project: Project) -> str | None:
     return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
 
 
+def membership_role_get(*, project: Project, user: AbstractUser) -> str | None:
+    """The user's membership role in the project ('manager' or 'labeler'), None if not a member (admins too)."""
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def memberships_for_project(*, project: Project) -> QuerySet[Membership]:
+    return project.memberships.select_related("user").order_by("user__username")
+
+
 def project_get_for_user(*, user: AbstractUser, slug: str, manage: bool = False) -> Project:
     """The project if the user may see it (manage=True: may manage it); otherwise 404, so outsiders learn nothing."""
     if is_admin(user):

@@ -70,6 +70,9 @@ class ProjectSettingsSerializer(serializers.Serializer):
         help_text="Show at most this many responses per task (null: all).",
     )  # fmt: skip
     gold_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
+    render_markdown = serializers.BooleanField(
+        required=False, help_text="Show prompts and responses as rendered markdown (false: plain text)."
+    )
 
     def validate_flag_options(self, options: list[dict]) -> list[dict]:
         keys = [option["key"] for option in options]
@@ -86,7 +89,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "slug", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required",
-            "flag_options", "responses_per_task", "gold_rate", "created_at", "role",
+            "flag_options", "responses_per_task", "gold_rate", "render_markdown", "created_at", "role",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=["admin", "manager", "labeler"]))

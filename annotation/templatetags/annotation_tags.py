@@ -1,27 +1,24 @@
 """Template helpers for the annotation pages: sanitised markdown, response letters, a ranking as 'B > A = C'."""
 
-import markdown as markdown_lib
-import nh3
 from django import template
 from django.utils.safestring import mark_safe
+
+from annotation.rendering import render_markdown, render_plain
 
 register = template.Library()
 
 LETTERS = "ABCDEFGHIJ"
-# Plain links and mail only: no javascript:, data: or other schemes that could run code.
-SAFE_URL_SCHEMES = {"http", "https", "mailto"}
-MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
-
-
-def render_markdown(text: str) -> str:
-    """Markdown to HTML, then sanitised by nh3 (no scripts, no event handlers, no javascript: URLs)."""
-    html = markdown_lib.markdown(text or "", extensions=MARKDOWN_EXTENSIONS)
-    return nh3.clean(html, url_schemes=SAFE_URL_SCHEMES)
 
 
 @register.filter
 def markdown_safe(text: str) -> str:
-    return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 just above
+    return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 in annotation.rendering
+
+
+@register.filter
+def rendered(text: str, as_markdown: bool = True) -> str:
+    """A prompt, response or rationale as the project shows it: rendered markdown, or the plain text escaped."""
+    return mark_safe(render_markdown(text) if as_markdown else render_plain(text))  # noqa: S308 - sanitised/escaped
 
 
 @register.filter

@@ -211,6 +211,7 @@ def _project_form(project: Project, **changes) -> dict:
         "description": project.description,
         "responses_per_task": "",
         "allow_ties": "on",
+        **({"render_markdown": "on"} if project.render_markdown else {}),
         "flag_options": json.dumps(project.flag_options),
         "overlap": project.overlap,
         "lease_minutes": project.lease_minutes,
@@ -268,6 +269,18 @@ def test_project_change_form_saves_settings_adds_a_member_and_publishes_a_guidel
         (1, "# Guidelines\nRank best first."),
     ]
     assert mine.guidelines.get(version=2).created_by == manager_user
+
+
+def test_project_change_form_switches_markdown_rendering_off(client, two_projects):
+    mine = two_projects["mine"]
+    assert mine.render_markdown  # on by default
+    client.force_login(two_projects["manager"])
+    data = _project_form(mine)
+    del data["render_markdown"]  # an unticked checkbox is not posted
+
+    assert client.post(_url("project", "change", mine.pk), data).status_code == 302
+    mine.refresh_from_db()
+    assert mine.render_markdown is False
 
 
 def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_cannot(client, two_projects):

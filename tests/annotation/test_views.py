@@ -1,5 +1,7 @@
 """Browser pages through Django's test client: who may see what, and the labeling form end to end (real DB)."""
 
+from html.parser import HTMLParser
+
 import pytest
 from django.urls import reverse
 
@@ -15,6 +17,35 @@ XSS_PAYLOADS = [
     '<a href="javascript:alert(1)">x</a>',
     "plain answer",
 ]
+
+
+class PageParser(HTMLParser):
+    """The elements (tag, attributes) and the visible text of a page, as a browser's parser sees them."""
+
+    def __init__(self, body: str):
+        super().__init__()
+        self.elements: list[tuple[str, dict]] = []
+        self.texts: list[str] = []
+        self.feed(body)
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.texts.append(data)
+
+
+def injected_elements(body: str) -> list[tuple[str, dict]]:
+    """Elements that only untrusted text could have put there: scripts with alert, images, javascript: links."""
+    parser = PageParser(body)
+    bad = []
+    for tag, attrs in parser.elements:
+        hrefs = [value or "" for name, value in attrs.items() if name in ("href", "src")]
+        if tag in ("img", "iframe", "svg") or any(h.strip().lower().startswith("javascript:") for h in hrefs):
+            bad.append((tag, attrs))
+        if any(name.startswith("on") for name in attrs):
+            bad.append((tag, attrs))
+    return bad
 
 
 @pytest.fixture
@@ -145,7 +176,8 @@ def test_guidelines_markdown_is_sanitised(client, setup):
     Guideline.objects.create(project=project, version=2, text=evil)
     body = login(client, setup["labeler"]).get(url("guidelines", project)).content.decode()
     assert "<h1>Title</h1>" in body
-    assert "<script>alert(1)" not in body and "javascript:" not in body and "onerror" not in body
+    assert "<script>alert(1)" not in body and injected_elements(body) == []
+    assert "[link](javascript:alert(1))" in "".join(PageParser(body).texts)  # an unsafe link stays text
 
 
 # ---- the labeling page ---------------------------------------------------------------------------------------------
@@ -178,8 +210,31 @@ def test_label_page_escapes_untrusted_text(client, setup):
     body = login(client, user).get(url("label", project)).content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
-    assert "&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;" in body
-    assert "<script>alert" not in body and "<img src=x" not in body and 'href="javascript:' not in body
+    text = "".join(PageParser(body).texts)
+    assert all(payload in text for payload in XSS_PAYLOADS)  # shown as the text it is
+    assert "<script>alert" not in body and injected_elements(body) == []
+
+
+def test_label_page_renders_markdown_prompt_responses_and_chat_turns(client, db):
+    project = ProjectFactory()
+    responses = ["Use **bold** and a [link](https://example.com).", "```python\nprint(1)\n```", "| a |\n|---|\n| 1 |"]
+    messages = [{"role": "user", "content": "# Question\n- item"}, {"role": "assistant", "content": "`code`"}]
+    PromptFactory(project=project, text="", messages=messages, responses=responses)
+    body = login(client, labeler(project)).get(url("label", project)).content.decode()
+    assert '<div class="turn-text markdown"><h1>Question</h1>' in body and "<li>item</li>" in body
+    assert "<code>code</code>" in body
+    assert "<strong>bold</strong>" in body and '<a href="https://example.com" rel="noopener nofollow">link</a>' in body
+    assert '<pre class="highlight"><code><span class="nb">print</span>' in body
+    assert "<table>" in body and '<div class="response-text markdown">' in body
+
+
+def test_label_page_shows_plain_text_when_the_project_turns_markdown_off(client, db):
+    project = ProjectFactory(render_markdown=False)
+    PromptFactory(project=project, text="# Not a heading\n**raw**", responses=["*raw answer*", "b"])
+    body = login(client, labeler(project)).get(url("label", project)).content.decode()
+    assert '<div class="prompt-text plain" id="prompt-text"># Not a heading\n**raw**</div>' in body
+    assert '<div class="response-text plain">*raw answer*</div>' in body
+    assert "<h1>Not a heading" not in body and "<em>raw answer</em>" not in body
 
 
 def test_chat_prompt_is_shown_as_turns_with_roles(client, db):

@@ -16,7 +16,17 @@ XSS_RESPONSES = [
     "<img src=x onerror=alert('img')>",
     "<a href=\"javascript:alert('link')\">x</a>",
     "<svg onload=alert('svg')></svg> plain text",
+    # The same through markdown syntax: the page renders responses as markdown (sanitised on the server).
+    "[md link](javascript:alert('md'))",
+    "![md image](x) <details open ontoggle=alert('details')>",
+    "```html\n<script>alert('code')</script><iframe src=javascript:alert('frame')></iframe>\n```",
+    "<style>body { display: none }</style> **bold**",
 ]
+# Any element with an event-handler attribute, a javascript: URL, or a tag markdown never produces, inside <main>.
+INJECTED_JS = """() => [...document.querySelectorAll('main *')].filter(el =>
+    [...el.attributes].some(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))
+    || ['SCRIPT', 'IMG', 'SVG', 'IFRAME', 'STYLE', 'DETAILS', 'OBJECT', 'EMBED'].includes(el.tagName.toUpperCase())
+).map(el => el.outerHTML)"""
 
 
 def make_project(**settings):
@@ -128,9 +138,42 @@ def test_untrusted_text_runs_nothing_and_shows_as_text(page):
         == 0
     )
     assert page.locator("#guidelines-panel script, #guidelines-panel img[onerror]").count() == 0
+    assert page.evaluate(INJECTED_JS) == []
     expect(page.locator("#prompt-text")).to_have_text("<script>alert('prompt')</script>")
-    for text in XSS_RESPONSES:
+    for text in XSS_RESPONSES[:4]:  # raw HTML is shown as the text it is
         expect(page.locator(".response-text", has_text=text)).to_have_count(1)
+    expect(page.locator(".response-text", has_text="[md link](javascript:alert('md'))")).to_have_count(1)
+    expect(page.locator(".response-text pre", has_text="<script>alert('code')</script>")).to_have_count(1)
+    expect(page.locator(".response-text strong")).to_have_text("bold")
+
+
+def test_markdown_and_code_render_in_prompt_chat_turns_and_responses(page):
+    project = ProjectFactory(overlap=1)
+    messages = [
+        {"role": "user", "content": "Sort this:\n\n- b\n- a"},
+        {"role": "assistant", "content": "Which order?"},
+        {"role": "user", "content": "Alphabetical, in `python`."},
+    ]
+    answers = [
+        "```python\nprint(sorted(['b', 'a']))\n```",
+        "| before | after |\n|---|---|\n| b, a | a, b |",
+        "See [the docs](https://docs.python.org/3/howto/sorting.html).",
+    ]
+    PromptFactory(project=project, text="", messages=messages, responses=answers)
+    log_in(page, labeler(project), next_url=label_url(project))
+
+    turns = page.locator(".chat .turn")
+    expect(turns).to_have_count(3)
+    expect(turns.nth(0).locator(".turn-text li")).to_have_text(["b", "a"])
+    expect(turns.nth(2).locator(".turn-text code")).to_have_text("python")
+    expect(page.locator(".response-text pre.highlight span.nb", has_text="print")).to_have_count(1)
+    expect(page.locator(".response-text table th")).to_have_text(["before", "after"])
+    link = page.locator(".response-text a", has_text="the docs")
+    expect(link).to_have_attribute("rel", "noopener nofollow")
+    expect(link).to_have_attribute("href", "https://docs.python.org/3/howto/sorting.html")
+    page.keyboard.press("a")  # the ranking keys still work with rendered cards
+    page.keyboard.press("1")
+    expect(page.locator("#response-A [data-rank-display]")).to_have_text("Rank 1")
 
 
 def test_labeler_of_another_project_gets_404_on_its_label_page(page):

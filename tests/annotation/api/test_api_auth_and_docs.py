@@ -110,6 +110,25 @@ def test_docs_page_renders_with_local_assets_only(db, url):
         assert finders.find(asset.removeprefix("/static/")), f"{asset} is not among the static files"
 
 
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
+def test_docs_page_policy_refuses_images_fonts_and_requests_from_elsewhere(db, url):
+    html = APIClient().get(url).content.decode()
+
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert policy and html.index(policy.group()) < html.index("<script")  # it governs every script's loads
+    directives = dict(d.strip().split(" ", 1) for d in policy.group(1).split(";"))
+    assert directives["img-src"] == "'self' data: blob:" and directives["font-src"] == "'self' data:"
+    assert directives["connect-src"] == "'self'"
+
+
+def test_swagger_ui_has_no_validator_badge_that_would_load_from_swagger_io(db):
+    """Swagger UI's default validatorUrl puts an <img> from validator.swagger.io on every host but localhost."""
+    html = APIClient().get("/api/docs/").content.decode()
+
+    assert re.search(r'"validatorUrl":\s*null', html)
+    assert "swagger.io" not in html
+
+
 @pytest.mark.server
 def test_labeling_over_real_http_with_token_auth(live_server, world):
     base = f"{live_server.url}/api"

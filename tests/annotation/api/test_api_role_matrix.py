@@ -25,7 +25,11 @@ ENDPOINTS = {
     "project_list": ("get", "/api/projects/", None),
     "project_create": ("post", "/api/projects/", lambda w: {"name": "Gamma", "slug": "gamma", "overlap": 2}),
     "project_detail": ("get", "/api/projects/alpha/", None),
-    "project_update": ("patch", "/api/projects/alpha/", lambda w: {"overlap": 5, "allow_ties": False}),
+    "project_update": (
+        "patch",
+        "/api/projects/alpha/",
+        lambda w: {"overlap": 5, "allow_ties": False, "render_markdown": False},
+    ),
     "guideline_list": ("get", "/api/projects/alpha/guidelines/", None),
     "guideline_publish": ("post", "/api/projects/alpha/guidelines/", lambda w: {"text": "# v2\nBe kind."}),
     "membership_list": ("get", "/api/projects/alpha/members/", None),
@@ -232,9 +236,10 @@ def check_project_detail(world, role, response):
 
 
 def check_project_update(world, role, response):
-    assert response.json()["overlap"] == 5 and response.json()["allow_ties"] is False
+    body = response.json()
+    assert body["overlap"] == 5 and body["allow_ties"] is False and body["render_markdown"] is False
     project = Project.objects.get(slug="alpha")
-    assert (project.overlap, project.allow_ties) == (5, False)
+    assert (project.overlap, project.allow_ties, project.render_markdown) == (5, False, False)
 
 
 def check_guideline_list(world, role, response):
