@@ -164,12 +164,10 @@ def sequence_features(
 def _batch_features(model: Any, batch: list[list[int]], pad_token_id: int, captured: list[Any]) -> np.ndarray:
     import torch
 
-    width = max(len(seq) for seq in batch)
-    ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, seq in enumerate(batch):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
+    from rlhf.training.scoring import right_padded
+
+    ids, mask = right_padded(batch, pad_token_id)
+    width = ids.shape[1]
     with torch.inference_mode():
         model(input_ids=ids, attention_mask=mask)
     hidden = captured[-1]

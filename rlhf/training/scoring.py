@@ -51,12 +51,7 @@ def score_sequences(
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = [sequences[i] for i in order[start : start + batch_size]]
-            width = max(len(s) for s in batch)
-            ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, seq in enumerate(batch):
-                ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                mask[row, : len(seq)] = 1
+            ids, mask = right_padded(batch, pad_token_id)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             for i, value in zip(order[start : start + batch_size], logits[:, 0].float().tolist(), strict=True):
                 scores[i] = value
@@ -64,6 +59,19 @@ def score_sequences(
                 progress(len(batch))
     model.train(was_training)
     return scores
+
+
+def right_padded(batch: list[list[int]], pad_token_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask) tensors for token-id sequences, padded on the right with `pad_token_id`."""
+    import torch
+
+    width = max(len(seq) for seq in batch)
+    ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, seq in enumerate(batch):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return ids, mask
 
 
 def score_texts(
