@@ -1,10 +1,14 @@
 """Inter-annotator agreement on rankings: pure numpy/scipy, no Django. See docs/agreement.md."""
 
 from annotation.agreement.alpha import (
+    DEFAULT_TIE_CODING,
+    TIE_CODINGS,
+    TieCoding,
     alpha_from_coincidences,
     alpha_from_reliability_data,
     alpha_long,
     alpha_parts,
+    coded_ranks,
     coincidences,
     krippendorff_alpha,
 )
@@ -47,6 +51,9 @@ from annotation.agreement.pairwise import (
 from annotation.agreement.table import RankTable, factorize
 
 __all__ = [
+    "DEFAULT_TIE_CODING",
+    "TIE_CODINGS",
+    "TieCoding",
     "Consensus",
     "Outlier",
     "RankTable",
@@ -62,6 +69,7 @@ __all__ = [
     "bootstrap_sums_ci",
     "bradley_terry",
     "coincidences",
+    "coded_ranks",
     "consensus_agreement",
     "consensus_ranking",
     "elo_ratings",

@@ -8,6 +8,7 @@ Floats are rounded to 4 places; a figure that is undefined (e.g. alpha with a si
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotation.agreement import DEFAULT_TIE_CODING, TIE_CODINGS
 from annotation.api.serializers import RankSerializer
 from annotation.models import Prompt
 
@@ -30,6 +31,12 @@ class AgreementQuerySerializer(serializers.Serializer):
         min_value=0, max_value=MAX_BOOT, default=200, help_text="Bootstrap resamples for the intervals (0: none)."
     )
     seed = serializers.IntegerField(min_value=0, default=0, help_text="Seed of the bootstrap (same seed, same CIs).")
+    tie_coding = serializers.ChoiceField(
+        choices=TIE_CODINGS,
+        default=DEFAULT_TIE_CODING,
+        help_text="How Krippendorff's alpha codes tied ranks: average (1, 1, 2 -> 1.5, 1.5, 3; the default, "
+        "Kendall's mid-ranks) or dense (1, 1, 2). docs/agreement.md.",
+    )
 
 
 class IntervalsSerializer(serializers.Serializer):
@@ -106,6 +113,9 @@ class AgreementReportSerializer(serializers.Serializer):
     alpha_interval = _figure("Krippendorff's alpha, interval level.")
     alpha_nominal = _figure("Krippendorff's alpha, nominal level.")
     alpha_ratio = _figure("Krippendorff's alpha, ratio level.")
+    tie_coding = serializers.ChoiceField(
+        choices=TIE_CODINGS, required=False, help_text="How alpha coded tied ranks: average or dense."
+    )
     kendall_w_mean = _figure("Kendall's W with the tie correction, mean over prompts.")
     pairwise_agreement_ties_dropped = _figure("Share of labeler pairs preferring the same response; ties dropped.")
     pairwise_agreement_ties_as_outcome = _figure("Same, with a tie as a third outcome that must match.")

@@ -94,6 +94,20 @@ def test_no_intervals_when_bootstrap_is_off(client, ranked):
     assert "no interval (bootstrap off)" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("", "average"), ("average", "average"), ("dense", "dense"), ("x", "average")]
+)
+def test_page_shows_the_tie_coding_its_alpha_used_and_takes_it_from_the_query(client, ranked, raw, expected):
+    client.force_login(ranked["manager"])
+
+    response = client.get(page_url(ranked["project"], n_boot=0, tie_coding=raw))
+
+    assert response.context["report"]["tie_coding"] == expected
+    body = response.content.decode()
+    assert f'data-tie-coding="{expected}"' in body and f"ties coded as {expected} ranks" in body
+    assert re.search(rf'<option value="{expected}" selected>', body)
+
+
 @pytest.mark.parametrize(("raw", "expected"), [("5000", 1000), ("-3", 0), ("abc", 200), ("", 200), ("7", 7)])
 def test_n_boot_is_clamped_between_0_and_1000(client, db, raw, expected):
     project = ProjectFactory()

@@ -27,7 +27,11 @@ AGREEMENT = ["agreement"]
 BOOT_PARAMETERS = [
     OpenApiParameter("n_boot", int, description="Bootstrap resamples for the 95% intervals, 0..2000 (default 200)."),
     OpenApiParameter("seed", int, description="Bootstrap seed (default 0): the same seed gives the same intervals."),
-]
+    OpenApiParameter(
+        "tie_coding", str, enum=["average", "dense"],
+        description="How Krippendorff's alpha codes tied ranks: average (default, mid-ranks) or dense.",
+    ),
+]  # fmt: skip
 
 
 def _query(request) -> dict:

@@ -51,7 +51,18 @@ def test_agreement_report_api_returns_the_service_report_for_the_given_bootstrap
     assert "intervals" not in api_client(boss).get("/api/projects/team/agreement/?n_boot=0").json()
 
 
-@pytest.mark.parametrize("query", ["n_boot=-1", "n_boot=2001", "n_boot=many", "seed=-3"])
+def test_agreement_report_api_takes_the_tie_coding_and_reports_it(team):
+    project, boss, _ = team
+
+    default = api_client(boss).get("/api/projects/team/agreement/?n_boot=0").json()
+    dense = api_client(boss).get("/api/projects/team/agreement/?n_boot=0&tie_coding=dense").json()
+
+    assert default["tie_coding"] == "average"
+    assert dense == json.loads(json.dumps(agreement_report_get(project=project, n_boot=0, tie_coding="dense")))
+    assert dense["tie_coding"] == "dense"
+
+
+@pytest.mark.parametrize("query", ["n_boot=-1", "n_boot=2001", "n_boot=many", "seed=-3", "tie_coding=min"])
 def test_agreement_report_api_refuses_bad_bootstrap_parameters(team, query):
     _, boss, _ = team
 
