@@ -108,6 +108,7 @@ def agreement(request: HttpRequest, slug: str) -> HttpResponse:
     tie_coding = _tie_coding(request.GET.get("tie_coding"))
     report = agreement_report_get(project=project, n_boot=n_boot, tie_coding=tie_coding)
     tables = {name: _with_percentages(report.get(name, [])) for name in (*BREAKDOWNS, "labelers", "leaderboard")}
+    tables["leaderboard_components"] = [_with_percentages(rows) for rows in report.get("leaderboard_components", [])]
     charts = {name: report.get(name, []) for name in ("by_category", "by_guideline_version", "over_time")}
     charts |= {"histogram": report.get("per_prompt_histogram"), "leaderboard": report.get("leaderboard", [])}
     context = {

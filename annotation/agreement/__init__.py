@@ -22,10 +22,15 @@ from annotation.agreement.bootstrap import (
     resample_table,
 )
 from annotation.agreement.consensus import (
+    BradleyTerryFit,
     Consensus,
+    Leaderboard,
     bradley_terry,
+    bradley_terry_fit,
+    comparison_components,
     consensus_ranking,
     elo_ratings,
+    leaderboard_fit,
     model_leaderboard,
     model_win_parts,
 )
@@ -51,6 +56,11 @@ from annotation.agreement.pairwise import (
 from annotation.agreement.table import RankTable, factorize
 
 __all__ = [
+    "BradleyTerryFit",
+    "Leaderboard",
+    "bradley_terry_fit",
+    "comparison_components",
+    "leaderboard_fit",
     "DEFAULT_TIE_CODING",
     "TIE_CODINGS",
     "TieCoding",

@@ -100,6 +100,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
     high = _figure("95% bootstrap interval over prompts (null without bootstrap).")
     n_comparisons = serializers.IntegerField()
     win_rate = _figure("Share of comparisons won (ties count 1/2).")
+    component = serializers.IntegerField(
+        help_text="The connected component of the comparison graph the model lies in (0 when it is connected)."
+    )
 
 
 class AgreementReportSerializer(serializers.Serializer):
@@ -128,6 +131,17 @@ class AgreementReportSerializer(serializers.Serializer):
     by_guideline_version = BreakdownSerializer(many=True, required=False)
     over_time = BreakdownSerializer(many=True, required=False)
     leaderboard = LeaderboardRowSerializer(many=True, required=False)
+    leaderboard_components = serializers.ListField(
+        child=LeaderboardRowSerializer(many=True),
+        required=False,
+        help_text="When the comparison graph is disconnected: one leaderboard per component, fitted on its own "
+        "comparisons (ratings compare only within a component). Empty when connected.",
+    )
+    leaderboard_warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Disconnected comparison graph; Bradley-Terry fit not converged. Empty when neither.",
+    )
     n_boot = serializers.IntegerField(required=False)
 
 
@@ -140,6 +154,10 @@ class AgreementLeaderboardSerializer(serializers.Serializer):
     project = serializers.SlugField()
     n_boot = serializers.IntegerField()
     leaderboard = LeaderboardRowSerializer(many=True)
+    components = serializers.ListField(
+        child=LeaderboardRowSerializer(many=True), help_text="Per-component leaderboards; empty when connected."
+    )
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Disconnected graph, no convergence.")
 
 
 class GoldSetInputSerializer(serializers.Serializer):

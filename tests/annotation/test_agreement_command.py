@@ -132,3 +132,18 @@ def test_agreement_tie_coding_flag_reaches_the_report_and_the_readable_output_na
     assert "Ties coded as average ranks" in run("--project", "wmt", "--n-boot", "0")
     with pytest.raises(CommandError, match="tie-coding"):
         run("--project", "wmt", "--tie-coding", "min")
+
+
+def test_agreement_prints_the_leaderboard_warning_and_the_per_group_leaderboards(db):
+    from annotation.models import Response
+    from tests.annotation.services.test_agreement_report import _example
+
+    project = ProjectFactory(slug="split", overlap=3)
+    prompts, _ = _example(project)
+    Response.objects.filter(prompt=prompts[1]).update(model_name="island")  # one model on prompt 2: no pairs
+    Response.objects.filter(prompt=prompts[1], index=0).update(model_name="island-a")
+
+    text = run("--project", "split", "--n-boot", "0")
+
+    assert "WARNING: The models fall into 2 disconnected groups" in text
+    assert "Model leaderboard of group 1" in text and "Model leaderboard of group 2" in text

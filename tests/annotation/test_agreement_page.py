@@ -207,3 +207,25 @@ def test_exclusion_form_carries_csrf_token(client, ranked):
         csrf_client.post(exclusion_url(ranked["project"]), payload | {"csrfmiddlewaretoken": token}).status_code == 302
     )
     assert Membership.objects.get(project=ranked["project"], user=ranked["contrary"]).excluded is True
+
+
+def test_page_warns_of_a_disconnected_leaderboard_and_shows_each_group(client, ranked):
+    first = ranked["project"].prompts.order_by("id").first()
+    for response in first.responses.all():
+        response.model_name = f"island-{response.index}"
+        response.save(update_fields=["model_name"])
+    client.force_login(ranked["manager"])
+
+    body = client.get(page_url(ranked["project"], n_boot=0)).content.decode()
+
+    assert "data-leaderboard-warning" in body and "2 disconnected groups" in body
+    assert 'data-leaderboard-component="0"' in body and 'data-leaderboard-component="1"' in body
+    assert "island-0" in body
+
+
+def test_page_of_a_connected_leaderboard_has_no_warning(client, ranked):
+    client.force_login(ranked["manager"])
+
+    body = client.get(page_url(ranked["project"], n_boot=0)).content.decode()
+
+    assert "data-leaderboard-warning" not in body and "data-leaderboard-component" not in body

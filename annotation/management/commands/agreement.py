@@ -166,14 +166,23 @@ class Command(BaseCommand):
         return lines
 
     def leaderboard(self, report: dict) -> list[str]:
-        rows = [{"place": i, **row} for i, row in enumerate(report["leaderboard"], start=1)]
-        if not rows:
+        if not report["leaderboard"]:
             return []
         columns = [
             ("place", "#"), ("model", "model"), ("rating", "rating"), ("low", "low"), ("high", "high"),
             ("n_comparisons", "comparisons"), ("win_rate", "win rate"),
         ]  # fmt: skip
-        return ["", "Model leaderboard (Bradley-Terry, Elo scale, 95% interval)", *table(rows, columns)]
+
+        def placed(rows: list[dict]) -> list[dict]:
+            return [{"place": i, **row} for i, row in enumerate(rows, start=1)]
+
+        lines = ["", "Model leaderboard (Bradley-Terry, Elo scale, 95% interval)"]
+        lines += [f"  WARNING: {warning}" for warning in report.get("leaderboard_warnings", [])]
+        lines += table(placed(report["leaderboard"]), columns)
+        for number, rows in enumerate(report.get("leaderboard_components", [])):
+            lines += ["", f"Model leaderboard of group {number + 1} (fitted on its own comparisons)"]
+            lines += table(placed(rows), columns)
+        return lines
 
 
 def _json_dumps(report: dict) -> str:

@@ -262,14 +262,24 @@ def _gold_reference(project: Project, table: ag.RankTable) -> dict[int, dict[int
     return reference
 
 
-def _leaderboard(table: ag.RankTable, n_boot: int) -> list[dict]:
+def _leaderboard(table: ag.RankTable, n_boot: int) -> dict:
+    """The model leaderboard, its per-component leaderboards when the comparison graph is disconnected (else
+    empty) and its warnings (disconnected graph, fit not converged)."""
     if table.model is None or table.n_models < 2:
-        return []
-    rows = ag.model_leaderboard(table, n_boot=n_boot)
-    return [
-        {**row, "model": str(table.model_ids[row["model"]]), **{k: _num(row[k]) for k in ("rating", "low", "high")}}
-        for row in rows
-    ]
+        return {"leaderboard": [], "leaderboard_components": [], "leaderboard_warnings": []}
+    board = ag.leaderboard_fit(table, n_boot=n_boot)
+
+    def named(rows: list[dict]) -> list[dict]:
+        return [
+            {**row, "model": str(table.model_ids[row["model"]]), **{k: _num(row[k]) for k in ("rating", "low", "high")}}
+            for row in rows
+        ]
+
+    return {
+        "leaderboard": named(board.rows),
+        "leaderboard_components": [named(rows) for rows in board.components],
+        "leaderboard_warnings": board.warnings,
+    }
 
 
 def agreement_report_get(
@@ -306,6 +316,6 @@ def agreement_report_get(
         "by_category": breakdown(loaded.category_names, loaded.category_code),
         "by_guideline_version": breakdown(loaded.guideline_names, loaded.guideline_code),
         "over_time": breakdown(loaded.week_names, loaded.week_code),
-        "leaderboard": _leaderboard(table, n_boot),
+        **_leaderboard(table, n_boot),
         "n_boot": n_boot,
     }

@@ -371,3 +371,25 @@ def test_report_breakdown_compares_only_rankings_of_the_same_guideline_version_w
         krippendorff.alpha(reliability_data=matrix, level_of_measurement="ordinal"), 4
     )
     assert report["pairwise_agreement_ties_dropped"] == PAIRWISE_DROPPED  # the headline still compares everyone
+
+
+def test_report_warns_of_a_disconnected_comparison_graph_and_gives_per_component_leaderboards(example):
+    # The example's 2 prompts have responses by model-0, -1, -2; renaming prompt 2's models splits the graph.
+    project, prompts, _ = example
+    for response in prompts[1].responses.all():
+        response.model_name = f"other-{response.index}"
+        response.save(update_fields=["model_name"])
+
+    report = agreement_report_get(project=project, n_boot=0)
+
+    assert len(report["leaderboard_warnings"]) == 1 and "2 disconnected groups" in report["leaderboard_warnings"][0]
+    groups = [{row["model"] for row in rows} for rows in report["leaderboard_components"]]
+    assert sorted(groups, key=sorted) == [{"model-0", "model-1", "model-2"}, {"other-0", "other-1", "other-2"}]
+    assert {row["component"] for row in report["leaderboard"]} == {0, 1}
+
+
+def test_report_of_a_connected_comparison_graph_has_no_leaderboard_warning(example):
+    report = agreement_report_get(project=example[0], n_boot=0)
+
+    assert report["leaderboard_warnings"] == [] and report["leaderboard_components"] == []
+    assert {row["component"] for row in report["leaderboard"]} == {0}
