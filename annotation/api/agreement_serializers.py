@@ -71,6 +71,10 @@ class LabelerRowSerializer(serializers.Serializer):
     outlier_p_value = _figure("Holm-adjusted p-value, for outliers.")
     n_rankings = serializers.IntegerField()
     agreement = _figure("Mean Kendall tau-b with the leave-one-out consensus of the other labelers.")
+    n_agreement_undefined = serializers.IntegerField(
+        help_text="Rankings left out of `agreement`: tau-b undefined (fewer than two responses shared with the "
+        "prompt's other labelers, or everything tied)."
+    )
     position_bias = _figure("Correlation of the rank given with the position shown (0: none).")
     median_seconds = _figure("Median time per prompt.")
     flag_rate = _figure("Share of rankings with at least one flag.")
