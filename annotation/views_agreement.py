@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from annotation.agreement import DEFAULT_TIE_CODING, TIE_CODINGS
 from annotation.models import Membership
 from annotation.selectors import project_get_for_user
 from annotation.services.agreement import agreement_report_get
@@ -73,6 +74,10 @@ def _n_boot(raw: str | None) -> int:
         return N_BOOT_DEFAULT
 
 
+def _tie_coding(raw: str | None) -> str:
+    return raw if raw in TIE_CODINGS else DEFAULT_TIE_CODING
+
+
 def _figure(value: float | None, percent: bool) -> str:
     if value is None:
         return "—"
@@ -100,8 +105,10 @@ def _with_percentages(rows: list[dict]) -> list[dict]:
 def agreement(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug, manage=True)
     n_boot = _n_boot(request.GET.get("n_boot"))
-    report = agreement_report_get(project=project, n_boot=n_boot)
+    tie_coding = _tie_coding(request.GET.get("tie_coding"))
+    report = agreement_report_get(project=project, n_boot=n_boot, tie_coding=tie_coding)
     tables = {name: _with_percentages(report.get(name, [])) for name in (*BREAKDOWNS, "labelers", "leaderboard")}
+    tables["leaderboard_components"] = [_with_percentages(rows) for rows in report.get("leaderboard_components", [])]
     charts = {name: report.get(name, []) for name in ("by_category", "by_guideline_version", "over_time")}
     charts |= {"histogram": report.get("per_prompt_histogram"), "leaderboard": report.get("leaderboard", [])}
     context = {
@@ -112,6 +119,8 @@ def agreement(request: HttpRequest, slug: str) -> HttpResponse:
         "charts": charts,
         "n_boot": n_boot,
         "n_boot_max": N_BOOT_MAX,
+        "tie_coding": tie_coding,
+        "tie_codings": TIE_CODINGS,
         "ceiling": _figure(INSTRUCTGPT_PAIRWISE, True),
     }
     return render(request, "annotation/agreement.html", context)

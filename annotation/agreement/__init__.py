@@ -1,10 +1,14 @@
 """Inter-annotator agreement on rankings: pure numpy/scipy, no Django. See docs/agreement.md."""
 
 from annotation.agreement.alpha import (
+    DEFAULT_TIE_CODING,
+    TIE_CODINGS,
+    TieCoding,
     alpha_from_coincidences,
     alpha_from_reliability_data,
     alpha_long,
     alpha_parts,
+    coded_ranks,
     coincidences,
     krippendorff_alpha,
 )
@@ -18,10 +22,15 @@ from annotation.agreement.bootstrap import (
     resample_table,
 )
 from annotation.agreement.consensus import (
+    BradleyTerryFit,
     Consensus,
+    Leaderboard,
     bradley_terry,
+    bradley_terry_fit,
+    comparison_components,
     consensus_ranking,
     elo_ratings,
+    leaderboard_fit,
     model_leaderboard,
     model_win_parts,
 )
@@ -47,6 +56,14 @@ from annotation.agreement.pairwise import (
 from annotation.agreement.table import RankTable, factorize
 
 __all__ = [
+    "BradleyTerryFit",
+    "Leaderboard",
+    "bradley_terry_fit",
+    "comparison_components",
+    "leaderboard_fit",
+    "DEFAULT_TIE_CODING",
+    "TIE_CODINGS",
+    "TieCoding",
     "Consensus",
     "Outlier",
     "RankTable",
@@ -62,6 +79,7 @@ __all__ = [
     "bootstrap_sums_ci",
     "bradley_terry",
     "coincidences",
+    "coded_ranks",
     "consensus_agreement",
     "consensus_ranking",
     "elo_ratings",

@@ -104,6 +104,30 @@ def grouped_midranks(group: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, 
     return midranks, ties
 
 
+def grouped_dense_ranks(group: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Dense ranks (scipy's ``rankdata(method="dense")``: equal values share a rank, the next value gets the next
+    integer) of ``value`` within each group."""
+    n = len(value)
+    if not n:
+        return np.empty(0)
+    n_groups = int(group.max()) + 1
+    codes, domain = value_codes(value)
+    cell = group * np.int64(len(domain)) + codes
+    if n_groups * len(domain) <= 2 * n + _COUNTING_CELLS:
+        used = np.bincount(cell, minlength=n_groups * len(domain)).reshape(n_groups, len(domain)) > 0
+        return np.cumsum(used, axis=1).ravel()[cell].astype(np.float64)
+    order = np.argsort(cell, kind="stable")
+    sorted_group, sorted_value = group[order], codes[order]
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = sorted_group[1:] != sorted_group[:-1]
+    new_run = new_group.copy()
+    new_run[1:] |= sorted_value[1:] != sorted_value[:-1]
+    level = np.cumsum(new_run)
+    dense = np.empty(n)
+    dense[order] = level - np.maximum.accumulate(np.where(new_group, level, 0)) + 1
+    return dense
+
+
 def value_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, domain)``: sorted distinct values and each value's index in them.
 

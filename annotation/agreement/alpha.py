@@ -14,12 +14,25 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from annotation.agreement._groups import pairs_within_sorted, response_owner, value_codes
+from annotation.agreement._groups import (
+    grouped_dense_ranks,
+    grouped_midranks,
+    pairs_within_sorted,
+    ranking_codes,
+    response_owner,
+    value_codes,
+)
 from annotation.agreement.table import RankTable
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 ALPHA_UNKNOWN_LEVEL = "Unknown level of measurement {level!r}; use one of nominal, ordinal, interval, ratio."
+TieCoding = Literal["average", "dense"]
+TIE_CODINGS: tuple[TieCoding, ...] = ("average", "dense")
+# Mid-ranks for ties (M. G. Kendall, "The treatment of ties in ranking problems", Biometrika 33, 1945): every ranking
+# of n responses then has rank sum n (n + 1) / 2, so a rank means the same position whatever the ties above it.
+DEFAULT_TIE_CODING: TieCoding = "average"
+ALPHA_UNKNOWN_TIE_CODING = "Unknown tie coding {tie_coding!r}; use one of average, dense."
 _DENSE_LIMIT = 1 << 24  # units x values cells counted densely with bincount; beyond that, sort the keys
 
 
@@ -143,13 +156,29 @@ def alpha_from_reliability_data(data: np.ndarray, level: Level = "interval") -> 
     return alpha_long(unit, data[~np.isnan(data)], level)
 
 
-def krippendorff_alpha(table: RankTable, level: Level = "ordinal") -> float:
-    """Alpha with units = responses (each belongs to one prompt), coders = labelers, values = the ranks given.
+def coded_ranks(table: RankTable, tie_coding: TieCoding = DEFAULT_TIE_CODING) -> np.ndarray:
+    """The table's ranks recoded within each ranking (one labeler, one prompt): ``"average"`` gives tied responses
+    the mean of the places they share (1, 1, 2 -> 1.5, 1.5, 3), ``"dense"`` the next integer after the rank above
+    (1, 1, 3 -> 1, 1, 2). Ranks given either way, or as competition ranks, recode to the same values."""
+    if tie_coding not in TIE_CODINGS:
+        raise ValueError(ALPHA_UNKNOWN_TIE_CODING.format(tie_coding=tie_coding))
+    if not table.n_rows:
+        return table.rank
+    ranking, _, _ = ranking_codes(table)
+    if tie_coding == "dense":
+        return grouped_dense_ranks(ranking, table.rank)
+    return grouped_midranks(ranking, table.rank)[0]
+
+
+def krippendorff_alpha(table: RankTable, level: Level = "ordinal", tie_coding: TieCoding = DEFAULT_TIE_CODING) -> float:
+    """Alpha with units = responses (each belongs to one prompt), coders = labelers, values = the ranks given,
+    recoded per ranking by ``tie_coding`` (``coded_ranks``): with ties, the two codings give different alphas.
 
     Responses ranked by fewer than two labelers are dropped, as Krippendorff prescribes for unpairable units."""
-    return alpha_long(table.response, table.rank, level)
+    return alpha_long(table.response, coded_ranks(table, tie_coding), level)
 
 
-def alpha_parts(table: RankTable) -> tuple[sp.csr_matrix, np.ndarray]:
+def alpha_parts(table: RankTable, tie_coding: TieCoding = DEFAULT_TIE_CODING) -> tuple[sp.csr_matrix, np.ndarray]:
     """Per-prompt coincidence matrices (rows = prompt codes) for ``bootstrap_sums_ci``."""
-    return coincidence_parts(table.response, table.rank, response_owner(table), max(table.n_prompts, 1))
+    rank = coded_ranks(table, tie_coding)
+    return coincidence_parts(table.response, rank, response_owner(table), max(table.n_prompts, 1))

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from annotation.agreement._groups import response_slots
-from annotation.agreement.alpha import Level, alpha_from_coincidences, alpha_parts
+from annotation.agreement.alpha import DEFAULT_TIE_CODING, Level, TieCoding, alpha_from_coincidences, alpha_parts
 from annotation.agreement.kendall import kendall_w_parts
 from annotation.agreement.pairwise import Ties, pairwise_parts
 from annotation.agreement.table import RankTable
@@ -129,10 +129,15 @@ def bootstrap_sums(
 
 
 def alpha_ci(
-    table: RankTable, level: Level = "ordinal", n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+    table: RankTable,
+    level: Level = "ordinal",
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    tie_coding: TieCoding = DEFAULT_TIE_CODING,
 ) -> tuple[float, float]:
     """Bootstrap interval of ``krippendorff_alpha`` (same resamples as ``bootstrap_ci`` with that statistic)."""
-    parts, domain = alpha_parts(table)
+    parts, domain = alpha_parts(table, tie_coding)
     V = len(domain)  # noqa: N806
     finish = lambda sums: alpha_from_coincidences(sums.reshape(len(sums), V, V), domain, level)  # noqa: E731
     return bootstrap_sums_ci(parts, finish, np.unique(table.prompt), n_boot, seed, alpha)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, log_expit
 
 from annotation.agreement._groups import grouped_midranks, ranking_codes
@@ -16,6 +17,13 @@ from annotation.agreement.table import RankTable
 ELO_SCALE = 400.0  # Elo points per factor of 10 in strength, as Chatbot Arena reports Bradley-Terry scores
 ELO_MEAN = 1000.0
 LEADERBOARD_NO_MODELS = "The table has no model column: build it with model codes to rank models."
+LEADERBOARD_DISCONNECTED = (
+    "The models fall into {n} disconnected groups ({sizes} models): no model of one group was ever ranked against a "
+    "model of another, so ratings compare only within a group. See the per-group leaderboards."
+)
+LEADERBOARD_NOT_CONVERGED = (
+    "The Bradley-Terry fit did not converge in {max_iter} Newton steps: the ratings are not reliable."
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,16 @@ def consensus_ranking(table: RankTable) -> Consensus:
     return Consensus(prompt=prompt, response=response, score=score, rank=rank)
 
 
+@dataclass(frozen=True)
+class BradleyTerryFit:
+    """``strengths`` (geometric mean 1, NaN for models without comparisons), whether the Newton steps converged,
+    and how many were taken."""
+
+    strengths: np.ndarray
+    converged: bool
+    n_iter: int
+
+
 def bradley_terry(wins: np.ndarray, prior: float = 1.0, tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
     """Bradley-Terry strengths from ``wins[a, b]`` = times a beat b (ties counted as 1/2 to each side).
 
@@ -69,18 +87,25 @@ def bradley_terry(wins: np.ndarray, prior: float = 1.0, tol: float = 1e-10, max_
     dominates). ``prior`` adds that many virtual tied games of every model against a fixed opponent of strength 1,
     which keeps a model that never lost finite; 0 gives the plain MLE, which exists only when the comparison graph
     is strongly connected (Zermelo 1929, Ford 1957). Returns strengths with geometric mean 1; NaN for models
-    without comparisons.
+    without comparisons. ``bradley_terry_fit`` also says whether the steps converged.
     """
+    return bradley_terry_fit(wins, prior, tol, max_iter).strengths
+
+
+def bradley_terry_fit(wins: np.ndarray, prior: float = 1.0, tol: float = 1e-10, max_iter: int = 100) -> BradleyTerryFit:
+    """``bradley_terry`` with its convergence: converged when a Newton step moved no log-strength by ``tol``."""
     wins = np.asarray(wins, dtype=np.float64)
     played = (wins + wins.T).sum(axis=1) > 0
     strengths = np.full(len(wins), np.nan)
     if not played.any():
-        return strengths
+        return BradleyTerryFit(strengths, True, 0)
     w = wins[np.ix_(played, played)]
     games = w + w.T
     theta = np.zeros(len(w))
     free = np.arange(len(w) - (prior == 0))  # with no prior the scale is free: pin the last model at 0
-    for _ in range(max_iter):
+    converged, n_iter = False, 0
+    while n_iter < max_iter and not converged:
+        n_iter += 1
         gradient, hessian = _bt_derivatives(theta, w, games, prior)
         step = np.zeros_like(theta)
         step[free] = np.linalg.lstsq(-hessian[np.ix_(free, free)], gradient[free], rcond=None)[0]
@@ -88,10 +113,9 @@ def bradley_terry(wins: np.ndarray, prior: float = 1.0, tol: float = 1e-10, max_
         while _bt_loglik(theta + scale * step, w, prior) < current - 1e-12 and scale > 1e-6:
             scale /= 2.0
         theta = theta + scale * step
-        if np.max(np.abs(scale * step), initial=0.0) < tol:
-            break
+        converged = bool(np.max(np.abs(scale * step), initial=0.0) < tol)
     strengths[played] = np.exp(theta - theta.mean())
-    return strengths
+    return BradleyTerryFit(strengths, converged, n_iter)
 
 
 def _bt_loglik(theta: np.ndarray, wins: np.ndarray, prior: float) -> float:
@@ -135,35 +159,118 @@ def model_win_parts(table: RankTable) -> sp.csr_matrix:
     return sp.coo_matrix((amounts, (rows, cells)), shape=shape).tocsr()
 
 
-def model_leaderboard(
-    table: RankTable, n_boot: int = 200, seed: int = 0, alpha: float = 0.05, prior: float = 1.0
-) -> list[dict[str, float | int]]:
+def comparison_components(wins: np.ndarray) -> np.ndarray:
+    """Per model, the connected component of the comparison graph it lies in (models joined when either beat or
+    tied the other at least once), numbered from 0 in order of their first model; -1 for models never compared."""
+    wins = np.asarray(wins, dtype=np.float64)
+    games = wins + wins.T
+    played = games.sum(axis=1) > 0
+    labels = np.full(len(wins), -1, dtype=np.int64)
+    if not played.any():
+        return labels
+    _, found = connected_components(sp.csr_matrix(games[np.ix_(played, played)] > 0), directed=False)
+    _, first = np.unique(found, return_index=True)
+    renumber = np.empty(len(first), dtype=np.int64)
+    renumber[np.argsort(first)] = np.arange(len(first))  # components in order of their first model
+    labels[played] = renumber[found]
+    return labels
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A model leaderboard with its checks.
+
+    ``rows``: every compared model, best first, fitted on all comparisons, each with its ``component``;
+    ``components``: when the comparison graph is disconnected, one leaderboard per component fitted on that
+    component's comparisons alone (its own Elo scale, mean 1000), else empty; ``converged``: every fit converged;
+    ``warnings``: sentences for a disconnected graph and for a fit that did not converge."""
+
+    rows: list[dict[str, float | int]]
+    components: list[list[dict[str, float | int]]]
+    n_components: int
+    converged: bool
+    warnings: list[str]
+
+
+def leaderboard_fit(
+    table: RankTable,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+    prior: float = 1.0,
+    max_iter: int = 100,
+) -> Leaderboard:
     """Models by Bradley-Terry rating (Elo-like scale), best first, with percentile bootstrap intervals over
-    prompts: ``model`` (code), ``rating``, ``low``, ``high``, ``n_comparisons``, ``win_rate`` (ties as 1/2)."""
+    prompts: ``model`` (code), ``rating``, ``low``, ``high``, ``n_comparisons``, ``win_rate`` (ties as 1/2) and
+    ``component``. Ratings of models in different components of the comparison graph are not comparable (only the
+    prior ties them together), so a disconnected graph is reported with per-component leaderboards."""
     parts = model_win_parts(table)
     n_models = table.n_models
     wins = np.asarray(parts.sum(axis=0)).reshape(n_models, n_models)
-    rating = elo_ratings(bradley_terry(wins, prior))
+    labels = comparison_components(wins)
+    n_components = int(labels.max(initial=-1)) + 1
+    prompts = np.unique(table.prompt)
+    rows, converged = _leaderboard_rows(parts, wins, np.flatnonzero(labels >= 0), prompts, n_boot, seed, alpha,
+                                        prior, max_iter)  # fmt: skip
+    components, warnings = [], []
+    if n_components > 1:
+        for number in range(n_components):
+            models = np.flatnonzero(labels == number)
+            part, ok = _leaderboard_rows(parts, wins, models, prompts, n_boot, seed, alpha, prior, max_iter)
+            components.append([row | {"component": number} for row in part])
+            converged &= ok
+        sizes = ", ".join(str(int((labels == number).sum())) for number in range(n_components))
+        warnings.append(LEADERBOARD_DISCONNECTED.format(n=n_components, sizes=sizes))
+    if not converged:
+        warnings.append(LEADERBOARD_NOT_CONVERGED.format(max_iter=max_iter))
+    rows = [row | {"component": int(labels[row["model"]])} for row in rows]
+    return Leaderboard(rows, components, n_components, converged, warnings)
+
+
+def model_leaderboard(
+    table: RankTable, n_boot: int = 200, seed: int = 0, alpha: float = 0.05, prior: float = 1.0
+) -> list[dict[str, float | int]]:
+    """The rows of ``leaderboard_fit`` (see there): models by Bradley-Terry rating, best first."""
+    return leaderboard_fit(table, n_boot, seed, alpha, prior).rows
+
+
+def _leaderboard_rows(
+    parts: sp.csr_matrix,
+    wins: np.ndarray,
+    models: np.ndarray,
+    prompts: np.ndarray,
+    n_boot: int,
+    seed: int,
+    alpha: float,
+    prior: float,
+    max_iter: int,
+) -> tuple[list[dict[str, float | int]], bool]:
+    """The leaderboard of ``models`` fitted on their comparisons among themselves, and whether the fit converged."""
+    n_models = len(wins)
+    block = np.ix_(models, models)
+    fit = bradley_terry_fit(wins[block], prior, max_iter=max_iter)
+    rating = elo_ratings(fit.strengths)
 
     def finish(sums: np.ndarray) -> np.ndarray:
-        return np.stack([elo_ratings(bradley_terry(s.reshape(n_models, n_models), prior)) for s in sums])
+        fits = [bradley_terry(s.reshape(n_models, n_models)[block], prior, max_iter=max_iter) for s in sums]
+        return np.stack([elo_ratings(strengths) for strengths in fits])
 
-    prompts = np.unique(table.prompt)
-    boot = bootstrap_sums(parts, finish, prompts, n_boot, seed) if n_boot else np.empty((0, n_models))
-    games = (wins + wins.T).sum(axis=1)
+    boot = bootstrap_sums(parts, finish, prompts, n_boot, seed) if n_boot else np.empty((0, len(models)))
+    games = (wins + wins.T)[block].sum(axis=1)
+    won = wins[block].sum(axis=1)
     rows = []
-    for model in np.flatnonzero(games > 0):
-        column = boot[:, model] if len(boot) else np.empty(0)
+    for index in np.flatnonzero(games > 0):
+        column = boot[:, index] if len(boot) else np.empty(0)
         column = column[np.isfinite(column)]
         low, high = np.quantile(column, [alpha / 2, 1 - alpha / 2]) if column.size else (np.nan, np.nan)
         rows.append(
             {
-                "model": int(model),
-                "rating": float(rating[model]),
+                "model": int(models[index]),
+                "rating": float(rating[index]),
                 "low": float(low),
                 "high": float(high),
-                "n_comparisons": int(round(games[model])),
-                "win_rate": float(wins[model].sum() / games[model]),
+                "n_comparisons": int(round(games[index])),
+                "win_rate": float(won[index] / games[index]),
             }
         )
-    return sorted(rows, key=lambda row: -row["rating"])
+    return sorted(rows, key=lambda row: -row["rating"]), fit.converged

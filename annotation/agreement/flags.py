@@ -1,7 +1,7 @@
 """Agreement on flags ("unsafe", "all responses bad", ...): Fleiss' kappa with a varying number of raters.
 
 statsmodels is not a dependency and its ``fleiss_kappa`` assumes the same number of raters per item, so the
-generalised formula is written out here (a few lines on the items x categories count matrix).
+unequal-raters formula of Fleiss & Cuzick (1979) is written out here (a few lines on the items x categories counts).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ FLEISS_BAD_COUNTS = "counts must be a non-negative items x categories matrix."
 def fleiss_kappa(counts: np.ndarray) -> float:
     """Fleiss' kappa from an items x categories matrix of rater counts; items may have different rater totals.
 
-    P_i = (sum_j n_ij^2 - m_i) / (m_i (m_i - 1)) per item with m_i >= 2 raters, P = mean P_i,
-    p_j = sum_i n_ij / sum_i m_i, P_e = sum_j p_j^2, kappa = (P - P_e) / (1 - P_e).
-    With equal m_i this is Fleiss (1971) exactly; items rated by fewer than two raters are left out.
+    Fleiss & Cuzick (1979): each item's agreement P_i = sum_j n_ij (n_ij - 1) / (m_i (m_i - 1)) is weighted by
+    its m_i - 1, so P = sum_i sum_j n_ij (n_ij - 1) / m_i / sum_i (m_i - 1); p_j = sum_i n_ij / sum_i m_i,
+    P_e = sum_j p_j^2, kappa = (P - P_e) / (1 - P_e). For two categories this is their formula
+    1 - sum_i x_i (m_i - x_i) / m_i / (N (m_bar - 1) p q); with equal m_i it is Fleiss (1971) exactly (the plain
+    mean of P_i). Items rated by fewer than two raters are left out (as alpha leaves out unpairable values).
     NaN when no item has two raters or every rating falls in one category (P_e = 1).
     """
     counts = np.asarray(counts, dtype=np.float64)
@@ -30,12 +32,13 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     counts, m = counts[m >= 2], m[m >= 2]
     if not len(m):
         return float("nan")
-    p_item = ((counts**2).sum(axis=1) - m) / (m * (m - 1.0))
+    # the unweighted mean of P_i overweights items with few raters: 0.333 instead of 0.6 on [[0,3],[1,1],[3,0]]
+    p_observed = float(((counts * (counts - 1.0)).sum(axis=1) / m).sum() / (m - 1.0).sum())
     p_category = counts.sum(axis=0) / m.sum()
     p_expected = float((p_category**2).sum())
     if p_expected >= 1.0 - 1e-12:
         return float("nan")
-    return float((p_item.mean() - p_expected) / (1.0 - p_expected))
+    return float((p_observed - p_expected) / (1.0 - p_expected))
 
 
 def flag_counts(
@@ -66,6 +69,7 @@ def flag_kappa(prompt: np.ndarray, labeler: np.ndarray, flagged: np.ndarray) -> 
 
 def flag_alpha(prompt: np.ndarray, labeler: np.ndarray, flagged: np.ndarray) -> float:
     """Nominal Krippendorff's alpha of a boolean flag (same input as ``flag_kappa``); it differs from kappa by
-    alpha's small-sample correction of the expected agreement."""
+    alpha's small-sample correction of the expected agreement (and, with unequal raters, by weighting items by
+    m_i instead of m_i - 1)."""
     flag_counts(prompt, labeler, flagged)  # validates
     return alpha_long(np.asarray(prompt), np.asarray(flagged, dtype=np.float64), "nominal")

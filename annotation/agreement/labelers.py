@@ -67,7 +67,9 @@ def labeler_scores(
 ) -> list[dict[str, float | int]]:
     """One dict per labeler code that ranked anything, with:
 
-    - ``n_rankings``; ``agreement``: mean tau-b with the leave-one-out consensus (``consensus_agreement``);
+    - ``n_rankings``; ``agreement``: mean tau-b with the leave-one-out consensus (``consensus_agreement``) over the
+      rankings where tau-b is defined; ``n_agreement_undefined`` counts the others (a ranking sharing fewer than
+      two responses with the prompt's other labelers, or all tied on either side);
     - ``gold_accuracy``: over gold prompts (``gold``: prompt code -> {response code: reference rank}), the share of
       response pairs the reference orders strictly that the labeler orders the same way; a labeler's tie scores
       1/2 (chance). NaN without gold pairs. ``n_gold_pairs`` counts them;
@@ -84,6 +86,7 @@ def labeler_scores(
     columns = {
         "n_rankings": np.bincount(ranking_labeler, minlength=n_labelers),
         "agreement": group_mean(agreement.labeler[defined], agreement.tau[defined], n_labelers),
+        "n_agreement_undefined": np.bincount(agreement.labeler[~defined], minlength=n_labelers),
         "position_bias": _position_bias(table),
         "median_seconds": np.full(n_labelers, np.nan),
         "flag_rate": np.full(n_labelers, np.nan),

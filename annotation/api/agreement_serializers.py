@@ -8,6 +8,7 @@ Floats are rounded to 4 places; a figure that is undefined (e.g. alpha with a si
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotation.agreement import DEFAULT_TIE_CODING, TIE_CODINGS
 from annotation.api.serializers import RankSerializer
 from annotation.models import Prompt
 
@@ -30,6 +31,12 @@ class AgreementQuerySerializer(serializers.Serializer):
         min_value=0, max_value=MAX_BOOT, default=200, help_text="Bootstrap resamples for the intervals (0: none)."
     )
     seed = serializers.IntegerField(min_value=0, default=0, help_text="Seed of the bootstrap (same seed, same CIs).")
+    tie_coding = serializers.ChoiceField(
+        choices=TIE_CODINGS,
+        default=DEFAULT_TIE_CODING,
+        help_text="How Krippendorff's alpha codes tied ranks: average (1, 1, 2 -> 1.5, 1.5, 3; the default, "
+        "Kendall's mid-ranks) or dense (1, 1, 2). docs/agreement.md.",
+    )
 
 
 class IntervalsSerializer(serializers.Serializer):
@@ -64,6 +71,10 @@ class LabelerRowSerializer(serializers.Serializer):
     outlier_p_value = _figure("Holm-adjusted p-value, for outliers.")
     n_rankings = serializers.IntegerField()
     agreement = _figure("Mean Kendall tau-b with the leave-one-out consensus of the other labelers.")
+    n_agreement_undefined = serializers.IntegerField(
+        help_text="Rankings left out of `agreement`: tau-b undefined (fewer than two responses shared with the "
+        "prompt's other labelers, or everything tied)."
+    )
     position_bias = _figure("Correlation of the rank given with the position shown (0: none).")
     median_seconds = _figure("Median time per prompt.")
     flag_rate = _figure("Share of rankings with at least one flag.")
@@ -93,6 +104,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
     high = _figure("95% bootstrap interval over prompts (null without bootstrap).")
     n_comparisons = serializers.IntegerField()
     win_rate = _figure("Share of comparisons won (ties count 1/2).")
+    component = serializers.IntegerField(
+        help_text="The connected component of the comparison graph the model lies in (0 when it is connected)."
+    )
 
 
 class AgreementReportSerializer(serializers.Serializer):
@@ -106,6 +120,9 @@ class AgreementReportSerializer(serializers.Serializer):
     alpha_interval = _figure("Krippendorff's alpha, interval level.")
     alpha_nominal = _figure("Krippendorff's alpha, nominal level.")
     alpha_ratio = _figure("Krippendorff's alpha, ratio level.")
+    tie_coding = serializers.ChoiceField(
+        choices=TIE_CODINGS, required=False, help_text="How alpha coded tied ranks: average or dense."
+    )
     kendall_w_mean = _figure("Kendall's W with the tie correction, mean over prompts.")
     pairwise_agreement_ties_dropped = _figure("Share of labeler pairs preferring the same response; ties dropped.")
     pairwise_agreement_ties_as_outcome = _figure("Same, with a tie as a third outcome that must match.")
@@ -118,6 +135,17 @@ class AgreementReportSerializer(serializers.Serializer):
     by_guideline_version = BreakdownSerializer(many=True, required=False)
     over_time = BreakdownSerializer(many=True, required=False)
     leaderboard = LeaderboardRowSerializer(many=True, required=False)
+    leaderboard_components = serializers.ListField(
+        child=LeaderboardRowSerializer(many=True),
+        required=False,
+        help_text="When the comparison graph is disconnected: one leaderboard per component, fitted on its own "
+        "comparisons (ratings compare only within a component). Empty when connected.",
+    )
+    leaderboard_warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Disconnected comparison graph; Bradley-Terry fit not converged. Empty when neither.",
+    )
     n_boot = serializers.IntegerField(required=False)
 
 
@@ -130,6 +158,10 @@ class AgreementLeaderboardSerializer(serializers.Serializer):
     project = serializers.SlugField()
     n_boot = serializers.IntegerField()
     leaderboard = LeaderboardRowSerializer(many=True)
+    components = serializers.ListField(
+        child=LeaderboardRowSerializer(many=True), help_text="Per-component leaderboards; empty when connected."
+    )
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Disconnected graph, no convergence.")
 
 
 class GoldSetInputSerializer(serializers.Serializer):

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from annotation.agreement import RankTable, bradley_terry, consensus_ranking, elo_ratings, model_leaderboard
+from annotation.agreement import (
+    RankTable,
+    bradley_terry,
+    bradley_terry_fit,
+    comparison_components,
+    consensus_ranking,
+    elo_ratings,
+    leaderboard_fit,
+    model_leaderboard,
+)
 
 
 def _table(rankings, models=None):
@@ -108,3 +117,72 @@ def test_model_leaderboard_is_deterministic_for_a_seed(random_table):
 def test_model_leaderboard_needs_model_codes(random_table):
     with pytest.raises(ValueError, match="no model column"):
         model_leaderboard(random_table(seed=1))
+
+
+def _two_islands():
+    """Models a and b are only ever ranked against each other, c and d likewise: two components."""
+    rankings, models = {}, {}
+    for prompt, (first, second) in enumerate([("a", "b"), ("a", "b"), ("b", "a"), ("c", "d"), ("d", "c"), ("c", "d")]):
+        for labeler in ("L0", "L1"):
+            rankings[(prompt, labeler)] = {f"{prompt}{first}": 1, f"{prompt}{second}": 2}
+        models |= {f"{prompt}{first}": first, f"{prompt}{second}": second}
+    return _table(rankings, models)
+
+
+def test_comparison_components_label_models_by_who_was_compared_with_whom():
+    wins = np.zeros((5, 5))
+    wins[0, 1], wins[1, 0], wins[3, 2] = 2, 1, 3  # 0-1 and 2-3 played; model 4 never did
+
+    labels = comparison_components(wins)
+
+    assert labels.tolist() == [0, 0, 1, 1, -1]
+
+
+def test_leaderboard_of_a_disconnected_comparison_graph_warns_and_ranks_each_component_alone():
+    table = _two_islands()
+
+    board = leaderboard_fit(table, n_boot=20)
+
+    assert board.n_components == 2 and board.converged
+    assert len(board.warnings) == 1 and "2 disconnected groups" in board.warnings[0]
+    names = [{str(table.model_ids[row["model"]]) for row in rows} for rows in board.components]
+    assert names == [{"a", "b"}, {"c", "d"}]
+    for number, rows in enumerate(board.components):
+        assert np.mean([row["rating"] for row in rows]) == pytest.approx(1000.0)  # each on its own scale
+        assert all(row["component"] == number for row in rows)
+        assert rows[0]["rating"] >= rows[1]["rating"]
+    # a won 4 of 6 against b, c won 4 of 6 against d
+    assert [str(table.model_ids[rows[0]["model"]]) for rows in board.components] == ["a", "c"]
+    assert {row["component"] for row in board.rows} == {0, 1}
+
+
+def test_leaderboard_of_a_connected_comparison_graph_has_no_warning_and_no_components():
+    rng = np.random.default_rng(3)
+    rankings, models = {}, {}
+    for prompt in range(12):
+        shown = rng.permutation(4)[:3]
+        for labeler in ("L0", "L1"):
+            order = rng.permutation(3)
+            rankings[(prompt, labeler)] = {f"{prompt}-{m}": int(r) + 1 for m, r in zip(shown, order, strict=True)}
+        models |= {f"{prompt}-{m}": f"m{m}" for m in shown}
+    table = _table(rankings, models)
+
+    board = leaderboard_fit(table, n_boot=10)
+
+    assert board.n_components == 1 and board.converged and board.warnings == [] and board.components == []
+    assert board.rows == model_leaderboard(table, n_boot=10)
+
+
+def test_leaderboard_warns_when_the_fit_does_not_converge():
+    board = leaderboard_fit(_two_islands(), n_boot=0, max_iter=1)
+
+    assert not board.converged
+    assert any("did not converge" in warning for warning in board.warnings)
+
+
+def test_bradley_terry_fit_reports_convergence():
+    wins = np.array([[0, 2, 4], [1, 0, 2], [1, 1, 0]], dtype=float)
+
+    assert bradley_terry_fit(wins, prior=0.0).converged
+    assert not bradley_terry_fit(wins, prior=0.0, max_iter=1).converged
+    assert bradley_terry_fit(wins, prior=0.0).strengths == pytest.approx(bradley_terry(wins, prior=0.0))

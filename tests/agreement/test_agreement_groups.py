@@ -22,6 +22,21 @@ def test_grouped_midranks_match_scipy_rankdata_per_group(route, monkeypatch):
         assert ties[g] == (counts**3 - counts).sum()
 
 
+@pytest.mark.parametrize("route", ["counting", "sorting"])
+def test_grouped_dense_ranks_match_scipy_rankdata_per_group(route, monkeypatch):
+    if route == "sorting":
+        monkeypatch.setattr(_groups, "_COUNTING_CELLS", -(10**9))
+    rng = np.random.default_rng(1)
+    group = rng.integers(0, 30, 500)
+    value = rng.integers(1, 6, 500) / 2.0
+
+    dense = _groups.grouped_dense_ranks(group, value)
+
+    for g in range(30):
+        rows = group == g
+        assert dense[rows].tolist() == stats.rankdata(value[rows], method="dense").tolist()
+
+
 @pytest.mark.parametrize("key", [[5, 5, 9, 9, 9, 2], [5, 2, 5, 9], [1, 1, 2, 3, 3]])
 def test_dense_codes_invert_to_the_keys(key):
     key = np.array(key)

@@ -119,3 +119,31 @@ def test_agreement_help_shows_examples_and_the_outlier_test():
     assert "Mann-Whitney U" in help_text and "--n-boot N" in help_text
     # RawDescriptionHelpFormatter keeps the examples one per line.
     assert "\n  python manage.py agreement --project wmt23-ende\n" in help_text
+
+
+def test_agreement_tie_coding_flag_reaches_the_report_and_the_readable_output_names_it(wmt):
+    default = json.loads(run("--project", "wmt", "--json", "--n-boot", "0"))
+    dense = json.loads(run("--project", "wmt", "--json", "--n-boot", "0", "--tie-coding", "dense"))
+
+    assert (default["tie_coding"], dense["tie_coding"]) == ("average", "dense")
+    assert default["alpha_interval"] != dense["alpha_interval"]  # WMT23 has many ties
+    assert default["pairwise_agreement_ties_dropped"] == dense["pairwise_agreement_ties_dropped"]
+    assert "Ties coded as dense ranks" in run("--project", "wmt", "--n-boot", "0", "--tie-coding", "dense")
+    assert "Ties coded as average ranks" in run("--project", "wmt", "--n-boot", "0")
+    with pytest.raises(CommandError, match="tie-coding"):
+        run("--project", "wmt", "--tie-coding", "min")
+
+
+def test_agreement_prints_the_leaderboard_warning_and_the_per_group_leaderboards(db):
+    from annotation.models import Response
+    from tests.annotation.services.test_agreement_report import _example
+
+    project = ProjectFactory(slug="split", overlap=3)
+    prompts, _ = _example(project)
+    Response.objects.filter(prompt=prompts[1]).update(model_name="island")  # one model on prompt 2: no pairs
+    Response.objects.filter(prompt=prompts[1], index=0).update(model_name="island-a")
+
+    text = run("--project", "split", "--n-boot", "0")
+
+    assert "WARNING: The models fall into 2 disconnected groups" in text
+    assert "Model leaderboard of group 1" in text and "Model leaderboard of group 2" in text

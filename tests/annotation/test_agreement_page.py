@@ -94,6 +94,20 @@ def test_no_intervals_when_bootstrap_is_off(client, ranked):
     assert "no interval (bootstrap off)" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("", "average"), ("average", "average"), ("dense", "dense"), ("x", "average")]
+)
+def test_page_shows_the_tie_coding_its_alpha_used_and_takes_it_from_the_query(client, ranked, raw, expected):
+    client.force_login(ranked["manager"])
+
+    response = client.get(page_url(ranked["project"], n_boot=0, tie_coding=raw))
+
+    assert response.context["report"]["tie_coding"] == expected
+    body = response.content.decode()
+    assert f'data-tie-coding="{expected}"' in body and f"ties coded as {expected} ranks" in body
+    assert re.search(rf'<option value="{expected}" selected>', body)
+
+
 @pytest.mark.parametrize(("raw", "expected"), [("5000", 1000), ("-3", 0), ("abc", 200), ("", 200), ("7", 7)])
 def test_n_boot_is_clamped_between_0_and_1000(client, db, raw, expected):
     project = ProjectFactory()
@@ -193,3 +207,25 @@ def test_exclusion_form_carries_csrf_token(client, ranked):
         csrf_client.post(exclusion_url(ranked["project"]), payload | {"csrfmiddlewaretoken": token}).status_code == 302
     )
     assert Membership.objects.get(project=ranked["project"], user=ranked["contrary"]).excluded is True
+
+
+def test_page_warns_of_a_disconnected_leaderboard_and_shows_each_group(client, ranked):
+    first = ranked["project"].prompts.order_by("id").first()
+    for response in first.responses.all():
+        response.model_name = f"island-{response.index}"
+        response.save(update_fields=["model_name"])
+    client.force_login(ranked["manager"])
+
+    body = client.get(page_url(ranked["project"], n_boot=0)).content.decode()
+
+    assert "data-leaderboard-warning" in body and "2 disconnected groups" in body
+    assert 'data-leaderboard-component="0"' in body and 'data-leaderboard-component="1"' in body
+    assert "island-0" in body
+
+
+def test_page_of_a_connected_leaderboard_has_no_warning(client, ranked):
+    client.force_login(ranked["manager"])
+
+    body = client.get(page_url(ranked["project"], n_boot=0)).content.decode()
+
+    assert "data-leaderboard-warning" not in body and "data-leaderboard-component" not in body

@@ -27,7 +27,11 @@ AGREEMENT = ["agreement"]
 BOOT_PARAMETERS = [
     OpenApiParameter("n_boot", int, description="Bootstrap resamples for the 95% intervals, 0..2000 (default 200)."),
     OpenApiParameter("seed", int, description="Bootstrap seed (default 0): the same seed gives the same intervals."),
-]
+    OpenApiParameter(
+        "tie_coding", str, enum=["average", "dense"],
+        description="How Krippendorff's alpha codes tied ranks: average (default, mid-ranks) or dense.",
+    ),
+]  # fmt: skip
 
 
 def _query(request) -> dict:
@@ -68,12 +72,20 @@ class AgreementLeaderboardApi(BaseApi):
         responses={200: AgreementLeaderboardSerializer, **errors(400, 403, 404)},
     )  # fmt: skip
     def get(self, request, slug: str):
-        """Models by Bradley-Terry strength (Elo scale) from the ranked responses, with bootstrap intervals."""
+        """Models by Bradley-Terry strength (Elo scale) from the ranked responses, with bootstrap intervals; with a
+        disconnected comparison graph or a fit that did not converge, `warnings` says so and `components` holds one
+        leaderboard per connected component."""
         project = project_for(request, slug, manage=True)
         query = _query(request)
         report = agreement_report_get(project=project, **query)
         return Response(
-            {"project": project.slug, "n_boot": query["n_boot"], "leaderboard": report.get("leaderboard", [])}
+            {
+                "project": project.slug,
+                "n_boot": query["n_boot"],
+                "leaderboard": report.get("leaderboard", []),
+                "components": report.get("leaderboard_components", []),
+                "warnings": report.get("leaderboard_warnings", []),
+            }
         )
 
 

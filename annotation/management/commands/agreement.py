@@ -5,6 +5,7 @@ from argparse import ArgumentTypeError, RawDescriptionHelpFormatter
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.agreement import DEFAULT_TIE_CODING, TIE_CODINGS
 from annotation.models import Project
 from annotation.services.agreement import agreement_report_get
 
@@ -19,6 +20,7 @@ examples:
   python manage.py agreement --project wmt23-ende --json > agreement.json
   python manage.py agreement --project wmt23-ende --json --n-boot 1000 --seed 7 | jq .intervals
   python manage.py agreement --project wmt23-ende --n-boot 0          # no intervals, fastest
+  python manage.py agreement --project wmt23-ende --tie-coding dense  # alpha on dense ranks (1, 1, 2)
 """
 
 PROMPT_ADMIN_URL = "/admin/annotation/prompt/<prompt>/change/"
@@ -96,12 +98,19 @@ class Command(BaseCommand):
             "--n-boot", type=n_boot_type, default=200, metavar="N", help="Bootstrap resamples (default 200; 0: none)."
         )
         parser.add_argument("--seed", type=int, default=0, help="Bootstrap seed (default 0).")
+        parser.add_argument(
+            "--tie-coding",
+            choices=TIE_CODINGS,
+            default=DEFAULT_TIE_CODING,
+            help="How Krippendorff's alpha codes tied ranks: average (1, 1, 2 -> 1.5, 1.5, 3; default, Kendall's "
+            "mid-ranks) or dense (1, 1, 2). See docs/agreement.md.",
+        )
 
-    def handle(self, *args, project: str, as_json: bool, n_boot: int, seed: int, **options):
+    def handle(self, *args, project: str, as_json: bool, n_boot: int, seed: int, tie_coding: str, **options):
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project with slug {project!r}.")
-        report = agreement_report_get(project=target, n_boot=n_boot, seed=seed)
+        report = agreement_report_get(project=target, n_boot=n_boot, seed=seed, tie_coding=tie_coding)
         if as_json:
             self.stdout.write(_json_dumps(report))
         else:
@@ -145,6 +154,7 @@ class Command(BaseCommand):
             low_high = intervals.get(key)
             interval = f"[{fmt(low_high[0])}, {fmt(low_high[1])}]" if low_high else ""
             lines.append(f"  {label:<36}{fmt(report[key]):>6}   {interval}".rstrip())
+        lines.append(f"  Ties coded as {report['tie_coding']} ranks for alpha (--tie-coding; docs/agreement.md).")
         return lines
 
     def histogram(self, histogram: dict) -> list[str]:
@@ -156,14 +166,23 @@ class Command(BaseCommand):
         return lines
 
     def leaderboard(self, report: dict) -> list[str]:
-        rows = [{"place": i, **row} for i, row in enumerate(report["leaderboard"], start=1)]
-        if not rows:
+        if not report["leaderboard"]:
             return []
         columns = [
             ("place", "#"), ("model", "model"), ("rating", "rating"), ("low", "low"), ("high", "high"),
             ("n_comparisons", "comparisons"), ("win_rate", "win rate"),
         ]  # fmt: skip
-        return ["", "Model leaderboard (Bradley-Terry, Elo scale, 95% interval)", *table(rows, columns)]
+
+        def placed(rows: list[dict]) -> list[dict]:
+            return [{"place": i, **row} for i, row in enumerate(rows, start=1)]
+
+        lines = ["", "Model leaderboard (Bradley-Terry, Elo scale, 95% interval)"]
+        lines += [f"  WARNING: {warning}" for warning in report.get("leaderboard_warnings", [])]
+        lines += table(placed(report["leaderboard"]), columns)
+        for number, rows in enumerate(report.get("leaderboard_components", [])):
+            lines += ["", f"Model leaderboard of group {number + 1} (fitted on its own comparisons)"]
+            lines += table(placed(rows), columns)
+        return lines
 
 
 def _json_dumps(report: dict) -> str:

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from django.contrib.auth import get_user_model
 
 from annotation import agreement as ag
+from annotation.agreement.alpha import ALPHA_UNKNOWN_TIE_CODING
 from annotation.agreement.bootstrap import percentile_interval, resampled_prompts
 from annotation.models import Membership, Project, Prompt
 from annotation.services.agreement.loading import HISTOGRAM_BINS, LOWEST_PROMPTS, Loaded, _codes, rankings_load
@@ -46,10 +47,11 @@ class _Parts:
     kendall: np.ndarray  # (prompts, 2): W (0 where undefined) and 1 where defined
     pairs_dropped: np.ndarray  # (prompts, 2): agreeing and compared labeler pairs, ties dropped
     pairs_outcome: np.ndarray  # the same, a tie being a third outcome
+    tie_coding: ag.TieCoding  # how alpha coded tied ranks
 
     @classmethod
-    def of(cls, table: ag.RankTable) -> "_Parts":
-        coincidences, domain = ag.alpha_parts(table)
+    def of(cls, table: ag.RankTable, tie_coding: ag.TieCoding = ag.DEFAULT_TIE_CODING) -> "_Parts":
+        coincidences, domain = ag.alpha_parts(table, tie_coding)
         w = ag.kendall_w(table)
         defined = np.isfinite(w)
         return cls(
@@ -58,6 +60,7 @@ class _Parts:
             kendall=np.column_stack([np.where(defined, w, 0.0), defined.astype(np.float64)]),
             pairs_dropped=np.column_stack(ag.pairwise_counts(table, "drop")),
             pairs_outcome=np.column_stack(ag.pairwise_counts(table, "outcome")),
+            tie_coding=tie_coding,
         )
 
     def figures(self, sums: np.ndarray) -> dict[str, np.ndarray]:
@@ -111,6 +114,7 @@ def headline(table: ag.RankTable, n_boot: int, seed: int = 0, parts: _Parts | No
     result = {name: _num(value[0]) for name, value in parts.figures(totals).items()}
     prompts = _present(table.prompt, table.n_prompts)
     result |= {"n_prompts": len(prompts), "n_labelers": len(_present(table.labeler, table.n_labelers))}
+    result["tie_coding"] = parts.tie_coding
     if n_boot > 0:
         result["intervals"] = _bootstrap(parts, prompts, n_boot, seed)
     return result
@@ -141,7 +145,7 @@ def _breakdown(table: ag.RankTable, parts: _Parts, names: np.ndarray, codes: np.
         _, sub_response = _dense(table.response * n_groups + codes, table.n_responses * int(n_groups))
         split = ag.RankTable(prompt=sub_prompt, labeler=table.labeler, response=sub_response, rank=table.rank)
         agree, compared = ag.pairwise_counts(split, "drop")
-        coincidences, domain = ag.alpha_parts(split)
+        coincidences, domain = ag.alpha_parts(split, parts.tie_coding)
     agree, compared = (np.bincount(owner, weights=c, minlength=n_groups) for c in (agree, compared))
     group_sums = sp.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(n_groups, len(owner)))
     alphas = _alpha(np.asarray((group_sums @ coincidences).todense()), domain, "ordinal")
@@ -258,26 +262,43 @@ def _gold_reference(project: Project, table: ag.RankTable) -> dict[int, dict[int
     return reference
 
 
-def _leaderboard(table: ag.RankTable, n_boot: int) -> list[dict]:
+def _leaderboard(table: ag.RankTable, n_boot: int) -> dict:
+    """The model leaderboard, its per-component leaderboards when the comparison graph is disconnected (else
+    empty) and its warnings (disconnected graph, fit not converged)."""
     if table.model is None or table.n_models < 2:
-        return []
-    rows = ag.model_leaderboard(table, n_boot=n_boot)
-    return [
-        {**row, "model": str(table.model_ids[row["model"]]), **{k: _num(row[k]) for k in ("rating", "low", "high")}}
-        for row in rows
-    ]
+        return {"leaderboard": [], "leaderboard_components": [], "leaderboard_warnings": []}
+    board = ag.leaderboard_fit(table, n_boot=n_boot)
+
+    def named(rows: list[dict]) -> list[dict]:
+        return [
+            {**row, "model": str(table.model_ids[row["model"]]), **{k: _num(row[k]) for k in ("rating", "low", "high")}}
+            for row in rows
+        ]
+
+    return {
+        "leaderboard": named(board.rows),
+        "leaderboard_components": [named(rows) for rows in board.components],
+        "leaderboard_warnings": board.warnings,
+    }
 
 
-def agreement_report_get(*, project: Project, n_boot: int = 200, seed: int = 0) -> dict:
+def agreement_report_get(
+    *, project: Project, n_boot: int = 200, seed: int = 0, tie_coding: ag.TieCoding = ag.DEFAULT_TIE_CODING
+) -> dict:
     """Every agreement figure of a project: headline with intervals, per-prompt distribution, per labeler,
-    flags, breakdowns by category, guideline version and week, lowest-agreement prompts and a model leaderboard."""
+    flags, breakdowns by category, guideline version and week, lowest-agreement prompts and a model leaderboard.
+
+    ``tie_coding`` ("average" or "dense") is how alpha codes tied ranks; the report names it. The other figures
+    use midranks within each ranking and do not depend on it."""
+    if tie_coding not in ag.TIE_CODINGS:
+        raise ValueError(ALPHA_UNKNOWN_TIE_CODING.format(tie_coding=tie_coding))
     loaded = rankings_load(project=project)
     if loaded is None:
         return {"project": project.slug, "n_rankings": 0, "n_prompts": 0, "n_labelers": 0}
     counted = ~loaded.gold & ~loaded.excluded
     everything = bool(counted.all())
     table = loaded.table if everything else loaded.table.take(counted)
-    parts = _Parts.of(table)
+    parts = _Parts.of(table, tie_coding)
     histogram, lowest = _prompt_agreement(table, parts.pairs_dropped)
     rankings = loaded.row_ranking if everything else loaded.row_ranking[counted]
 
@@ -295,6 +316,6 @@ def agreement_report_get(*, project: Project, n_boot: int = 200, seed: int = 0) 
         "by_category": breakdown(loaded.category_names, loaded.category_code),
         "by_guideline_version": breakdown(loaded.guideline_names, loaded.guideline_code),
         "over_time": breakdown(loaded.week_names, loaded.week_code),
-        "leaderboard": _leaderboard(table, n_boot),
+        **_leaderboard(table, n_boot),
         "n_boot": n_boot,
     }

@@ -51,7 +51,18 @@ def test_agreement_report_api_returns_the_service_report_for_the_given_bootstrap
     assert "intervals" not in api_client(boss).get("/api/projects/team/agreement/?n_boot=0").json()
 
 
-@pytest.mark.parametrize("query", ["n_boot=-1", "n_boot=2001", "n_boot=many", "seed=-3"])
+def test_agreement_report_api_takes_the_tie_coding_and_reports_it(team):
+    project, boss, _ = team
+
+    default = api_client(boss).get("/api/projects/team/agreement/?n_boot=0").json()
+    dense = api_client(boss).get("/api/projects/team/agreement/?n_boot=0&tie_coding=dense").json()
+
+    assert default["tie_coding"] == "average"
+    assert dense == json.loads(json.dumps(agreement_report_get(project=project, n_boot=0, tie_coding="dense")))
+    assert dense["tie_coding"] == "dense"
+
+
+@pytest.mark.parametrize("query", ["n_boot=-1", "n_boot=2001", "n_boot=many", "seed=-3", "tie_coding=min"])
 def test_agreement_report_api_refuses_bad_bootstrap_parameters(team, query):
     _, boss, _ = team
 
@@ -85,6 +96,8 @@ def test_agreement_labelers_and_leaderboard_apis_return_their_part_of_the_report
         "project": "team",
         "n_boot": 20,
         "leaderboard": json.loads(json.dumps(report["leaderboard"])),
+        "components": [],
+        "warnings": [],
     }
     # Two of three labelers put model-0 first: it leads the leaderboard.
     assert [row["model"] for row in leaderboard["leaderboard"]] == ["model-0", "model-1", "model-2", "model-3"]
@@ -251,3 +264,16 @@ def test_labelers_cannot_tell_a_gold_prompt_from_any_other(db):
     assert mine.status_code == 200 and mine.json()["count"] == 2
     assert client.get("/api/projects/quiz/gold/").status_code == 403
     assert client.get("/api/projects/quiz/agreement/").status_code == 403
+
+
+def test_leaderboard_api_warns_of_a_disconnected_comparison_graph(team):
+    project, boss, _ = team
+    first = project.prompts.order_by("id").first()
+    for response in first.responses.all():  # prompt 1's models are never compared with the others' models
+        response.model_name = f"island-{response.index}"
+        response.save(update_fields=["model_name"])
+
+    body = api_client(boss).get("/api/projects/team/agreement/leaderboard/?n_boot=0").json()
+
+    assert len(body["warnings"]) == 1 and "disconnected" in body["warnings"][0]
+    assert [len(rows) for rows in body["components"]] == [4, 4]

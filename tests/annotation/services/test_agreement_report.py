@@ -8,6 +8,7 @@ import krippendorff
 import numpy as np
 import pytest
 from django.core.management import call_command
+from scipy import stats
 
 from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry
 from annotation.services.agreement import agreement_report_get
@@ -80,18 +81,24 @@ def _example(project: Project, categories=("", "")) -> tuple[list[Prompt], dict]
     return prompts, users
 
 
-def _package_alpha(prompts: list[Prompt], level: str) -> float:
-    """The `krippendorff` package on the labelers x responses matrix of the current rankings of `prompts`."""
+def _package_alpha(prompts: list[Prompt], level: str, tie_coding: str = "average") -> float:
+    """The `krippendorff` package on the labelers x responses matrix of the current rankings of `prompts`, each
+    ranking's ranks recoded with scipy's `rankdata` (`tie_coding`: "average" or "dense")."""
     entries = list(
         RankingEntry.objects.filter(ranking__prompt__in=prompts, ranking__is_current=True).values_list(
-            "ranking__labeler_id", "response_id", "rank"
+            "ranking_id", "ranking__labeler_id", "response_id", "rank"
         )
     )
-    labelers = sorted({e[0] for e in entries})
-    responses = sorted({e[1] for e in entries})
+    labelers = sorted({e[1] for e in entries})
+    responses = sorted({e[2] for e in entries})
+    by_ranking: dict[int, list] = {}
+    for entry in entries:
+        by_ranking.setdefault(entry[0], []).append(entry)
     matrix = np.full((len(labelers), len(responses)), np.nan)
-    for user_id, response_id, rank in entries:
-        matrix[labelers.index(user_id), responses.index(response_id)] = rank
+    for ranking in by_ranking.values():
+        recoded = stats.rankdata([rank for *_, rank in ranking], method=tie_coding)
+        for (_, user_id, response_id, _), rank in zip(ranking, recoded, strict=True):
+            matrix[labelers.index(user_id), responses.index(response_id)] = rank
     return round(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level), 4)
 
 
@@ -119,6 +126,28 @@ def test_report_of_worked_example_matches_hand_computed_figures(example):
     assert report["kendall_w_mean"] == KENDALL_W_MEAN
     for level in ("ordinal", "interval", "nominal", "ratio"):
         assert report[f"alpha_{level}"] == _package_alpha(prompts, level), level
+
+
+def test_report_alpha_follows_the_tie_coding_and_says_which_it_used(example):
+    # L3 ties a and b on prompt 1 and e and f on prompt 2: dense (1 1 2) and averaged (1.5 1.5 3) ranks differ
+    project, prompts, _ = example
+
+    average = agreement_report_get(project=project, n_boot=0)
+    dense = agreement_report_get(project=project, n_boot=0, tie_coding="dense")
+
+    assert (average["tie_coding"], dense["tie_coding"]) == ("average", "dense")
+    for level in ("ordinal", "interval", "ratio"):
+        assert average[f"alpha_{level}"] == _package_alpha(prompts, level, "average"), level
+        assert dense[f"alpha_{level}"] == _package_alpha(prompts, level, "dense"), level
+    assert average["alpha_interval"] != dense["alpha_interval"]
+    assert average["by_category"][0]["alpha_ordinal"] == average["alpha_ordinal"]  # one category: the breakdown too
+    assert dense["by_category"][0]["alpha_ordinal"] == dense["alpha_ordinal"]
+    assert average["kendall_w_mean"] == dense["kendall_w_mean"] == KENDALL_W_MEAN  # midranks either way
+
+
+def test_report_refuses_an_unknown_tie_coding(example):
+    with pytest.raises(ValueError, match="tie coding"):
+        agreement_report_get(project=example[0], n_boot=0, tie_coding="min")
 
 
 def test_report_per_prompt_distribution_and_lowest_prompts_follow_the_example(example):
@@ -299,7 +328,7 @@ def test_report_leaderboard_puts_the_model_always_ranked_first_on_top(db):
 
 
 @pytest.mark.django_db
-def test_wmt23_import_alpha_on_dense_ranks_equals_krippendorff_package():
+def test_wmt23_import_alpha_under_both_tie_codings_equals_krippendorff_package():
     if not WMT.exists():
         pytest.fail(f"Real data file missing: {WMT} (see ../shared/data/README.md)")
     call_command("import_rankings", str(WMT), "--project", "wmt")
@@ -313,6 +342,10 @@ def test_wmt23_import_alpha_on_dense_ranks_equals_krippendorff_package():
     assert report["alpha_ordinal"] == _package_alpha(prompts, "ordinal")
     assert len(report["labelers"]) == 10 and len(report["leaderboard"]) == 10
     assert 0.5 < report["pairwise_agreement_ties_dropped"] < 1
+    dense = agreement_report_get(project=project, n_boot=0, tie_coding="dense")
+    assert dense["alpha_interval"] == _package_alpha(prompts, "interval", "dense")
+    assert dense["alpha_ordinal"] == _package_alpha(prompts, "ordinal", "dense")
+    assert (report["tie_coding"], dense["tie_coding"]) == ("average", "dense")
 
 
 def test_report_breakdown_compares_only_rankings_of_the_same_guideline_version_within_a_prompt(example):
@@ -338,3 +371,25 @@ def test_report_breakdown_compares_only_rankings_of_the_same_guideline_version_w
         krippendorff.alpha(reliability_data=matrix, level_of_measurement="ordinal"), 4
     )
     assert report["pairwise_agreement_ties_dropped"] == PAIRWISE_DROPPED  # the headline still compares everyone
+
+
+def test_report_warns_of_a_disconnected_comparison_graph_and_gives_per_component_leaderboards(example):
+    # The example's 2 prompts have responses by model-0, -1, -2; renaming prompt 2's models splits the graph.
+    project, prompts, _ = example
+    for response in prompts[1].responses.all():
+        response.model_name = f"other-{response.index}"
+        response.save(update_fields=["model_name"])
+
+    report = agreement_report_get(project=project, n_boot=0)
+
+    assert len(report["leaderboard_warnings"]) == 1 and "2 disconnected groups" in report["leaderboard_warnings"][0]
+    groups = [{row["model"] for row in rows} for rows in report["leaderboard_components"]]
+    assert sorted(groups, key=sorted) == [{"model-0", "model-1", "model-2"}, {"other-0", "other-1", "other-2"}]
+    assert {row["component"] for row in report["leaderboard"]} == {0, 1}
+
+
+def test_report_of_a_connected_comparison_graph_has_no_leaderboard_warning(example):
+    report = agreement_report_get(project=example[0], n_boot=0)
+
+    assert report["leaderboard_warnings"] == [] and report["leaderboard_components"] == []
+    assert {row["component"] for row in report["leaderboard"]} == {0}
