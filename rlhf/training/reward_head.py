@@ -2,9 +2,9 @@
 
 Why not fine-tune: on the 2-core CPU this platform targets, one SmolLM2-135M training step costs 5-6 s per pair, so
 one epoch over 3,843 HH pairs takes 5+ hours. Here every text goes through the (frozen, optionally shortened) trunk
-exactly once, its last-token hidden state is cached on disk (keyed by the token ids and the trunk), and the head is
-a Bradley-Terry logistic regression on feature differences (scikit-learn), which takes seconds and can be refitted
-with other settings for free: model selection costs no extra forward passes.
+exactly once, the features its head reads (the last token's hidden state) are cached on disk (keyed by the token
+ids and the trunk), and the head is a Bradley-Terry logistic regression on feature differences (scikit-learn),
+which takes seconds and can be refitted with other settings for free: model selection costs no extra forward passes.
 
 The saved model is an ordinary `AutoModelForSequenceClassification` (e.g. `LlamaForSequenceClassification`): the
 first `trunk_layers` decoder layers, the final norm, and the fitted weights in its `score` layer, reading the
@@ -12,18 +12,19 @@ reward at the last non-pad token exactly as Hugging Face (and TRL's PPO `get_rew
 and serves as a PPO reward model like any fine-tuned one.
 
 Length bias (`length_debias`): human raters prefer longer answers often enough that a reward model learns "longer
-is better" before it learns anything else. Two counters, both measured in docs/benchmarks.md:
+is better" before it learns anything else. The counters (what they did on HH data: docs/benchmarks.md):
 - "balanced": pairs are weighted so that chosen-longer and chosen-shorter pairs carry equal total weight, so
   length alone cannot lower the loss.
 - "residual": the head is fitted with an extra, separate length term (log character-length difference) that is
   dropped when the model is saved: the length head absorbs the length preference and the content head keeps the
   rest, as ODIN (Chen et al., 2024, "ODIN: Disentangled Reward Mitigates Hacking in RLHF") separates a length head
-  from a quality head and keeps only the quality head for RL.
+  from a quality head and keeps only the quality head for RL. (Tested on synthetic data; not yet measured on HH.)
 - "both" applies the two; "none" fits the plain head.
+- "decorrelate" (any method, after training; `decorrelate_head`): the head is projected so that its margin has
+  zero linear correlation with the length difference on a sample of the training pairs.
 """
 
 import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,9 @@ def cache_dir(setting: str) -> Path | None:
         return None
     if setting:
         return Path(setting)
-    return Path(os.environ.get("MODELS_DIR") or Path(__file__).resolve().parents[2] / "models") / "feature-cache"
+    from rlhf.training.models import models_dir
+
+    return models_dir() / "feature-cache"
 
 
 def train_head(
