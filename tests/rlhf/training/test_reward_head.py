@@ -193,3 +193,17 @@ def test_decorrelate_debias_after_finetuning_records_the_correlation_it_removed(
 
     assert metrics["train/decorrelate_pairs"] == 24
     assert abs(metrics["train/margin_length_correlation_after"]) < 1e-3
+
+
+def test_length_balanced_rows_oversample_the_smaller_length_group_with_a_seed():
+    from rlhf.training.reward_model import length_balanced_rows
+
+    rows = [{"chosen": "long answer", "rejected": "no"} for _ in range(5)]
+    rows += [{"chosen": "ok", "rejected": "a much longer answer"} for _ in range(2)]
+    balanced = length_balanced_rows(rows, seed=1)
+
+    shorter = [r for r in balanced if len(r["chosen"]) < len(r["rejected"])]
+    assert len(balanced) == 10 and len(shorter) == 5
+    assert balanced[:7] == rows  # the original pairs are all kept, in order
+    assert length_balanced_rows(rows, seed=1) == balanced
+    assert length_balanced_rows(rows[:5], seed=1) == rows[:5]  # one group only: nothing to balance
