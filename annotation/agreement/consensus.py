@@ -9,8 +9,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, log_expit
 
-from annotation.agreement._groups import grouped_midranks, ranking_codes
+from annotation.agreement._groups import grouped_midranks, ranking_codes, response_owner, response_slots
 from annotation.agreement.bootstrap import bootstrap_sums
+from annotation.agreement.kemeny import kemeny_order, tie_levels
 from annotation.agreement.pairwise import ranked_pairs
 from annotation.agreement.table import RankTable
 
@@ -28,10 +29,12 @@ LEADERBOARD_NOT_CONVERGED = (
 
 @dataclass(frozen=True)
 class Consensus:
-    """One row per ranked response, sorted by prompt then consensus rank.
+    """One row per ranked response, sorted by prompt, then consensus rank, then response code.
 
-    ``score`` is the mean midrank the labelers gave the response (lower = better); ``rank`` the dense rank of the
-    score within its prompt (1 = best; equal scores share a rank)."""
+    ``rank``: the response's level in the prompt's Kemeny consensus order (1 = best; responses the order leaves
+    tied share a level, see ``consensus_ranking``); ``score``: the mean midrank the labelers gave the response
+    (lower = better), kept for display and as the tie-break between equally good Kemeny orders. On partial rankings
+    a smaller score does not imply a better rank."""
 
     prompt: np.ndarray
     response: np.ndarray
@@ -40,12 +43,16 @@ class Consensus:
 
 
 def consensus_ranking(table: RankTable) -> Consensus:
-    """Mean-rank (Borda) consensus per prompt.
+    """Kemeny-Young consensus per prompt over the pairwise preferences the rankings express.
 
-    Borda rather than a per-prompt Bradley-Terry fit: with 3-5 labelers a response that wins every comparison has
-    an infinite BT strength, while the mean midrank stays defined and, for complete rankings, orders responses the
-    same way as their share of pairwise wins (ties as half wins). Assumes the labelers of a prompt ranked the same
-    responses; midranks from different subsets are not comparable.
+    A pair of responses counts only where a labeler ranked both (a labeler's tie: 1/2 to each side), so labelers
+    who ranked different subsets combine correctly, which the mean midrank does not (a midrank from a 2-response
+    ranking averaged with one from a 4-response ranking). Up to ``KEMENY_EXACT_MAX`` (8) responses a prompt gets
+    an exactly Kemeny-optimal order, and among those the one closest to the mean-midrank (Borda) order; above
+    that, the Borda order locally Kemenized (no adjacent pair against a strict majority). Consecutive responses
+    stay tied (share a rank) when no labeler majority separates any two of them and their mean midranks are equal;
+    every strict order the ranks allow is then equally Kemeny-optimal. Kemeny rather than a per-prompt
+    Bradley-Terry fit: with 3-5 labelers a response that wins every comparison has an infinite BT strength.
     """
     if not table.n_rows:
         empty = np.empty(0, dtype=np.int64)
@@ -55,18 +62,31 @@ def consensus_ranking(table: RankTable) -> Consensus:
     total = np.bincount(table.response, weights=midranks, minlength=table.n_responses)
     count = np.bincount(table.response, minlength=table.n_responses)
     response = np.flatnonzero(count)
-    owner = np.zeros(table.n_responses, dtype=np.int64)
-    owner[table.response] = table.prompt
-    score = total[response] / count[response]
-    order = np.lexsort((response, np.round(score, 9), owner[response]))
-    prompt, response, score = owner[response][order], response[order], score[order]
-    new_prompt = np.ones(len(order), dtype=bool)
-    new_prompt[1:] = prompt[1:] != prompt[:-1]
-    new_score = new_prompt.copy()
-    new_score[1:] |= np.round(score[1:], 9) != np.round(score[:-1], 9)
-    level = np.cumsum(new_score)
-    rank = level - np.maximum.accumulate(np.where(new_prompt, level, 0)) + 1
-    return Consensus(prompt=prompt, response=response, score=score, rank=rank)
+    owner = response_owner(table)
+    score_of = np.zeros(table.n_responses)
+    score_of[response] = total[response] / count[response]
+    response = response[np.argsort(owner[response], kind="stable")]  # by prompt, then response code
+    slots, _ = response_slots(table)
+    pairs = ranked_pairs(table)
+    pair_order = np.argsort(pairs.prompt, kind="stable")
+    pair_prompt = pairs.prompt[pair_order]
+    starts = np.flatnonzero(np.r_[True, owner[response][1:] != owner[response][:-1]])
+    ranks = np.empty(len(response), dtype=np.int64)
+    for start, stop in zip(starts, np.r_[starts[1:], len(response)], strict=True):
+        prompt = owner[response[start]]
+        chosen = pair_order[np.searchsorted(pair_prompt, prompt) : np.searchsorted(pair_prompt, prompt, "right")]
+        first, second = slots[pairs.first[chosen]], slots[pairs.second[chosen]]
+        won = (pairs.outcome[chosen] + 1) / 2.0  # +1 -> 1, tie -> 1/2, -1 -> 0
+        votes = np.zeros((stop - start, stop - start))
+        np.add.at(votes, (first, second), won)
+        np.add.at(votes, (second, first), 1.0 - won)
+        score = score_of[response[start:stop]]
+        order = kemeny_order(votes, score)
+        levels = tie_levels(order, votes, score)
+        within = order[np.lexsort((response[start:stop][order], levels))]
+        response[start:stop] = response[start:stop][within]
+        ranks[start:stop] = np.sort(levels)
+    return Consensus(prompt=owner[response], response=response, score=score_of[response], rank=ranks)
 
 
 @dataclass(frozen=True)

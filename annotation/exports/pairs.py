@@ -3,7 +3,7 @@
 - ``all``: one row per labeler and pair of responses with different ranks (InstructGPT trains on these).
 - ``majority``: one row per prompt and unordered response pair, in the direction most labelers chose; labelers who
   tied the pair abstain; an even split is dropped.
-- ``consensus``: pairs of the prompt's consensus ranking (mean midrank, ``annotation.agreement.consensus_ranking``).
+- ``consensus``: pairs of the prompt's consensus ranking (Kemeny, ``annotation.agreement.consensus_ranking``).
 """
 
 from __future__ import annotations

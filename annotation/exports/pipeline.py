@@ -71,7 +71,7 @@ def chunk_table(items: Sequence[Item], long: Long | None = None) -> ag.RankTable
 
 
 def consensus_by_prompt(table: ag.RankTable) -> dict[int, dict[int, int]]:
-    """Prompt id -> {response id: consensus rank} (mean midrank, ``annotation.agreement.consensus_ranking``)."""
+    """Prompt id -> {response id: consensus rank} (Kemeny, ``annotation.agreement.consensus_ranking``)."""
     consensus = ag.consensus_ranking(table)
     out: dict[int, dict[int, int]] = defaultdict(dict)
     prompt_ids, response_ids = table.prompt_ids, table.response_ids

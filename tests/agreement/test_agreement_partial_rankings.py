@@ -1,5 +1,5 @@
 """Consensus and leave-one-out tau on partial rankings (issue #12 item 14), against independent computations:
-an exhaustive Kemeny search over every strict order of a prompt's responses (n <= 6), and tau-b by scipy."""
+an exhaustive Kemeny search over every strict order of a prompt's responses (n <= 7), and tau-b by scipy."""
 
 from itertools import permutations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from annotation.agreement import RankTable, consensus_agreement, consensus_ranking, labeler_scores
+from annotation.agreement.kemeny import KEMENY_EXACT_MAX, kemeny_order
 
 
 def _table(rankings: dict[str, dict[str, int]]) -> RankTable:
@@ -65,12 +66,6 @@ def test_consensus_of_disjoint_subsets_ties_across_them_as_kemeny_is_indifferent
     assert _consensus_extensions(DISJOINT) <= _kemeny_optimal_orders(DISJOINT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #12 item 14, not fixed: the mean-midrank (Borda) consensus is not "
-    "Kemeny-optimal once labelers rank different subsets, or with a majority cycle-free profile where "
-    "Borda and Condorcet differ",
-)
 @pytest.mark.parametrize(
     "rankings",
     [
@@ -87,6 +82,68 @@ def test_consensus_of_disjoint_subsets_ties_across_them_as_kemeny_is_indifferent
 )
 def test_every_order_the_consensus_allows_is_kemeny_optimal(rankings):
     assert _consensus_extensions(rankings) <= _kemeny_optimal_orders(rankings)
+
+
+def _random_profile(seed: int, n_responses: int) -> dict[str, dict[str, int]]:
+    """2-4 labelers, each ranking a random subset (>= 2) of the responses, ties allowed."""
+    rng = np.random.default_rng(seed)
+    names = "abcdefghijkl"[:n_responses]
+    profile = {}
+    for labeler in range(rng.integers(2, 5)):
+        subset = rng.choice(list(names), size=rng.integers(2, n_responses + 1), replace=False)
+        ranks = rng.integers(1, len(subset) + 1, len(subset))
+        profile[f"L{labeler}"] = {r: int(rank) for r, rank in zip(subset, ranks, strict=True)}
+    return profile
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_order_the_consensus_allows_is_kemeny_optimal_on_random_partial_rankings(seed):
+    rankings = _random_profile(seed, n_responses=3 + seed % 4)  # 3-6 responses
+
+    assert _consensus_extensions(rankings) <= _kemeny_optimal_orders(rankings)
+
+
+def test_consensus_of_seven_responses_is_kemeny_optimal():
+    rankings = _random_profile(7, n_responses=7)
+
+    assert _consensus_extensions(rankings) <= _kemeny_optimal_orders(rankings)
+
+
+def test_order_above_the_exact_size_is_locally_kemeny():
+    # 10 responses (> KEMENY_EXACT_MAX): no two adjacent responses of the order against a strict majority
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        votes = rng.integers(0, 4, size=(10, 10)).astype(float)
+        np.fill_diagonal(votes, 0)
+        order = kemeny_order(votes, rng.permutation(10).astype(float))
+        assert sorted(order.tolist()) == list(range(10))
+        assert all(votes[lower, upper] <= votes[upper, lower] for upper, lower in zip(order, order[1:]))
+
+
+def test_order_up_to_the_exact_size_matches_an_exhaustive_search():
+    rng = np.random.default_rng(4)
+    n = KEMENY_EXACT_MAX - 1
+    votes = rng.integers(0, 4, size=(n, n)).astype(float)
+    np.fill_diagonal(votes, 0)
+
+    def cost(order):
+        return sum(votes[order[j], order[i]] for i in range(n) for j in range(i + 1, n))
+
+    assert cost(kemeny_order(votes, np.zeros(n))) == min(cost(order) for order in permutations(range(n)))
+
+
+def test_consensus_keeps_a_tie_only_between_responses_no_majority_separates():
+    # a, b: one labeler each way and equal mean midranks -> tied; c below both
+    rankings = {"L0": {"a": 1, "b": 2, "c": 3}, "L1": {"b": 1, "a": 2, "c": 3}}
+    table = _table(rankings)
+
+    consensus = consensus_ranking(table)
+
+    assert {str(table.response_ids[r]): int(k) for r, k in zip(consensus.response, consensus.rank)} == {
+        "a": 1,
+        "b": 1,
+        "c": 2,
+    }
 
 
 def test_tau_is_undefined_when_a_ranking_shares_fewer_than_two_responses_with_the_others():
