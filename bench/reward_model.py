@@ -309,7 +309,8 @@ def validation_split(train_file: Path, workdir: Path, percent: int = 15) -> tupl
     fit, val = [], []
     for line in train_file.read_text(encoding="utf-8").splitlines():
         if line.strip():
-            prompt = json.dumps(json.loads(line).get("prompt"), sort_keys=True)
+            prompt = json.loads(line).get("prompt")
+            prompt = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)
             bucket = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 100
             (val if bucket < percent else fit).append(line + "\n")
     (workdir / "fit.jsonl").write_text("".join(fit), encoding="utf-8")
