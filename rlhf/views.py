@@ -23,7 +23,7 @@ from rlhf.selectors import (
     run_no_heldout_reason_get,
     runs_for_user,
 )
-from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create
+from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create, training_run_sweep_if_running
 from rlhf.services.loop import generation_enqueue
 from rlhf.services.ppo import POLICY_KINDS, finished_runs_get, policy_run_create, ppo_page_get
 
@@ -144,7 +144,7 @@ def run_generate(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = run_get_for_user(user=request.user, run_id=run_id)
+    run = training_run_sweep_if_running(run=run_get_for_user(user=request.user, run_id=run_id))
     final = _final_metrics(run)
     last = run.metric_points.order_by("-id").values_list("id", flat=True).first() or 0
     chart_data = {
@@ -166,7 +166,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
-    run = run_get_for_user(user=request.user, run_id=run_id)
+    run = training_run_sweep_if_running(run=run_get_for_user(user=request.user, run_id=run_id))
     try:
         after = max(int(request.GET.get("after", 0)), 0)
     except ValueError:

@@ -21,7 +21,7 @@ from rlhf.api.serializers import (
 )
 from rlhf.models import TrainingRun
 from rlhf.selectors import disagreements_get, metric_points, run_get_for_user, runs_for_user
-from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create
+from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create, training_run_sweep_if_running
 from rlhf.services.loop import generation_enqueue
 from rlhf.services.ppo import policy_run_create
 
@@ -95,7 +95,8 @@ class RunDetailApi(BaseApi):
     @extend_schema(operation_id="run_detail", tags=RUNS, responses={200: TrainingRunSerializer, **errors(404)})
     def get(self, request, run_id: int):
         """A run: status, progress (step / total, ETA), config, export snapshot, final metrics, artifacts, log tail."""
-        return Response(TrainingRunSerializer(run_get_for_user(user=request.user, run_id=run_id)).data)
+        run = training_run_sweep_if_running(run=run_get_for_user(user=request.user, run_id=run_id))
+        return Response(TrainingRunSerializer(run).data)
 
 
 class RunMetricsApi(BaseApi):

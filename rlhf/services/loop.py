@@ -20,6 +20,7 @@ from django.utils import timezone
 from annotation.exports.options import ExportOptions
 from annotation.models import MAX_RESPONSES, MIN_RESPONSES, Project, Prompt, Response
 from rlhf.models import TrainingRun
+from rlhf.services.heartbeat import JobState
 from rlhf.services.ppo import DEFAULT_EXPORT, policy_resolve, prompt_split_get
 from rlhf.services.scoring import _prompt_input
 
@@ -167,20 +168,18 @@ def generation_enqueue(*, run: TrainingRun, project: Project, **options: Any) ->
 def generation_execute(*, run_id: int, project_id: int, options: dict[str, Any]) -> dict[str, Any]:
     """The body of the generation task: sample, write the round, keep the job's state on the run."""
     run, project = TrainingRun.objects.get(pk=run_id), Project.objects.get(pk=project_id)
-    state: dict[str, Any] = {"status": "running", "project": project.slug, "options": options, "done": 0, "total": 0}
+    job = JobState(run_id=run_id, field="generation", project=project.slug, options=options, done=0, total=0)
+    job.write()
 
     def progress(done: int, total: int) -> None:
-        state.update(done=done, total=total)
-        TrainingRun.objects.filter(pk=run_id).update(generation=state)
+        job.write(done=done, total=total)
 
-    TrainingRun.objects.filter(pk=run_id).update(generation=state)
     try:
-        result = responses_generate(project=project, model=run, progress=progress, **options)
+        with job.beating():
+            result = responses_generate(project=project, model=run, progress=progress, **options)
     except Exception as exc:
         messages = exc.messages if isinstance(exc, ValidationError) else [f"{type(exc).__name__}: {exc}"]
-        state.update(status="failed", error=" ".join(messages))
-        TrainingRun.objects.filter(pk=run_id).update(generation=state)
+        job.write(status="failed", error=" ".join(messages))
         raise
-    state.update(status="succeeded", finished_at=timezone.now().isoformat(), **result.as_dict())
-    TrainingRun.objects.filter(pk=run_id).update(generation=state)
+    job.write(status="succeeded", finished_at=timezone.now().isoformat(), **result.as_dict())
     return result.as_dict()

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_S = 1.5  # the worker writes progress at most this often (and at every eval and at the end)
 HEARTBEAT_S = 20.0  # a running run's heartbeat, written by a thread independent of the training steps
-STALE_AFTER_S = 10 * 60  # a running run whose heartbeat is older than this has lost its worker
+STALE_AFTER_S = 2 * 60  # a running job whose heartbeat is older than this has lost its worker
 LOG_LINES = 200
 ERROR_TAIL_CHARS = 4000
 SCORE_CHUNK = 256

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from annotation.models import Project, Response
 from rlhf.models import ResponseScore, TrainingRun
+from rlhf.services.heartbeat import JobState
 from rlhf.services.runs import RUN_NOT_SCORABLE, SCORE_CHUNK
 
 
@@ -72,19 +73,13 @@ def scoring_enqueue(*, run: TrainingRun, project: Project) -> TrainingRun:
 def response_scores_execute(*, run_id: int, project_id: int) -> int:
     """The body of the scoring task: score, and keep the job's status on the run (failed with its error)."""
     run, project = TrainingRun.objects.get(pk=run_id), Project.objects.get(pk=project_id)
-    state = {"status": "running", "project": project.slug, "done": 0, "total": 0}
-
-    def progress(done: int, total: int) -> None:
-        state.update(done=done, total=total)
-        TrainingRun.objects.filter(pk=run_id).update(scoring=state)
-
-    TrainingRun.objects.filter(pk=run_id).update(scoring=state)
+    job = JobState(run_id=run_id, field="scoring", project=project.slug, done=0, total=0)
+    job.write()
     try:
-        scored = response_scores_compute(run=run, project=project, progress=progress)
+        with job.beating():
+            scored = response_scores_compute(run=run, project=project, progress=lambda d, t: job.write(done=d, total=t))
     except Exception as exc:
-        state.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        TrainingRun.objects.filter(pk=run_id).update(scoring=state)
+        job.write(status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    state.update(status="succeeded", done=scored, total=scored, finished_at=timezone.now().isoformat())
-    TrainingRun.objects.filter(pk=run_id).update(scoring=state)
+    job.write(status="succeeded", done=scored, total=scored, finished_at=timezone.now().isoformat())
     return scored

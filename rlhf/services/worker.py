@@ -5,22 +5,21 @@ import logging
 import math
 import os
 import socket
-import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.utils import timezone
 
 from rlhf.models import RunMetric, TrainingRun
+from rlhf.services.heartbeat import heartbeat
 from rlhf.services.runs import (
     ERROR_TAIL_CHARS,
     FLUSH_S,
-    HEARTBEAT_S,
     LOG_LINES,
     RUN_WORKER_STOPPED,
     SKIPPED_POINTS,
@@ -100,27 +99,13 @@ class RunRecorder:
         return bool(TrainingRun.objects.filter(pk=self.run_id).values_list("cancel_requested", flat=True).first())
 
 
-@contextmanager
-def _heartbeat(run_id: int, every_s: float = HEARTBEAT_S) -> Iterator[None]:
-    """Beat while the body runs, even through long steps (model loading, a big eval) that report no progress."""
-    stop = threading.Event()
+def _heartbeat(run_id: int) -> AbstractContextManager[None]:
+    """Beat while the run trains, even through long steps (model loading, a big eval) that report no progress."""
 
     def beat() -> None:
-        try:
-            while not stop.wait(every_s):
-                TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        finally:
-            connection.close()  # this thread's own connection
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
 
-    thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    return heartbeat(beat, name=f"run-{run_id}-heartbeat")
 
 
 def _claim(run_id: int) -> TrainingRun | None:

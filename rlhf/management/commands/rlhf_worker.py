@@ -1,14 +1,19 @@
-"""`manage.py rlhf_worker [db_worker options]`: mark runs whose worker died as failed, then run django-tasks-db's
-`db_worker` with the same options."""
+"""`manage.py rlhf_worker [db_worker options]`: mark runs whose worker died as failed, start the periodic sweep of
+jobs without a heartbeat, then run django-tasks-db's `db_worker` with the same options."""
+
+from datetime import timedelta
 
 from django.core.management import call_command, load_command_class
 from django.core.management.base import BaseCommand
 
 from rlhf.services import STALE_AFTER_S, training_run_mark_stale
+from rlhf.services.heartbeat import SWEEP_EVERY_S, sweeper_start
 
 EXAMPLES = """
 A run left 'running' by a worker that was killed (its process is gone from this host, or it has sent no heartbeat
-for --stale-after seconds) is marked failed with an explanation before this worker takes new tasks.
+for --stale-after seconds) is marked failed with an explanation before this worker takes new tasks. While it lives,
+the worker sweeps every --sweep-every seconds: any running job (training, scoring, generation) of any worker whose
+heartbeat is older than --stale-after is marked failed ("worker stopped"); its partial files are kept.
 
 examples:
   python manage.py rlhf_worker                       # what `make demo` starts
@@ -35,12 +40,20 @@ class Command(BaseCommand):
             type=float,
             default=STALE_AFTER_S,
             metavar="SECONDS",
-            help="A running run without a heartbeat for this long is failed (default: %(default)s).",
+            help="A running job without a heartbeat for this long is failed (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--sweep-every",
+            type=float,
+            default=SWEEP_EVERY_S,
+            metavar="SECONDS",
+            help="How often this worker sweeps for jobs without a heartbeat (default: %(default)s).",
         )
 
-    def handle(self, *args, stale_after: float, **options):
+    def handle(self, *args, stale_after: float, sweep_every: float, **options):
         marked = training_run_mark_stale(stale_after_s=stale_after)
         if marked:
             self.stdout.write(self.style.WARNING(f"Marked failed (worker gone): runs {', '.join(map(str, marked))}"))
+        sweeper_start(every_s=sweep_every, max_age=timedelta(seconds=stale_after))
         options = {k: v for k, v in options.items() if k not in ("skip_checks",)}
         call_command("db_worker", *args, **options)
