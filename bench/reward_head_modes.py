@@ -29,15 +29,17 @@ MODES = ("none", "balanced", "residual", "both", "decorrelate")
 def main(argv: list[str] | None = None) -> None:
     from reward_model import validation_split
 
-    from rlhf.training.data import encode_pairs, read_pairs
+    from rlhf.training.data import read_pairs
     from rlhf.training.defaults import load_base_model
     from rlhf.training.reward_head import (
         FeatureCache,
         decorrelated_weight,
         fit_head,
         length_feature,
+        pair_sequences,
         sequence_features,
         shorten_trunk,
+        split_pairs,
         trunk_fingerprint,
     )
 
@@ -56,10 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     cache = FeatureCache(args.workdir / "cache", trunk_fingerprint(model))
 
     def features(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-        items, _ = encode_pairs(rows, tokenizer, args.max_length)
-        seqs = [i["chosen_ids"] for i in items] + [i["rejected_ids"] for i in items]
-        feats = sequence_features(model, seqs, tokenizer.pad_token_id, batch_size=16, cache=cache).astype(np.float64)
-        return feats[: len(items)], feats[len(items) :]
+        seqs, _ = pair_sequences(rows, tokenizer, args.max_length)
+        return split_pairs(sequence_features(model, seqs, tokenizer.pad_token_id, 16, cache=cache).astype(np.float64))
 
     started = time.monotonic()
     (fc, fr), (vc, vr) = features(fit), features(val)

@@ -120,6 +120,19 @@ class FeatureCache:
         self.added = 0
 
 
+def pair_sequences(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> tuple[list[list[int]], Any]:
+    """Token ids of every chosen text, then every rejected one, encoded and truncated as training encodes them;
+    and the truncation stats. `split_pairs` cuts the features of these sequences back into the two halves."""
+    items, stats = encode_pairs(rows, tokenizer, max_length)
+    return [item["chosen_ids"] for item in items] + [item["rejected_ids"] for item in items], stats
+
+
+def split_pairs(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen, rejected) rows of features computed for `pair_sequences`."""
+    half = len(feats) // 2
+    return feats[:half], feats[half:]
+
+
 def sequence_features(
     model: Any,
     sequences: list[list[int]],
@@ -267,8 +280,7 @@ def train_head(
     """Shorten the trunk, compute (or reuse) the features of every chosen and rejected text, fit the head and put
     it into `model`; returns (model, train metrics). The stats of the truncation come back as train/* metrics."""
     layers = shorten_trunk(model, cfg.trunk_layers)
-    items, stats = encode_pairs(rows, tokenizer, cfg.max_length)
-    sequences = [item["chosen_ids"] for item in items] + [item["rejected_ids"] for item in items]
+    sequences, stats = pair_sequences(rows, tokenizer, cfg.max_length)
     cache = FeatureCache(cache_dir(cfg.feature_cache_dir), trunk_fingerprint(model))
     cached = sum(cache.get(s) is not None for s in sequences)
     message = f"features of {len(sequences)} texts through {layers} layers ({cached} cached)"
@@ -284,7 +296,7 @@ def train_head(
     )
     features_s = time.monotonic() - started
     length_diff = length_feature(rows)
-    fitted = fit_head(feats[: len(items)], feats[len(items) :], length_diff, cfg.head_l2, cfg.length_debias, cfg.seed)
+    fitted = fit_head(*split_pairs(feats), length_diff, cfg.head_l2, cfg.length_debias, cfg.seed)
     install_head(model, fitted["weight"])
     metrics = {
         **stats.as_metrics(),
@@ -295,7 +307,7 @@ def train_head(
         "train/accuracy": fitted["train_accuracy"],
         "train/length_weight_dropped": fitted["length_weight"],
         "train/runtime_s": round(time.monotonic() - started, 3),
-        "train/samples_per_s": round(len(items) / max(features_s, 1e-9), 3),
+        "train/samples_per_s": round(len(rows) / max(features_s, 1e-9), 3),
     }
     return model, metrics
 
@@ -339,17 +351,19 @@ def decorrelate_head(
     that sample before and after."""
     rng = np.random.default_rng(cfg.seed)
     sample = [rows[i] for i in sorted(rng.choice(len(rows), min(len(rows), cfg.decorrelate_pairs), replace=False))]
-    items, _ = encode_pairs(sample, tokenizer, cfg.max_length)
-    sequences = [item["chosen_ids"] for item in items] + [item["rejected_ids"] for item in items]
-    cache = FeatureCache(cache_dir(cfg.feature_cache_dir), trunk_fingerprint(model))
-    emit(progress, ProgressEvent(0, len(sequences), message=f"length decorrelation on {len(items)} pairs"))
+    sequences, _ = pair_sequences(sample, tokenizer, cfg.max_length)
+    # A fine-tuned model's features are never asked for again: only a frozen trunk's are worth caching.
+    frozen = cfg.method == "frozen-head"
+    cache = FeatureCache(cache_dir(cfg.feature_cache_dir), trunk_fingerprint(model)) if frozen else None
+    emit(progress, ProgressEvent(0, len(sequences), message=f"length decorrelation on {len(sample)} pairs"))
     feats = sequence_features(model, sequences, tokenizer.pad_token_id, cfg.per_device_eval_batch_size, cache=cache)
-    diffs, length_diff = (feats[: len(items)] - feats[len(items) :]).astype(np.float64), length_feature(sample)
+    chosen, rejected = split_pairs(feats)
+    diffs, length_diff = (chosen - rejected).astype(np.float64), length_feature(sample)
     weight = head_layer(model).weight.detach().float().numpy()[0].astype(np.float64)
     projected = decorrelated_weight(weight, diffs, length_diff)
     install_head(model, projected.astype(np.float32), keep_bias=True)
     return {
-        "train/decorrelate_pairs": len(items),
+        "train/decorrelate_pairs": len(sample),
         "train/margin_length_correlation_before": _corr(diffs @ weight, length_diff),
         "train/margin_length_correlation_after": _corr(diffs @ projected, length_diff),
     }
