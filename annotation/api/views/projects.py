@@ -19,6 +19,7 @@ from annotation.api.serializers import (
 from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
 from annotation.models import Membership
 from annotation.selectors import labeler_progress_get, project_progress_get, projects_with_role_for_user
+from annotation.selectors_dashboard import project_dashboard_get
 from annotation.services.imports import prompts_import
 from annotation.services.projects import (
     DEFAULT_GUIDELINES,
@@ -233,3 +234,53 @@ class LabelerProgressApi(BaseApi):
         """My own progress in the project: rankings done, tasks in hand, and the project's total and target."""
         project = project_for(request, slug)
         return Response(LabelerProgressSerializer(labeler_progress_get(project=project, labeler=request.user)).data)
+
+
+class ProjectDashboardApi(BaseApi):
+    class OutputSerializer(serializers.Serializer):
+        class Day(serializers.Serializer):
+            day = serializers.DateField()
+            rankings = serializers.IntegerField()
+
+        class Labeler(serializers.Serializer):
+            labeler = serializers.CharField()
+            rankings = serializers.IntegerField()
+            last_7_days = serializers.IntegerField()
+            median_s = serializers.FloatField(allow_null=True, help_text="Median seconds per prompt.")
+            last_ranking_at = serializers.DateTimeField(allow_null=True)
+            leases_held = serializers.IntegerField()
+            oldest_lease_at = serializers.DateTimeField(allow_null=True)
+            idle = serializers.BooleanField(help_text="Holds an old lease, no submit since.")
+
+        class ShortPrompt(serializers.Serializer):
+            id = serializers.IntegerField()
+            text = serializers.CharField()
+            rankings = serializers.IntegerField()
+            missing = serializers.IntegerField()
+
+        class Eta(serializers.Serializer):
+            remaining = serializers.IntegerField(help_text="Rankings still wanted to reach every prompt's overlap.")
+            rate_per_hour = serializers.FloatField(allow_null=True)
+            hours = serializers.FloatField(allow_null=True)
+            finish_at = serializers.DateTimeField(allow_null=True)
+            reason = serializers.CharField()
+
+        per_day = Day(many=True)
+        labelers = Labeler(many=True)
+        idle_labelers = serializers.ListField(child=serializers.CharField())
+        idle_after_minutes = serializers.IntegerField()
+        median_s = serializers.FloatField(allow_null=True)
+        short_prompts = serializers.IntegerField()
+        short_sample = ShortPrompt(many=True)
+        eta = Eta()
+        overlap = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="project_dashboard", tags=PROJECTS, responses={200: OutputSerializer, **errors(403, 404)}
+    )  # fmt: skip
+    def get(self, request, slug: str):
+        """The progress dashboard (managers): rankings per day for 30 days, per-labeler throughput and median time
+        per prompt, prompts short of their overlap, an ETA from the last 3 days' rate, and labelers holding leases
+        without working."""
+        project = project_for(request, slug, manage=True)
+        return Response(ProjectDashboardApi.OutputSerializer(project_dashboard_get(project=project)).data)
