@@ -26,6 +26,7 @@ from rlhf.selectors import (
 from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create, training_run_sweep_if_running
 from rlhf.services.loop import generation_enqueue
 from rlhf.services.ppo import POLICY_KINDS, finished_runs_get, policy_run_create, ppo_page_get
+from rlhf.training.eta import CHAIN_STAGE_NAMES
 
 RUN_QUEUED = "Run {id} queued: a background worker picks it up (`manage.py rlhf_worker`, started by `make demo`)."
 RUN_CANCELLING = "Cancel requested: the run stops at its next progress report."
@@ -150,6 +151,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     chart_data = {
         "progress_url": reverse("rlhf:run-progress", args=[run.pk]),
         "active": run.is_active,
+        "stage": run.stage,
+        "status": run.status,
         "last_id": last,
         "series": metric_series(run=run),
         "margin_histogram": _margin_histogram(final["metrics"]),
@@ -159,7 +162,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         chart_data["extra_charts"] = [{"id": i, "title": t, "names": n} for i, t, n in PPO_CHARTS]
     context = {"run": run, "final": final, "chart_data": chart_data, "config_rows": sorted(run.config.items()),
                "policy": policy, "ppo_charts": PPO_CHARTS if policy else [],
-               "generate_form": GenerateForm()}  # fmt: skip
+               "generate_form": GenerateForm(),
+               "chain_stages": CHAIN_STAGE_NAMES if run.kind == TrainingRun.Kind.CHAIN else ()}  # fmt: skip
     return render(request, "rlhf/run_detail.html", context)
 
 

@@ -26,6 +26,7 @@ from rlhf.services.runs import (
     timestamped,
 )
 from rlhf.training.config import RewardModelConfig
+from rlhf.training.eta import MovingEta, chain_stage_label
 from rlhf.training.progress import ProgressCallback, ProgressEvent, TrainingCancelled
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ class RunRecorder:
         self.points: list[RunMetric] = []
         self.step, self.total, self.stage, self.eta_s = 0, run.total_steps, "setup", None
         self.last_flush = -math.inf
-        self.anchor: tuple[float, int] | None = None  # (time, step) of the first training step: the ETA's origin
+        self.eta = MovingEta()  # the current stage's time left, from a moving window of reports
+        self.chain_stage: int | None = None  # a chain run's stage number (its events carry `chain/stage`)
 
     def log(self, text: str) -> None:
         for line in text.splitlines() or [""]:
@@ -65,7 +67,11 @@ class RunRecorder:
             self.log(event.message)
         self.total = max(int(event.total_steps or 0), 0)
         self.step = min(max(int(event.step), 0), self.total) if self.total else max(int(event.step), 0)
-        self.stage = event.stage
+        self.event_stage = event.stage
+        if "chain/stage" in event.metrics:
+            self.chain_stage = int(event.metrics["chain/stage"])
+        # A chain's stages are named with their number (the page shows "3/4 reward model"), the run's end stays "done".
+        self.stage = chain_stage_label(self.chain_stage) if self.chain_stage and event.stage != "done" else event.stage
         for name, value in event.metrics.items():
             if name in SKIPPED_POINTS:
                 continue
@@ -77,13 +83,8 @@ class RunRecorder:
             raise TrainingCancelled(f"Run {self.run_id} was cancelled.")
 
     def _estimate(self) -> None:
-        now = self.clock()
-        if self.anchor is None and self.step > 0:
-            self.anchor = (now, self.step)
-        elif self.anchor and self.step > self.anchor[1] and self.total:
-            rate = (now - self.anchor[0]) / (self.step - self.anchor[1])
-            self.eta_s = round(rate * max(self.total - self.step, 0), 1)
-        if self.stage == "done":
+        self.eta_s = self.eta.update(self.clock(), self.step, self.total, phase=self.chain_stage)
+        if self.event_stage == "done":
             self.eta_s = 0.0
 
     def flush(self) -> bool:

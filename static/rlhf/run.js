@@ -74,6 +74,23 @@
 
   const text = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = value; };
 
+  // A chain's stages as a list: done, current (aria-current="step") or waiting, from the run's "k/n name" stage.
+  function stages(p) {
+    const list = document.getElementById("chain-stages");
+    if (!list) return;
+    const match = /^(\d+)\//.exec(p.stage || "");
+    const finished = p.status === "succeeded";
+    const current = finished ? Infinity : match ? Number(match[1]) : 0;
+    for (const item of list.querySelectorAll("li")) {
+      const index = Number(item.dataset.stage);
+      const state = index < current ? "done" : index === current ? (p.active ? "current" : "stopped") : "waiting";
+      item.className = "stage-" + state;
+      if (state === "current") item.setAttribute("aria-current", "step");
+      else item.removeAttribute("aria-current");
+      item.title = state;
+    }
+  }
+
   function render(p) {
     const status = document.getElementById("run-status");
     if (status) { status.textContent = p.status_display; status.className = "status status-" + p.status; }
@@ -83,6 +100,7 @@
     text("run-percent", String(p.percent));
     text("run-eta", formatEta(p.eta_s));
     text("run-stage", p.stage || "—");
+    stages(p);
     const log = document.getElementById("log-tail");
     if (log && log.textContent !== p.log_tail) {
       const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
@@ -116,6 +134,7 @@
   }
   margins(data.margin_histogram);
 
+  stages({ stage: data.stage, status: data.status, active: data.active });
   let lastId = data.last_id || 0;
   let active = data.active;
   async function poll() {

@@ -82,3 +82,29 @@ def test_run_page_updates_live_and_shows_final_metrics(page, runs_dir_setting):
 @pytest.fixture
 def runs_dir_setting(settings, tmp_path):
     settings.RLHF_RUNS_DIR = str(tmp_path / "runs")
+
+
+def test_chain_page_names_its_stages_and_follows_them(page, runs_dir_setting):
+    project = ProjectFactory(slug="chain", name="Chain")
+    user = manager(project)
+    run = TrainingRun.objects.create(
+        project=project, kind=TrainingRun.Kind.CHAIN, name="chain", status="running", step=2, total_steps=10,
+        eta_s=80, stage="2/4 SFT", started_at=timezone.now(), config={"base_model": "default"},
+    )  # fmt: skip
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    log_in(page, user, next_url=f"/runs/{run.pk}/")
+    stages = page.locator("#chain-stages li")
+    expect(stages).to_have_text(["base", "SFT", "reward model", "PPO"])
+    expect(page.locator("#run-stage")).to_have_text("2/4 SFT")
+    expect(stages.nth(0)).to_have_class("stage-done")
+    expect(stages.nth(1)).to_have_attribute("aria-current", "step")
+    expect(stages.nth(2)).to_have_class("stage-waiting")
+
+    TrainingRun.objects.filter(pk=run.pk).update(step=5, total_steps=50, eta_s=45, stage="3/4 reward model")
+    expect(page.locator("#run-stage")).to_have_text("3/4 reward model", timeout=8000)
+    expect(stages.nth(1)).to_have_class("stage-done")
+    expect(stages.nth(2)).to_have_attribute("aria-current", "step")
+    expect(page.locator("#run-step")).to_have_text("5 / 50")
+    expect(page.locator("#run-eta")).to_have_text("45 s")
+    assert not problems, problems

@@ -84,3 +84,39 @@ def test_recorder_keeps_only_the_last_200_log_lines_and_skips_non_finite_values(
     lines = run.log_tail.splitlines()
     assert len(lines) == 200 and lines[-1].endswith("line 250") and lines[0].endswith("line 51")
     assert not RunMetric.objects.filter(run=run).exists()
+
+
+def test_eta_follows_the_recent_rate_not_the_warm_up(run):
+    """A slow first step (warm-up) must not drag the estimate for the rest of the run: the window forgets it."""
+    clock = FakeClock()
+    recorder = RunRecorder(run, flush_s=0, clock=clock)
+    recorder(ProgressEvent(1, 1000, stage="train"))
+    clock.now += 600  # the first step took 10 minutes (model loading); afterwards 1 s a step
+    for step in range(2, 400):
+        clock.now += 1
+        recorder(ProgressEvent(step, 1000, stage="train"))
+    run.refresh_from_db()
+    assert run.eta_s == pytest.approx(1000 - 399, rel=0.02)
+
+
+def test_chain_stages_are_named_and_each_has_its_own_eta(run):
+    clock = FakeClock()
+    recorder = RunRecorder(run, flush_s=0, clock=clock)
+    recorder(ProgressEvent(0, 0, {"chain/stage": 2.0}, message="[2/4 sft] start", stage="setup"))
+    for step in (1, 2, 3):
+        clock.now += 10  # SFT: 10 s a step
+        recorder(ProgressEvent(step, 10, {"chain/stage": 2.0}, stage="train"))
+    run.refresh_from_db()
+    assert run.stage == "2/4 SFT" and run.eta_s == pytest.approx(70.0)
+
+    recorder(ProgressEvent(0, 0, {"chain/stage": 3.0}, stage="setup"))
+    run.refresh_from_db()
+    assert run.stage == "3/4 reward model" and run.eta_s is None  # a new stage: no rate yet, not SFT's
+    for step in (1, 2):
+        clock.now += 1  # the reward model: 1 s a step
+        recorder(ProgressEvent(step, 50, {"chain/stage": 3.0}, stage="train"))
+    run.refresh_from_db()
+    assert run.stage == "3/4 reward model" and run.eta_s == pytest.approx(48.0)
+    recorder(ProgressEvent(50, 50, {"chain/stage": 4.0}, stage="done"))
+    run.refresh_from_db()
+    assert run.stage == "done" and run.eta_s == 0.0
