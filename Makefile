@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup demo test lint format serve worker clean
+.PHONY: setup demo test lint format serve worker clean screenshots
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test: $(VENV)/.installed .env
 	$(PY) -m pytest -q -m "not postgresql" $(PYTEST_ARGS)
 	# The row-lock tests need PostgreSQL: a throwaway server on 127.0.0.1 (the rest ran on SQLite above).
 	bash scripts/pg_tests.sh
+
+# The README's pictures (docs/screenshots/) come from the browser tests that check those pages.
+screenshots: $(VENV)/.installed .env
+	bash scripts/ensure_chromium.sh
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_labeling_page.py tests/browser/test_agreement_page.py \
+		tests/browser/test_run_page.py tests/browser/test_dashboard_page.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -54,3 +54,17 @@ def log_in(page, user, next_url: str = "") -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save what the browser shows: always under /tmp; with UPDATE_SCREENSHOTS=1 (`make screenshots`) also as
+    docs/screenshots/<name>.png, the README's pictures, so they come from the tests and stay current."""
+    path = Path("/tmp") / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+    return path

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Project
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, screenshot
 from tests.factories import manager
 
 pytestmark = pytest.mark.browser
@@ -67,5 +67,5 @@ def test_agreement_page_renders_charts_and_sorts_labelers_on_wmt_data(page):
     assert names == sorted(names, key=lambda n: int(n.removeprefix("en-de_rater")))  # numeric-aware text sort
 
     page.get_by_role("button", name="Agreement", exact=True).click()
-    page.screenshot(path="/tmp/agreement.png", full_page=True)
+    screenshot(page, "agreement", full_page=False)
     assert problems == []

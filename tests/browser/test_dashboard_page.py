@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from annotation.models import Assignment
 from annotation.services.assignments import assignment_next
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, screenshot
 from tests.factories import ProjectFactory, PromptFactory, labeler, manager, rank_queue
 
 pytestmark = pytest.mark.browser
@@ -39,4 +39,5 @@ def test_manager_reads_the_dashboard(page):
     assert len(drawn) == 30 and drawn[-1] == len(done) and sum(drawn) == len(done)
     expect(page.locator("#short-table")).to_contain_text("<img src=x")
     assert page.evaluate("window.pwned") is None
+    screenshot(page, "dashboard")
     assert problems == []

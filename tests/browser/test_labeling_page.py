@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotation.models import Assignment, Guideline, Ranking
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, screenshot
 from tests.factories import ProjectFactory, PromptFactory, labeler
 
 pytestmark = pytest.mark.browser
@@ -56,7 +56,7 @@ def test_keyboard_only_ranking_with_tie_is_stored_and_next_task_shown(page):
     expect(page.locator("#response-B [data-rank-display]")).to_have_text("Rank 2")
     expect(page.locator("#response-C [data-rank-display]")).to_have_text("Rank 2 (tie)")
     expect(page.locator("#response-C [data-tie]")).to_be_checked()
-    page.screenshot(path="/tmp/label.png", full_page=True)
+    screenshot(page, "labeling", full_page=False)
     page.keyboard.press("Enter")
 
     expect(page.locator("#prompt-text")).to_have_text("Second prompt: explain rainbows.")

@@ -6,11 +6,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from rlhf.models import RunMetric, TrainingRun
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, screenshot
 from tests.factories import ProjectFactory, manager
 
 pytestmark = pytest.mark.browser
-SCREENSHOT = "/tmp/run.png"
 
 FINAL_METRICS = {
     "eval/accuracy": 0.6875,
@@ -75,7 +74,7 @@ def test_run_page_updates_live_and_shows_final_metrics(page, runs_dir_setting):
     assert page.evaluate("window.runCharts.margins.data.datasets[0].data") == [4, 16, 22, 15, 7]
     assert page.evaluate("window.runCharts.accuracy.data.datasets.map(d => d.label)") == [
         "train/accuracy", "eval/accuracy"]  # fmt: skip
-    page.screenshot(path=SCREENSHOT, full_page=True)
+    screenshot(page, "run")
     assert not problems, problems
 
 
