@@ -60,6 +60,15 @@ def validate_flag_options(value: object) -> None:
         raise ValidationError(errors)
 
 
+MAX_REVISION_HOURS = 24 * 365
+
+
+class RevisionPolicy(models.TextChoices):
+    NEVER = "never", "Never"
+    UNTIL_CLOSED = "until_closed", "Until the project closes"
+    WITHIN_HOURS = "within_hours", "Within N hours of the first submission"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
@@ -87,6 +96,22 @@ class Project(models.Model):
         help_text=f"Minutes a labeler holds a prompt (at most {MAX_LEASE_MINUTES:,}, 30 days).",
     )
     gold_rate = models.FloatField(default=0.0, help_text="Share of a labeler's queue drawn from gold prompts (0-1).")
+    revision_policy = models.CharField(
+        max_length=20,
+        choices=RevisionPolicy.choices,
+        default=RevisionPolicy.UNTIL_CLOSED,
+        help_text="When labelers may revise their own rankings (every revision is kept as a version).",
+    )
+    revision_hours = models.PositiveIntegerField(
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REVISION_HOURS)],
+        help_text="With 'within N hours': hours after the first submission during which a ranking may be revised.",
+    )
+    closed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when the project is closed: no prompts are handed out and no rankings or revisions are taken.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -96,6 +121,7 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="project_lease_positive"),
             models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_0_1"),
+            models.CheckConstraint(condition=Q(revision_hours__gte=1), name="project_revision_hours_positive"),
             models.CheckConstraint(
                 condition=Q(responses_per_task__isnull=True)
                 | (Q(responses_per_task__gte=MIN_RESPONSES) & Q(responses_per_task__lte=MAX_RESPONSES)),

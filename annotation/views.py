@@ -19,7 +19,6 @@ from annotation.selectors import (
     project_get_for_user,
     project_progress_get,
     projects_with_role_for_user,
-    rankings_for_labeler,
     role_in_project,
     task_responses,
 )
@@ -184,11 +183,3 @@ def label_skip(request: HttpRequest, slug: str, assignment_id: int) -> HttpRespo
     assignment_skip(assignment=assignment)
     messages.info(request, TASK_SKIPPED)
     return redirect("annotation:label", slug=project.slug)
-
-
-@login_required
-@require_GET
-def my_rankings(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_get_for_user(user=request.user, slug=slug)
-    rankings = rankings_for_labeler(labeler=request.user, project=project)
-    return render(request, "annotation/my_rankings.html", {"project": project, "rankings": rankings})

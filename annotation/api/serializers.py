@@ -4,6 +4,7 @@ Nothing labeler-facing here names a response's model: ResponseSerializer has `id
 """
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
@@ -12,10 +13,12 @@ from annotation.models import (
     MAX_LEASE_MINUTES,
     MAX_OVERLAP,
     MAX_RESPONSES,
+    MAX_REVISION_HOURS,
     MIN_RESPONSES,
     Guideline,
     Membership,
     Project,
+    RevisionPolicy,
 )
 from annotation.selectors import role_in_project
 
@@ -74,6 +77,23 @@ class ProjectSettingsSerializer(serializers.Serializer):
         required=False, help_text="Show prompts and responses as rendered markdown (false: plain text)."
     )
 
+    revision_policy = serializers.ChoiceField(
+        required=False, choices=RevisionPolicy.choices,
+        help_text="When labelers may revise their own rankings: never, until_closed or within_hours.",
+    )  # fmt: skip
+    revision_hours = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_REVISION_HOURS,
+        help_text="With within_hours: hours after the first submission during which a ranking may be revised.",
+    )  # fmt: skip
+    closed = serializers.BooleanField(
+        required=False, help_text="true closes the project (no prompts handed out, no rankings or revisions taken)."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if "closed" in attrs:
+            attrs["closed_at"] = timezone.now() if attrs.pop("closed") else None
+        return attrs
+
     def validate_flag_options(self, options: list[dict]) -> list[dict]:
         keys = [option["key"] for option in options]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
@@ -89,7 +109,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "slug", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required",
-            "flag_options", "responses_per_task", "gold_rate", "render_markdown", "created_at", "role",
+            "flag_options", "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours",
+            "closed_at", "created_at", "role",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=["admin", "manager", "labeler"]))

@@ -184,6 +184,8 @@ def _take_open(project: Project, labeler: AbstractUser, now) -> Assignment | Non
 def assignment_next(*, project: Project, labeler: AbstractUser) -> Assignment | None:
     """The labeler's next task in this project (their unfinished one first), or None when nothing is left for them."""
     now = timezone.now()
+    if project.closed_at is not None and project.closed_at <= now:
+        return None  # a closed project hands out nothing (the pages say it is closed)
     resumed = _resume(project, labeler, now)
     if resumed is not None:
         return resumed

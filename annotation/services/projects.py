@@ -36,7 +36,7 @@ def project_create(
 
 PROJECT_EDITABLE = (
     "name", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required", "flag_options",
-    "responses_per_task", "gold_rate", "render_markdown",
+    "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours", "closed_at",
 )  # fmt: skip
 
 
@@ -46,6 +46,8 @@ def project_update(*, project: Project, **fields) -> Project:
     unknown = set(fields) - set(PROJECT_EDITABLE)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    if fields.get("closed_at") and project.closed_at:  # closing a closed project keeps when it was closed
+        fields["closed_at"] = project.closed_at
     for name, value in fields.items():
         setattr(project, name, value)
     project.full_clean()

@@ -3,11 +3,12 @@
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 
 from annotation.models import Assignment, Membership, Project, Prompt, Ranking, RankingEntry
 from annotation.ranking_rules import ranking_errors
+from annotation.revision_rules import RevisionWindow, revision_window
 from annotation.services.assignments import open_slots
 
 SUBMIT_NOT_YOURS = "This task is not assigned to you."
@@ -23,6 +24,34 @@ def _ensure_member(project_id: int, labeler: AbstractUser) -> None:
         return
     if not Membership.objects.filter(project_id=project_id, user=labeler).exists():
         raise NotAMember(SUBMIT_NOT_MEMBER)
+
+
+SUBMIT_CLOSED = "This project is closed: it takes no new rankings."
+
+
+class ProjectClosed(PermissionDenied):
+    """A submit to a closed project (403)."""
+
+
+class RevisionClosed(PermissionDenied):
+    """A revision the project's revision policy does not allow (403, with the reason)."""
+
+
+def ranking_first_submitted_at(ranking: Ranking):
+    """When this labeler first ranked this prompt (version 1): revision windows count from there."""
+    first = Ranking.objects.filter(prompt_id=ranking.prompt_id, labeler_id=ranking.labeler_id).aggregate(
+        first=Min("created_at")
+    )["first"]
+    return first or ranking.created_at
+
+
+def ranking_revision_window(ranking: Ranking, now=None) -> RevisionWindow:
+    """Whether the labeler may revise `ranking` now under its project's policy, with the reason to show."""
+    project = ranking.project
+    return revision_window(
+        policy=project.revision_policy, hours=project.revision_hours, closed_at=project.closed_at,
+        first_at=ranking_first_submitted_at(ranking), now=now or timezone.now(),
+    )  # fmt: skip
 
 
 SUBMIT_SKIPPED = "You skipped this prompt; it can no longer be ranked by you."
@@ -109,6 +138,8 @@ def ranking_submit(
     _ensure_member(assignment.project_id, labeler)
     prompt, project = assignment.prompt, assignment.prompt.project
     shown = list(assignment.shown_order)
+    if project.closed_at is not None and project.closed_at <= timezone.now():
+        raise ProjectClosed(SUBMIT_CLOSED)
     _validate(project, shown, ranks, flags, rationale, time_spent_s)
     if assignment.status == Assignment.Status.SUBMITTED:
         current = Ranking.objects.get(prompt=prompt, labeler=labeler, is_current=True)
@@ -157,6 +188,9 @@ def ranking_revise(
     _ensure_member(old.project_id, labeler)
     if not old.is_current:
         raise ValidationError("Only the current version of a ranking can be revised.")
+    window = ranking_revision_window(old)
+    if not window.allowed:
+        raise RevisionClosed(window.reason)
     shown = list(old.shown_order)
     _validate(old.prompt.project, shown, ranks, flags, rationale, time_spent_s)
     Ranking.objects.filter(pk=old.pk).update(is_current=False)

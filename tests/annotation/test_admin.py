@@ -216,6 +216,8 @@ def _project_form(project: Project, **changes) -> dict:
         "overlap": project.overlap,
         "lease_minutes": project.lease_minutes,
         "gold_rate": project.gold_rate,
+        "revision_policy": project.revision_policy,
+        "revision_hours": project.revision_hours,
     }
     memberships = list(project.memberships.all())
     data.update(
@@ -298,6 +300,8 @@ def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_c
         "overlap": 2,
         "lease_minutes": 30,
         "gold_rate": 0,
+        "revision_policy": "until_closed",
+        "revision_hours": 24,
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0,

@@ -19,7 +19,7 @@ from annotation.models import Prompt, Ranking
 from annotation.models import Response as ResponseModel
 from annotation.selectors import assignment_get_for_labeler, labeler_progress_get, rankings_for_labeler, task_responses
 from annotation.services.assignments import assignment_next, assignment_skip
-from annotation.services.rankings import NotAMember, ranking_revise, ranking_submit
+from annotation.services.rankings import NotAMember, ProjectClosed, RevisionClosed, ranking_revise, ranking_submit
 
 TASKS = ["tasks"]
 RANKINGS = ["rankings"]
@@ -90,7 +90,7 @@ class TaskSubmitApi(BaseApi):
         data.is_valid(raise_exception=True)
         try:  # the service loads (and locks) the assignment itself: no second lookup here
             ranking, created = ranking_submit(labeler=request.user, assignment_id=assignment_id, **data.validated_data)
-        except NotAMember:
+        except (NotAMember, ProjectClosed):
             raise
         except PermissionDenied:  # someone else's task, or none: as if it did not exist
             raise NotFound(NO_SUCH_TASK) from None
@@ -148,7 +148,7 @@ class RankingReviseApi(BaseApi):
 
     @extend_schema(
         operation_id="ranking_revise", tags=RANKINGS, request=InputSerializer,
-        responses={201: RankingCreatedSerializer, **errors(400, 404)},
+        responses={201: RankingCreatedSerializer, **errors(400, 403, 404)},
     )  # fmt: skip
     def post(self, request, ranking_id: int):
         """Correct one of my rankings: a new version becomes current and the old one is kept."""
@@ -156,7 +156,7 @@ class RankingReviseApi(BaseApi):
         data.is_valid(raise_exception=True)
         try:
             ranking = ranking_revise(labeler=request.user, ranking_id=ranking_id, **data.validated_data)
-        except NotAMember:
+        except (NotAMember, RevisionClosed):  # their own ranking: say why (403)
             raise
         except PermissionDenied:  # someone else's ranking: as for tasks, a 404 tells them nothing
             raise NotFound(NO_SUCH_RANKING)

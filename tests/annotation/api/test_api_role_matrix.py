@@ -38,6 +38,7 @@ ENDPOINTS = {
     "prompts_import": ("post", "/api/projects/alpha/import/", _import_body),
     "task_next": ("post", "/api/projects/alpha/tasks/next/", None),
     "project_progress": ("get", "/api/projects/alpha/progress/", None),
+    "project_dashboard": ("get", "/api/projects/alpha/progress/dashboard/", None),
     "labeler_progress": ("get", "/api/projects/alpha/progress/mine/", None),
     "task_submit": ("post", "/api/tasks/{assignment}/submit/", lambda w: ranks_body(w.assignment.shown_order)),
     "task_skip": ("post", "/api/tasks/{assignment}/skip/", None),
@@ -94,6 +95,7 @@ EXPECTED = {
     "prompts_import": (401, 403, 404, 201, 201),
     "task_next": (401, 200, 404, 200, 200),
     "project_progress": (401, 403, 404, 200, 200),
+    "project_dashboard": (401, 403, 404, 200, 200),
     "labeler_progress": (401, 200, 404, 200, 200),
     # Tasks and rankings are the labeler's own: nobody else, not even an admin, may act on them.
     "task_submit": (401, 201, 404, 404, 404),
@@ -279,6 +281,11 @@ def check_task_next(world, role, response):
     assert [r["id"] for r in body["responses"]] == assignment.shown_order
     if role == "labeler":  # the unfinished task comes back first
         assert body["assignment_id"] == world.assignment.id
+
+
+def check_project_dashboard(world, role, response):
+    body = response.json()
+    assert body["eta"]["remaining"] == 8 and [row["labeler"] for row in body["labelers"]] == ["lea"]
 
 
 def check_project_progress(world, role, response):
