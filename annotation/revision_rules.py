@@ -35,9 +35,7 @@ def revision_window(
     return RevisionWindow(True, "You can revise this ranking until the project closes.")
 
 
-def version_changes(
-    previous: dict | None, current: dict, *, letters: dict[int, str] | None = None
-) -> list[str]:
+def version_changes(previous: dict | None, current: dict, *, letters: dict[int, str] | None = None) -> list[str]:
     """What changed from one version to the next, as short lines: 'B: rank 2 → 1', 'flags: +unsafe',
     'rationale edited'. A version is {"ranks": {response_id: rank}, "flags": [...], "rationale": str}; `letters`
     names responses by the letter the labeler saw."""

@@ -12,9 +12,7 @@ urlpatterns = [
     path("<slug:slug>/label/<int:assignment_id>/skip/", views.label_skip, name="label-skip"),
     path("<slug:slug>/my-rankings/", views_rankings.my_rankings, name="my-rankings"),
     path("<slug:slug>/my-rankings/<int:ranking_id>/", views_rankings.ranking_detail, name="ranking-detail"),
-    path(
-        "<slug:slug>/rankings/<int:ranking_id>/history/", views_rankings.ranking_history_page, name="ranking-history"
-    ),
+    path("<slug:slug>/rankings/<int:ranking_id>/history/", views_rankings.ranking_history_page, name="ranking-history"),
     path("<slug:slug>/progress/", views_dashboard.progress_dashboard, name="progress"),
     path("<slug:slug>/agreement/", views_agreement.agreement, name="agreement"),
     path("<slug:slug>/agreement/exclusion/", views_agreement.agreement_exclusion, name="agreement-exclusion"),

@@ -86,7 +86,8 @@ def test_a_bad_revision_is_refused_and_stores_nothing(client):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("policy,hours,age_h,allowed", [
-    ("never", 24, 0, False), ("within_hours", 2, 1, True), ("within_hours", 2, 3, False), ("until_closed", 1, 500, True),
+    ("never", 24, 0, False), ("within_hours", 2, 1, True), ("within_hours", 2, 3, False),
+    ("until_closed", 1, 500, True),
 ])  # fmt: skip
 def test_policy_is_enforced_for_page_and_api(client, policy, hours, age_h, allowed):
     project, user, (ranking,) = _ranked(policy, hours)
