@@ -107,6 +107,12 @@ class Project(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_REVISION_HOURS)],
         help_text="With 'within N hours': hours after the first submission during which a ranking may be revised.",
     )
+    feedback_every = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MaxValueValidator(1000)],
+        help_text="After every N rankings a labeler can see how they agree with the others on settled prompts and "
+        "with gold prompts, with the guideline passages that decide (0: no feedback).",
+    )
     closed_at = models.DateTimeField(
         null=True,
         blank=True,

@@ -125,6 +125,9 @@ def _task_page(request, project: Project, assignment: Assignment, *, form=None, 
 def _labeler_progress(project: Project, user) -> dict:
     progress = labeler_progress_get(project=project, labeler=user)
     progress["percent"] = _progress_ratio(progress["project_rankings"], progress["project_target"])
+    every = project.feedback_every
+    # After each batch of N rankings, a link to the new feedback (annotation/selectors_feedback.py covers batches).
+    progress["feedback_due"] = bool(every and progress["done"] and progress["done"] % every == 0)
     return progress
 
 

@@ -85,6 +85,10 @@ class ProjectSettingsSerializer(serializers.Serializer):
         required=False, min_value=1, max_value=MAX_REVISION_HOURS,
         help_text="With within_hours: hours after the first submission during which a ranking may be revised.",
     )  # fmt: skip
+    feedback_every = serializers.IntegerField(
+        required=False, min_value=0, max_value=1000,
+        help_text="Labelers see their agreement feedback after every N rankings (0: never).",
+    )  # fmt: skip
     closed = serializers.BooleanField(
         required=False, help_text="true closes the project (no prompts handed out, no rankings or revisions taken)."
     )
@@ -110,7 +114,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required",
             "flag_options", "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours",
-            "closed_at", "created_at", "role",
+            "feedback_every", "closed_at", "created_at", "role",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=["admin", "manager", "labeler"]))

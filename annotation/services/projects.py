@@ -37,6 +37,7 @@ def project_create(
 PROJECT_EDITABLE = (
     "name", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required", "flag_options",
     "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours", "closed_at",
+    "feedback_every",
 )  # fmt: skip
 
 

@@ -218,6 +218,7 @@ def _project_form(project: Project, **changes) -> dict:
         "gold_rate": project.gold_rate,
         "revision_policy": project.revision_policy,
         "revision_hours": project.revision_hours,
+        "feedback_every": project.feedback_every,
     }
     memberships = list(project.memberships.all())
     data.update(
@@ -302,6 +303,7 @@ def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_c
         "gold_rate": 0,
         "revision_policy": "until_closed",
         "revision_hours": 24,
+        "feedback_every": 10,
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0,
