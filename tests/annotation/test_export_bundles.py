@@ -372,3 +372,9 @@ def test_batch_plan_splits_evenly_over_micro_batches_and_gpus():
     for items in range(1, 300, 7):
         batch, micro, gpus = bundles.batch_plan(items, 8)
         assert batch <= items and batch % (micro * gpus) == 0
+
+
+def test_docs_name_the_bundle_formats_and_the_pinned_versions():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
+    assert f"OpenRLHF **{bundles.OPENRLHF_VERSION}**" in docs and f"verl **{bundles.VERL_VERSION}**" in docs
+    assert "--format openrlhf" in docs and "--format verl" in docs and "?format=openrlhf" in docs

@@ -25,3 +25,12 @@ def test_worker_help_names_the_queues(capsys):
         call_command("rlhf_worker", "--help")
     text = capsys.readouterr().out
     assert "--queue NAME[,NAME]" in text and "rlhf_worker --queue gpu" in text and "SKIP LOCKED" in text
+
+
+def test_deploy_docs_show_every_queue_and_the_proof():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    for queue in settings.TASKS["default"]["QUEUES"]:
+        assert f"rlhf_worker --queue {queue}" in docs
+    assert "SKIP LOCKED" in docs and "tests/rlhf/test_workers_postgresql.py" in docs
