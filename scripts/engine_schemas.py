@@ -7,7 +7,7 @@ that every flag or key the bundles' scripts use is one of these.
 --openrlhf: a checkout of OpenRLHF (reads openrlhf/cli/train_rm.py and openrlhf/cli/train_ppo_ray.py: the argparse
 block under `if __name__ == "__main__":` is executed with argparse alone, so nothing of OpenRLHF is imported).
 --verl: a checkout of verl (reads verl/trainer/config/_generated_ppo_trainer.yaml, the flattened Hydra config of
-`python -m verl.trainer.main_ppo`). Pin the versions in annotation/exports/bundles.py when you regenerate.
+`python -m verl.trainer.main_ppo`). Pin the versions in annotation/exports/bundles/ when you regenerate.
 """
 
 import argparse

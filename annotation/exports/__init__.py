@@ -1,5 +1,5 @@
 """Preference dataset export: rankings -> pairs (by strategy) -> train/test split -> JSONL / Parquet / HF datasets,
-or a hand-off bundle for OpenRLHF or verl (bundles.py).
+or a hand-off bundle for OpenRLHF or verl (bundles/).
 
 Pure Python (numpy, pyarrow, orjson), no Django: the service in ``annotation/services/exports.py`` loads rankings
 from the database into ``PromptData`` chunks and calls ``export_files`` or ``export_stream``. See docs/export.md.

@@ -86,7 +86,7 @@ def export_files(
     progress: Progress | None = None,
 ) -> ExportResult:
     """Write the export into the directory ``out`` and ``out/export_meta.json``; returns the metadata. ``fmt``
-    openrlhf or verl: a hand-off bundle for that engine (bundles.py)."""
+    openrlhf or verl: a hand-off bundle for that engine (bundles/)."""
     if fmt in BUNDLE_FORMATS:
         if unsafe_path is not None:
             raise ValueError(BUNDLE_UNSAFE.format(fmt=fmt))

@@ -2,7 +2,7 @@
 
 The data files are loaded the way the engines load them (`datasets.load_dataset("json"|"parquet")`, split "train":
 openrlhf/datasets/utils.py, verl/utils/dataset/rl_dataset.py) and checked against the schema read in their sources
-(see annotation/exports/bundles.py). The scripts are run with stub `deepspeed` / `python3` executables that record
+(see annotation/exports/bundles/). The scripts are run with stub `deepspeed` / `python3` executables that record
 their arguments, so the tests see exactly what the engine would receive: every flag (OpenRLHF) or config key (verl)
 must be one the engine's source defines (tests/data/engines/, generated from the pinned versions by
 scripts/engine_schemas.py), every key or column they name must be in the data, every path must exist, and the
