@@ -378,3 +378,23 @@ def test_docs_name_the_bundle_formats_and_the_pinned_versions():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
     assert f"OpenRLHF **{bundles.OPENRLHF_VERSION}**" in docs and f"verl **{bundles.VERL_VERSION}**" in docs
     assert "--format openrlhf" in docs and "--format verl" in docs and "?format=openrlhf" in docs
+
+
+@pytest.mark.parametrize("fmt", ["openrlhf", "verl"])
+def test_a_project_without_rankings_gives_an_empty_bundle_with_every_file_and_schema(tmp_path, db, fmt):
+    import pyarrow.parquet as pq
+
+    project = ProjectFactory(slug="empty")
+    PromptFactory(project=project)
+    meta = export(project, fmt, tmp_path / "b")
+
+    assert meta["bundle"]["counts"] == {"rm_train_pairs": 0, "train_prompts": 0, "rm_test_pairs": 0, "test_prompts": 0}
+    data = sorted(name for name in meta["files"] if name.endswith((".jsonl", ".parquet")))
+    assert data and all((tmp_path / "b" / name).exists() for name in data)
+    for name in data:  # (datasets refuses to load an empty file; so would the engines)
+        if name.endswith(".parquet"):
+            table = pq.read_table(tmp_path / "b" / name)
+            assert table.num_rows == 0 and "prompt" in table.column_names
+        else:
+            assert (tmp_path / "b" / name).read_bytes() == b""
+    assert "0 training prompts" in (tmp_path / "b" / "README.md").read_text()
