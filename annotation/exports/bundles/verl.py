@@ -131,7 +131,7 @@ def build(work: Path, out: Path, context: dict[str, Any], hyper: dict[str, dict[
         Arg("data.max_prompt_length", str(prompt_len), "PPORunConfig.max_prompt_length"),
         Arg("data.max_response_length", str(response_len), "PPORunConfig.response_length"),
         Arg("data.filter_overlong_prompts", "True", "engine (the platform keeps a long prompt's end instead)"),
-        Arg("data.truncation", "left", "the platform keeps a prompt's end"),
+        Arg("data.truncation", "left", "the platform keeps a prompt's end (verl 0.7 drops long prompts, above)"),
         Arg("data.return_raw_chat", "True", "engine: the reward model re-renders the chat"),
         Arg("data.seed", num(ppo["seed"]), "PPORunConfig.seed"),
         Arg("actor_rollout_ref.model.path", '"$POLICY"', "env POLICY"),
