@@ -35,7 +35,7 @@ demo: setup
 test: $(VENV)/.installed .env
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m "not postgresql" $(PYTEST_ARGS)
-	# The row-lock tests need PostgreSQL: a throwaway server on 127.0.0.1 (the rest ran on SQLite above).
+	# The row-lock and several-worker tests need PostgreSQL: a throwaway server on 127.0.0.1 (the rest ran on SQLite).
 	bash scripts/pg_tests.sh
 
 # The README's pictures (docs/screenshots/) come from the browser tests that check those pages.

@@ -155,7 +155,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Background jobs in the database (django-tasks-db), FIFO per queue: "gpu" takes the training runs, "default" the
+# jobs on a finished run (scoring, generation). `rlhf_worker` serves both unless told `--queue` (docs/deploy.md).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "gpu"]}}
 
 # Local model directories (besides this project's run directories) that managers may name as a run's base model or
 # policy; anything else they type must be a run ('run:ID') or a model id. Admins are not limited.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The PostgreSQL pass of `make test`: the assignment tests (row locks, FOR UPDATE SKIP LOCKED) on a throwaway
+# The PostgreSQL pass of `make test`: the assignment tests (row locks, FOR UPDATE SKIP LOCKED) and several
+# rlhf_worker processes sharing one job queue (tests/rlhf/test_workers_postgresql.py) on a throwaway
 # PostgreSQL server, listening on 127.0.0.1 only, in a temp dir removed afterwards. The rest of the suite runs on
 # SQLite. PostgreSQL comes from Debian's `postgresql` package (installed here when missing and we are root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-TESTS=${PG_TESTS:-tests/annotation/services/test_assignments.py}
+TESTS=${PG_TESTS:-tests/annotation/services/test_assignments.py tests/rlhf/test_workers_postgresql.py}
 
 find_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 bindir=$(find_bindir || true)
@@ -36,4 +37,5 @@ trap cleanup EXIT
 "${as_owner[@]}" "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $tmp -F" start >/dev/null
 echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port: $TESTS"
-DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres" $PY -m pytest -q "$TESTS"
+# shellcheck disable=SC2086 # TESTS is a list of paths
+DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres" $PY -m pytest -q $TESTS

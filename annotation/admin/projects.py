@@ -77,8 +77,16 @@ class PromptImportForm(forms.Form):
 
 
 class PreferenceExportForm(forms.Form):
-    """The export page: JSONL train/test files and export_meta.json in one zip (docs/export.md)."""
+    """The export page: JSONL train/test files and export_meta.json in one zip, or a hand-off bundle for OpenRLHF or
+    verl (docs/export.md)."""
 
+    format = forms.ChoiceField(
+        choices=[("jsonl", "JSONL train/test (TRL's format)"), ("openrlhf", "OpenRLHF bundle (data + train_rm.sh, "
+                 "train_ppo.sh)"), ("verl", "verl bundle (Parquet + run_ppo.sh)")],
+        initial="jsonl", required=False,
+        help_text="A bundle is a folder to copy to a GPU cluster: the engine's data format, launch scripts with the "
+                  "platform's hyper-parameters and a README.",
+    )  # fmt: skip
     strategy = forms.ChoiceField(choices=[(s, s) for s in exports.STRATEGIES], initial="all",
                                  help_text="all: every labeler's pairs; majority: one row per response pair; "
                                            "consensus: pairs of the mean-rank consensus.")  # fmt: skip
@@ -237,8 +245,9 @@ class ProjectAdmin(ProjectScopedAdmin):
             )  # fmt: skip
             categories = tuple(c.strip() for c in data["categories"].split(",") if c.strip())
             archive = preference_export_archive(
-                project=project, options=options, filters=ExportFilters(categories=categories)
-            )
+                project=project, options=options, filters=ExportFilters(categories=categories),
+                fmt=data["format"] or "jsonl",
+            )  # fmt: skip
             handle = archive.open("rb")
             shutil.rmtree(archive.parent)  # the open handle keeps the file readable until the response closes it
             return FileResponse(handle, as_attachment=True, filename=archive.name, content_type="application/zip")

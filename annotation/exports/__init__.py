@@ -1,9 +1,11 @@
-"""Preference dataset export: rankings -> pairs (by strategy) -> train/test split -> JSONL / Parquet / HF datasets.
+"""Preference dataset export: rankings -> pairs (by strategy) -> train/test split -> JSONL / Parquet / HF datasets,
+or a hand-off bundle for OpenRLHF or verl (bundles/).
 
 Pure Python (numpy, pyarrow, orjson), no Django: the service in ``annotation/services/exports.py`` loads rankings
 from the database into ``PromptData`` chunks and calls ``export_files`` or ``export_stream``. See docs/export.md.
 """
 
+from annotation.exports.bundles import BUNDLE_FORMATS, write_bundle
 from annotation.exports.dedup import lsh_bands, lsh_candidates, near_duplicate_groups, shingle_hashes, signatures
 from annotation.exports.formats import Layout, raw_line
 from annotation.exports.meta import META_FILE, content_hash, export_meta, git_commit
@@ -32,6 +34,7 @@ from annotation.exports.split import MIN_TEST_GROUPS, TEST, TRAIN, PromptSplitte
 from annotation.exports.writers import BufferFile, HashingFile, NullFile, Sink, file_sha256, save_hf_dataset
 
 __all__ = [
+    "BUNDLE_FORMATS",
     "CHUNK_PROMPTS",
     "COLUMNS",
     "FORMATS",
@@ -84,4 +87,5 @@ __all__ = [
     "signatures",
     "split_prompts",
     "text_hash",
+    "write_bundle",
 ]

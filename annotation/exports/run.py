@@ -10,22 +10,24 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
+from annotation.exports.bundles import BUNDLE_FORMATS, write_bundle
 from annotation.exports.formats import Layout
-from annotation.exports.meta import META_FILE, export_meta
+from annotation.exports.meta import META_FILE, content_hash, export_meta
 from annotation.exports.options import ExportOptions
 from annotation.exports.pipeline import Exporter, ExportStats
 from annotation.exports.records import Chunk, PromptData
 from annotation.exports.split import TEST, TRAIN, PromptSplitter, Split
 from annotation.exports.writers import BufferFile, NullFile, Sink, file_sink, save_hf_dataset
 
-FORMAT_UNKNOWN = "Unknown format {fmt!r}; use one of jsonl, parquet, hf, raw."
+FORMAT_UNKNOWN = "Unknown format {fmt!r}; use one of jsonl, parquet, hf, raw, openrlhf, verl."
+BUNDLE_UNSAFE = "An {fmt} bundle has no unsafe file: export the unsafe rankings with --format jsonl."
 META_FORMAT_UNKNOWN = "Unknown format {fmt!r} for metadata without files; use one of jsonl, parquet, raw."
 STREAM_SPLIT_UNKNOWN = "split must be 'train' or 'test', got {split!r}."
 CHUNK_PROMPTS = 1000
@@ -83,7 +85,14 @@ def export_files(
     unsafe_path: Path | None = None,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """Write the export into the directory ``out`` and ``out/export_meta.json``; returns the metadata."""
+    """Write the export into the directory ``out`` and ``out/export_meta.json``; returns the metadata. ``fmt``
+    openrlhf or verl: a hand-off bundle for that engine (bundles/)."""
+    if fmt in BUNDLE_FORMATS:
+        if unsafe_path is not None:
+            raise ValueError(BUNDLE_UNSAFE.format(fmt=fmt))
+        return _export_bundle(fmt, options=options, out=out, prompt_texts=prompt_texts, load_chunks=load_chunks,
+                              conversational=conversational, context=context, labeler_names=labeler_names,
+                              progress=progress)  # fmt: skip
     if fmt not in ("jsonl", "parquet", "hf", "raw"):
         raise ValueError(FORMAT_UNKNOWN.format(fmt=fmt))
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +118,22 @@ def export_files(
     meta = _meta(fmt, exporter, split, files, context, labeler_names, layout)
     (out / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
     return ExportResult(out=out, files=files, meta=meta, stats=exporter.stats)
+
+
+def _export_bundle(engine: str, *, options: ExportOptions, out: Path, **export: Any) -> ExportResult:
+    """The JSONL export (every column, ties dropped: neither engine models them) in a temporary folder inside
+    ``out``, turned into the engine's bundle; export_meta.json lists the bundle's files and its facts."""
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    try:
+        options = replace(options, columns="full", ties="drop")
+        result = export_files(options=options, fmt="jsonl", out=work, **export)
+        files, bundle = write_bundle(engine, work=work, out=out, meta=result.meta)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    meta = {**result.meta, "format": engine, "files": files, "content_hash": content_hash(files), "bundle": bundle}
+    (out / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
+    return ExportResult(out=out, files=files, meta=meta, stats=result.stats)
 
 
 def export_meta_only(

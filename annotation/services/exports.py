@@ -264,17 +264,24 @@ def preference_export_meta(
 
 
 def preference_export_archive(
-    *, project: Project, options: exports.ExportOptions | None = None, filters: ExportFilters | None = None
+    *,
+    project: Project,
+    options: exports.ExportOptions | None = None,
+    filters: ExportFilters | None = None,
+    fmt: str = "jsonl",
 ) -> Path:
-    """A zip of the JSONL export (train, test, export_meta.json) in a new temporary directory; the caller removes
-    ``path.parent`` once it is sent."""
+    """A zip of the export in a new temporary directory; the caller removes ``path.parent`` once it is sent.
+    ``jsonl``: train.jsonl, test.jsonl and export_meta.json at the top. ``openrlhf`` / ``verl``: the hand-off bundle
+    in a folder ``<slug>-<format>/``, its scripts executable once unzipped."""
     work = Path(tempfile.mkdtemp(prefix="export-"))
     try:
-        result = preference_export_create(project=project, out=work / "export", options=options, filters=filters)
-        archive = work / f"{project.slug}-preferences.zip"
+        bundle = fmt in exports.BUNDLE_FORMATS
+        out = work / (f"{project.slug}-{fmt}" if bundle else "export")
+        result = preference_export_create(project=project, out=out, fmt=fmt, options=options, filters=filters)
+        archive = work / (f"{project.slug}-{fmt}.zip" if bundle else f"{project.slug}-preferences.zip")
         with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name in [*result.files, exports.META_FILE]:
-                zf.write(result.out / name, arcname=name)
+                zf.write(result.out / name, arcname=f"{out.name}/{name}" if bundle else name)  # keeps file modes
         shutil.rmtree(result.out)
         return archive
     except BaseException:

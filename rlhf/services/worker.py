@@ -110,6 +110,9 @@ def _heartbeat(run_id: int) -> AbstractContextManager[None]:
 
 
 def _claim(run_id: int) -> TrainingRun | None:
+    """Take a queued run: one conditional UPDATE (queued -> running), so of two executions of the same run only one
+    changes the row; the other gets None. The second guard: the task row itself was already claimed by django-tasks-db
+    (oldest ready first, SELECT ... FOR UPDATE SKIP LOCKED), so workers on any hosts never take one task twice."""
     now = timezone.now()
     claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED, cancel_requested=False).update(
         status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, stage="setup",

@@ -1,7 +1,9 @@
 """Preference dataset export, streamed, and its metadata: managers and admins only (labelers get 403, outsiders
 404)."""
 
-from django.http import StreamingHttpResponse
+import shutil
+
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -12,7 +14,12 @@ from annotation import exports
 from annotation.api.permissions import project_for
 from annotation.api.views.base import BaseApi, errors
 from annotation.exports import ExportOptions
-from annotation.services.exports import ExportFilters, preference_export_meta, preference_export_stream
+from annotation.services.exports import (
+    ExportFilters,
+    preference_export_archive,
+    preference_export_meta,
+    preference_export_stream,
+)
 
 EXPORT = ["export"]
 MAX_SMALL = 2**31 - 1  # versions, rounds, counts: beyond a 32-bit column the database driver overflows
@@ -118,21 +125,38 @@ class PreferenceExportApi(BaseApi):
     content_negotiation_class = _FormatIsOurs
 
     class QuerySerializer(ExportQuerySerializer):
-        split = serializers.ChoiceField(choices=[exports.TRAIN, exports.TEST], default=exports.TRAIN)
+        format = serializers.ChoiceField(
+            choices=["jsonl", "parquet", "raw", *exports.BUNDLE_FORMATS], default="jsonl",
+            help_text="jsonl / parquet: one split; raw: rankings; openrlhf / verl: a zip of the hand-off bundle for "
+            "that engine (data, launch scripts, README), not streamed.",
+        )  # fmt: skip
+        split = serializers.ChoiceField(
+            choices=[exports.TRAIN, exports.TEST], default=exports.TRAIN, help_text="Ignored by the bundles."
+        )
 
     @extend_schema(
         operation_id="preference_export", tags=EXPORT, parameters=[QuerySerializer],
         responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="JSONL (one TRL preference row per line), "
-                                        "Parquet, or raw rankings (JSONL), streamed."), **errors(400, 403, 404)},
+                                        "Parquet, or raw rankings (JSONL), streamed; for openrlhf / verl a zip."),
+                   **errors(400, 403, 404)},
         description="Stream the project's preference dataset: one split (`split`) of the pairs made by `strategy`, "
         "or every ranking (`format=raw`). Gold prompts, excluded labelers and superseded versions are always left "
         "out. The command `export_preferences` writes both splits, Hugging Face datasets and export_meta.json; "
-        "`GET .../export/meta/` with the same parameters returns that export_meta.json. See docs/export.md.",
+        "`GET .../export/meta/` with the same parameters returns that export_meta.json. `format=openrlhf` or "
+        "`format=verl`: a zip of a hand-off bundle for that Ray-based PPO engine (both splits, launch scripts with the "
+        "platform's hyper-parameters, a README pinning the engine version, export_meta.json). See docs/export.md.",
     )  # fmt: skip
     def get(self, request, slug: str):
         project = project_for(request, slug, manage=True)
         q, options, filters = _export_query(request, self.QuerySerializer)
         fmt = q["format"]
+        if fmt in exports.BUNDLE_FORMATS:
+            archive = preference_export_archive(project=project, options=options, filters=filters, fmt=fmt)
+            handle = archive.open("rb")
+            shutil.rmtree(archive.parent)  # the open handle keeps the file readable until the response closes it
+            response = FileResponse(handle, as_attachment=True, filename=archive.name, content_type="application/zip")
+            response["X-Export-Schema-Version"] = str(exports.SCHEMA_VERSION)
+            return response
         stream = preference_export_stream(project=project, fmt=fmt, split=q["split"], options=options, filters=filters)
         name = (
             f"{project.slug}-rankings.jsonl" if fmt == "raw" else f"{project.slug}-{q['strategy']}-{q['split']}.{fmt}"

@@ -13,7 +13,9 @@ from annotation.services.exports import ExportFilters, preference_export_create
 EXAMPLES = """
 Writes into --out: train.jsonl + test.jsonl (or .parquet; `hf`: a datasets DatasetDict saved with save_to_disk;
 `raw`: rankings.jsonl, one line per ranking) and export_meta.json. Gold prompts, excluded labelers and superseded
-ranking versions are always left out. See docs/export.md.
+ranking versions are always left out. `openrlhf` / `verl`: a hand-off bundle for that Ray-based PPO engine (data in
+its format, launch scripts with the platform's hyper-parameters, a README pinning the engine's version) to copy to a
+GPU cluster. See docs/export.md.
 
 examples:
   python manage.py export_preferences --project wmt23-ende --format jsonl --out exports/wmt
@@ -23,6 +25,8 @@ examples:
   python manage.py export_preferences --project chat --format jsonl --out exports/safe \\
       --exclude-flags all_bad,cant_judge --unsafe-file exports/unsafe.jsonl
   python manage.py export_preferences --project chat --format raw --out exports/raw --exclude-flags none
+  python manage.py export_preferences --project chat --format openrlhf --out bundles/chat-openrlhf
+  python manage.py export_preferences --project chat --format verl --out bundles/chat-verl --strategy majority
 """
 
 
@@ -56,7 +60,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, help="Project slug.")
-        parser.add_argument("--format", dest="fmt", choices=exports.FORMATS, default="jsonl")
+        parser.add_argument(
+            "--format",
+            dest="fmt",
+            choices=[*exports.FORMATS, *exports.BUNDLE_FORMATS],
+            default="jsonl",
+            help="jsonl (default), parquet, hf, raw; openrlhf or verl: a hand-off bundle for that engine.",
+        )
         parser.add_argument("--out", type=Path, required=True, help="Output directory (created).")
         parser.add_argument("--strategy", choices=exports.STRATEGIES, default="all",
                             help="all: every labeler's pairs; majority: one row per response pair, majority "
@@ -125,6 +135,8 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if opts["fmt"] in exports.BUNDLE_FORMATS and opts["unsafe_file"] is not None:
+            raise CommandError(f"--unsafe-file does not go with --format {opts['fmt']}: export it with --format jsonl.")
         filters = ExportFilters(
             guideline_versions=opts["guideline_version"], since=opts["since"], until=opts["until"],
             categories=opts["category"], rounds=opts["round"],
@@ -157,5 +169,9 @@ class Command(BaseCommand):
                 f"pairwise agreement {agreement}."
             )
         )
+        bundle = result.meta.get("bundle")
+        if bundle:
+            scripts = ", ".join(bundle["scripts"])
+            self.stdout.write(f"{bundle['engine']} {bundle['version']} bundle: {scripts} (README.md says how to run)")
         for name in [*result.files, exports.META_FILE]:
             self.stdout.write(f"  {result.out / name}" if not Path(name).is_absolute() else f"  {name}")
