@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import views, views_agreement, views_dashboard, views_feedback, views_rankings
+from annotation import views, views_agreement, views_dashboard, views_export, views_feedback, views_rankings
 
 app_name = "annotation"
 urlpatterns = [
@@ -13,6 +13,8 @@ urlpatterns = [
     path("<slug:slug>/my-rankings/", views_rankings.my_rankings, name="my-rankings"),
     path("<slug:slug>/my-rankings/<int:ranking_id>/", views_rankings.ranking_detail, name="ranking-detail"),
     path("<slug:slug>/rankings/<int:ranking_id>/history/", views_rankings.ranking_history_page, name="ranking-history"),
+    path("<slug:slug>/export/", views_export.export_page, name="export"),
+    path("<slug:slug>/export/download/", views_export.export_download, name="export-download"),
     path("<slug:slug>/feedback/", views_feedback.feedback, name="feedback"),
     path("<slug:slug>/progress/", views_dashboard.progress_dashboard, name="progress"),
     path("<slug:slug>/agreement/", views_agreement.agreement, name="agreement"),

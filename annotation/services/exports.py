@@ -271,7 +271,8 @@ def preference_export_archive(
     fmt: str = "jsonl",
 ) -> Path:
     """A zip of the export in a new temporary directory; the caller removes ``path.parent`` once it is sent.
-    ``jsonl``: train.jsonl, test.jsonl and export_meta.json at the top. ``openrlhf`` / ``verl``: the hand-off bundle
+    ``jsonl`` / ``parquet`` / ``raw`` / ``hf``: the data files (for ``hf`` the saved DatasetDict's folders) and
+    export_meta.json at the top. ``openrlhf`` / ``verl``: the hand-off bundle
     in a folder ``<slug>-<format>/``, its scripts executable once unzipped."""
     work = Path(tempfile.mkdtemp(prefix="export-"))
     try:
@@ -280,8 +281,11 @@ def preference_export_archive(
         result = preference_export_create(project=project, out=out, fmt=fmt, options=options, filters=filters)
         archive = work / (f"{project.slug}-{fmt}.zip" if bundle else f"{project.slug}-preferences.zip")
         with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name in [*result.files, exports.META_FILE]:
-                zf.write(result.out / name, arcname=f"{out.name}/{name}" if bundle else name)  # keeps file modes
+            # Every file under the export folder: the data files, export_meta.json, and for `hf` the dataset's
+            # folders (arrow files, dataset_dict.json). A bundle keeps its folder; zip entries keep file modes.
+            for path in sorted(p for p in result.out.rglob("*") if p.is_file()):
+                name = path.relative_to(result.out).as_posix()
+                zf.write(path, arcname=f"{out.name}/{name}" if bundle else name)
         shutil.rmtree(result.out)
         return archive
     except BaseException:

@@ -107,7 +107,11 @@ def _export_query(request, serializer_class: type[ExportQuerySerializer]) -> tup
     """(the validated query, its ExportOptions, its ExportFilters): a bad parameter is a 400."""
     query = serializer_class(data=request.query_params)
     query.is_valid(raise_exception=True)
-    q = query.validated_data
+    return export_arguments(query.validated_data)
+
+
+def export_arguments(q: dict) -> tuple[dict, ExportOptions, ExportFilters]:
+    """The ExportOptions and ExportFilters of a validated export query (the API's and the export page's)."""
     options = ExportOptions(
         strategy=q["strategy"], ties=q["ties"], margin=q["margin"], columns=q["columns"],
         test_ratio=q["test_ratio"], seed=q["seed"], near_duplicate_threshold=q["near_dup_threshold"],
