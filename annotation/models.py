@@ -90,6 +90,23 @@ class Project(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERLAP)],
         help_text="Distinct labelers wanted per prompt.",
     )
+    overlap_mode = models.CharField(
+        max_length=10,
+        choices=[("fixed", "Fixed: every prompt to `overlap` labelers"),
+                 ("adaptive", "Adaptive: `overlap_min` first, more (up to `overlap`) while they disagree")],
+        default="fixed",
+    )  # fmt: skip
+    overlap_min = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERLAP)],
+        help_text="Adaptive overlap: labelers asked first for every prompt.",
+    )
+    adaptive_agreement = models.FloatField(
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Adaptive overlap: a prompt is settled when its labelers' mean pairwise agreement reaches this and a "
+        "strict majority ranks the same response first alone; otherwise it goes to one more labeler.",
+    )
     lease_minutes = models.PositiveIntegerField(
         default=30,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_LEASE_MINUTES)],
@@ -137,6 +154,25 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.overlap_mode == "adaptive" and self.overlap_min and self.overlap and self.overlap_min > self.overlap:
+            raise ValidationError(
+                {"overlap_min": f"Adaptive overlap starts with at most `overlap` ({self.overlap}) labelers."}
+            )
+
+    def target_for(self, prompt: "Prompt") -> int:
+        """Labelers the prompt needs now: `overlap`, or with adaptive overlap its own raised target (starting at
+        `overlap_min`, never above `overlap`)."""
+        if self.overlap_mode != "adaptive":
+            return self.overlap
+        return min(prompt.wanted or self.overlap_min, self.overlap)
+
+    @property
+    def base_target(self) -> int:
+        """What a prompt nobody has raised needs: `overlap`, or `overlap_min` with adaptive overlap."""
+        return min(self.overlap_min, self.overlap) if self.overlap_mode == "adaptive" else self.overlap
 
     @property
     def flag_choices(self) -> list[dict]:
@@ -204,6 +240,11 @@ class Prompt(models.Model):
     is_gold = models.BooleanField(default=False)
     gold_ranks = models.JSONField(
         null=True, blank=True, help_text="Gold prompts: reference rank per response id ({id: rank})."
+    )
+    wanted = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Adaptive overlap: labelers this prompt needs now (empty: the project's first).",
     )
     # Denormalised so the queue can skip finished prompts through an index instead of counting every time.
     ranking_count = models.PositiveIntegerField(default=0)

@@ -7,7 +7,7 @@ import datetime as dt
 from collections import defaultdict
 
 from django.db.models import Count, F, Max, Min, Q, Sum, Value
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, Least, TruncDate
 from django.utils import timezone
 
 from annotation.dashboard import ETA_WINDOW, completion_eta, daily_series, median_or_none
@@ -78,8 +78,14 @@ def project_dashboard_get(*, project: Project, now: dt.datetime | None = None) -
 
     overlap = project.overlap
     prompts = Prompt.objects.filter(project=project, is_gold=False)
-    short = prompts.filter(ranking_count__lt=overlap)
-    totals = short.aggregate(n=Count("id"), missing=Sum(Value(overlap) - F("ranking_count")))
+    # With adaptive overlap each prompt wants its own number (raised while its labelers disagree).
+    target = (
+        Least(Coalesce(F("wanted"), Value(project.base_target)), Value(overlap))
+        if project.overlap_mode == "adaptive"
+        else Value(overlap)
+    )
+    short = prompts.annotate(target=target).filter(is_complete=False, ranking_count__lt=F("target"))
+    totals = short.aggregate(n=Count("id"), missing=Sum(F("target") - F("ranking_count")))
     remaining = totals["missing"] or 0
     window = work.filter(prompt__is_gold=False, created_at__gte=now - ETA_WINDOW, created_at__lte=now).aggregate(
         n=Count("id"), first=Min("created_at")
@@ -93,7 +99,7 @@ def project_dashboard_get(*, project: Project, now: dt.datetime | None = None) -
         "median_s": project_median,
         "short_prompts": totals["n"],
         "short_sample": [
-            {"id": p.pk, "text": p.text[:120], "rankings": p.ranking_count, "missing": overlap - p.ranking_count}
+            {"id": p.pk, "text": p.text[:120], "rankings": p.ranking_count, "missing": p.target - p.ranking_count}
             for p in short.order_by("ranking_count", "id")[:SHORT_PROMPTS_SHOWN]
         ],
         "eta": eta.as_dict(),

@@ -85,6 +85,12 @@ class ProjectSettingsSerializer(serializers.Serializer):
         required=False, min_value=1, max_value=MAX_REVISION_HOURS,
         help_text="With within_hours: hours after the first submission during which a ranking may be revised.",
     )  # fmt: skip
+    overlap_mode = serializers.ChoiceField(
+        required=False, choices=["fixed", "adaptive"],
+        help_text="adaptive: overlap_min labelers first, one more (up to overlap) while they disagree.",
+    )  # fmt: skip
+    overlap_min = serializers.IntegerField(required=False, min_value=1, max_value=MAX_OVERLAP)
+    adaptive_agreement = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     feedback_every = serializers.IntegerField(
         required=False, min_value=0, max_value=1000,
         help_text="Labelers see their agreement feedback after every N rankings (0: never).",
@@ -114,7 +120,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required",
             "flag_options", "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours",
-            "feedback_every", "closed_at", "created_at", "role",
+            "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement", "closed_at", "created_at", "role",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=["admin", "manager", "labeler"]))

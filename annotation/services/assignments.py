@@ -54,15 +54,22 @@ def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit:
     # subqueries) cost more than running it. Portable SQL; the queue index (project, is_complete, is_gold, id) lets
     # the database walk prompts in id order and stop after `limit` rows.
     prompt, assignment = Prompt._meta.db_table, Assignment._meta.db_table
+    # Adaptive overlap: each prompt's own target (raised while its labelers disagree), capped by `overlap`.
+    if project.overlap_mode == "adaptive":
+        target, target_params = "MIN(COALESCE(p.wanted, %s), %s)", [project.base_target, project.overlap]
+        if connection.vendor == "postgresql":
+            target = "LEAST(COALESCE(p.wanted, %s), %s)"
+    else:
+        target, target_params = "%s", [project.overlap]
     # Only the models' own table names are interpolated; every value is a parameter.
     sql = (
         f"SELECT p.id FROM {prompt} p WHERE p.project_id = %s AND p.is_complete = %s AND p.is_gold = %s"  # noqa: S608
         f" AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.prompt_id = p.id AND a.labeler_id = %s)"
         f" AND p.ranking_count + (SELECT COUNT(*) FROM {assignment} l WHERE l.prompt_id = p.id AND l.status = %s"
-        f" AND l.expires_at > %s) < %s ORDER BY p.id LIMIT %s"
+        f" AND l.expires_at > %s) < {target} ORDER BY p.id LIMIT %s"
     )
     params = [project.pk, False, False, labeler.pk, Assignment.Status.ACTIVE]
-    params += [connection.ops.adapt_datetimefield_value(now), project.overlap, limit]
+    params += [connection.ops.adapt_datetimefield_value(now), *target_params, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -94,7 +101,10 @@ def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
     if assignment.expires_at > now:
         return assignment
     prompt = Prompt.objects.select_for_update().get(pk=assignment.prompt_id)
-    if prompt.is_gold or open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) > 0:
+    if (
+        prompt.is_gold
+        or open_slots(prompt=prompt, overlap=project.target_for(prompt), now=now, exclude_labeler_id=labeler.pk) > 0
+    ):
         assignment.expires_at = now + timedelta(minutes=min(project.lease_minutes, MAX_LEASE_MINUTES))
         assignment.save(update_fields=["expires_at"])
         return assignment
@@ -115,7 +125,7 @@ def _still_open(prompt: Prompt, project: Project, now) -> bool:
     # count cannot have changed since and counting again would only cost a query (see bench/labeling_load.py).
     if not connection.features.has_select_for_update:
         return True
-    return open_slots(prompt=prompt, overlap=project.overlap, now=now) > 0
+    return open_slots(prompt=prompt, overlap=project.target_for(prompt), now=now) > 0
 
 
 def _try_lease(
@@ -136,7 +146,7 @@ def _try_lease(
 def _may_take(prompt: Prompt, project: Project, labeler: AbstractUser, now) -> bool:
     """Under the prompt's lock: it has an open slot and is not already this labeler's (a concurrent request of the
     same labeler, e.g. a double click, may have leased it since the candidate query)."""
-    if open_slots(prompt=prompt, overlap=project.overlap, now=now) <= 0:
+    if open_slots(prompt=prompt, overlap=project.target_for(prompt), now=now) <= 0:
         return False
     return not Assignment.objects.filter(prompt_id=prompt.pk, labeler=labeler).exists()
 

@@ -37,7 +37,7 @@ def project_create(
 PROJECT_EDITABLE = (
     "name", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required", "flag_options",
     "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours", "closed_at",
-    "feedback_every",
+    "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement",
 )  # fmt: skip
 
 
@@ -53,10 +53,14 @@ def project_update(*, project: Project, **fields) -> Project:
         setattr(project, name, value)
     project.full_clean()
     project.save(update_fields=list(fields) or None)
-    if "overlap" in fields:
+    if "overlap" in fields and project.overlap_mode == "fixed":
         prompts = Prompt.objects.filter(project=project, is_gold=False)
         prompts.filter(ranking_count__gte=project.overlap).update(is_complete=True)
         prompts.filter(ranking_count__lt=project.overlap).update(is_complete=False)
+    elif "overlap" in fields:  # adaptive: a lower maximum completes what reached it; settled prompts stay settled
+        Prompt.objects.filter(project=project, is_gold=False, ranking_count__gte=project.overlap).update(
+            is_complete=True
+        )
     return project
 
 

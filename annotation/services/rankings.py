@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
+from annotation.agreement.adaptive import needs_more_labels
 from annotation.models import Assignment, Membership, Project, Prompt, Ranking, RankingEntry
 from annotation.ranking_rules import ranking_errors
 from annotation.revision_rules import RevisionWindow, revision_window
@@ -152,7 +153,10 @@ def ranking_submit(
     if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction already holds the write lock
         prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
     lapsed = assignment.expires_at <= now and not prompt.is_gold
-    if lapsed and open_slots(prompt=prompt, overlap=project.overlap, now=now, exclude_labeler_id=labeler.pk) <= 0:
+    if (
+        lapsed
+        and open_slots(prompt=prompt, overlap=project.target_for(prompt), now=now, exclude_labeler_id=labeler.pk) <= 0
+    ):
         raise ValidationError(SUBMIT_LEASE_LOST)
     try:
         with transaction.atomic():
@@ -165,9 +169,30 @@ def ranking_submit(
     assignment.status, assignment.completed_at = Assignment.Status.SUBMITTED, now
     assignment.save(update_fields=["status", "completed_at"])
     if not prompt.is_gold:  # the prompt row was read under the lock, so its count is current
-        complete = prompt.is_complete or prompt.ranking_count + 1 >= project.overlap
-        Prompt.objects.filter(pk=prompt.pk).update(ranking_count=F("ranking_count") + 1, is_complete=complete)
+        count = prompt.ranking_count + 1
+        fields = {"ranking_count": F("ranking_count") + 1}
+        if project.overlap_mode == "adaptive":
+            fields |= _adaptive_decision(project, prompt, count)
+        else:
+            fields["is_complete"] = prompt.is_complete or count >= project.overlap
+        Prompt.objects.filter(pk=prompt.pk).update(**fields)
     return ranking, True
+
+
+def _adaptive_decision(project: Project, prompt: Prompt, count: int) -> dict:
+    """Adaptive overlap, under the prompt's lock: once it has the rankings it wants, settled prompts are complete and
+    the others want one more labeler (never more than `overlap`)."""
+    target = project.target_for(prompt)
+    if prompt.is_complete or count < target:
+        return {}
+    if count >= project.overlap:
+        return {"is_complete": True, "wanted": count}
+    entries = RankingEntry.objects.filter(ranking__prompt=prompt, ranking__is_current=True)
+    by_ranking: dict[int, dict[int, int]] = {}
+    for ranking_id, response_id, rank in entries.values_list("ranking_id", "response_id", "rank"):
+        by_ranking.setdefault(ranking_id, {})[response_id] = rank
+    more, _ = needs_more_labels(list(by_ranking.values()), min_agreement=project.adaptive_agreement)
+    return {"wanted": count + 1, "is_complete": False} if more else {"is_complete": True, "wanted": count}
 
 
 @transaction.atomic

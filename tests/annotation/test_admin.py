@@ -219,6 +219,9 @@ def _project_form(project: Project, **changes) -> dict:
         "revision_policy": project.revision_policy,
         "revision_hours": project.revision_hours,
         "feedback_every": project.feedback_every,
+        "overlap_mode": project.overlap_mode,
+        "overlap_min": project.overlap_min,
+        "adaptive_agreement": project.adaptive_agreement,
     }
     memberships = list(project.memberships.all())
     data.update(
@@ -304,6 +307,9 @@ def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_c
         "revision_policy": "until_closed",
         "revision_hours": 24,
         "feedback_every": 10,
+        "overlap_mode": "fixed",
+        "overlap_min": 2,
+        "adaptive_agreement": 0.8,
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0,

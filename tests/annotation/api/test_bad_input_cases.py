@@ -148,7 +148,8 @@ def _admin_project_form(project, **overrides) -> dict:
         'bad"}, {"key": "cant_judge", "label": "Can\'t judge"}]',
         "overlap": project.overlap, "lease_minutes": project.lease_minutes, "gold_rate": project.gold_rate,
         "revision_policy": project.revision_policy, "revision_hours": project.revision_hours,
-        "feedback_every": project.feedback_every,
+        "feedback_every": project.feedback_every, "overlap_mode": project.overlap_mode,
+        "overlap_min": project.overlap_min, "adaptive_agreement": project.adaptive_agreement,
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0, "guidelines-INITIAL_FORMS": 0,
     }  # fmt: skip
