@@ -102,10 +102,10 @@ class Project(models.Model):
         help_text="Adaptive overlap: labelers asked first for every prompt.",
     )
     adaptive_agreement = models.FloatField(
-        default=0.8,
+        default=0.6,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Adaptive overlap: a prompt is settled when its labelers' mean pairwise agreement reaches this and a "
-        "strict majority ranks the same response first alone; otherwise it goes to one more labeler.",
+        "response leads the others by two first places; otherwise it goes to one more labeler.",
     )
     lease_minutes = models.PositiveIntegerField(
         default=30,

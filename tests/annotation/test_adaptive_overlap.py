@@ -19,10 +19,12 @@ def test_settling_rule():
     assert mean_pairwise_agreement(split) == pytest.approx(2 / 3)
     assert needs_more_labels(split, min_agreement=0.6) == (True, "top choice undecided")
     assert needs_more_labels(split, min_agreement=0.8)[0] is True
-    assert needs_more_labels([{1: 1, 2: 1}, {1: 1, 2: 1}], min_agreement=0.5) == (True, "no comparable pairs (all tied)")
+    tied = [{1: 1, 2: 1}, {1: 1, 2: 1}]
+    assert needs_more_labels(tied, min_agreement=0.5) == (True, "no comparable pairs (all tied)")
     assert needs_more_labels([{1: 1, 2: 2}], min_agreement=0.5)[0] is True
-    # A majority of three decides the top choice even with one dissenter.
-    assert top_choice([{1: 1, 2: 2}, {1: 1, 2: 2}, {1: 2, 2: 1}]) == 1
+    # The top choice must lead by two first places: 2-1 of three is undecided, 3-1 of four is decided.
+    assert top_choice([{1: 1, 2: 2}, {1: 1, 2: 2}, {1: 2, 2: 1}]) is None
+    assert top_choice([{1: 1, 2: 2}] * 3 + [{1: 2, 2: 1}]) == 1
 
 
 def _submit(user, assignment, best_first_ids):
@@ -32,7 +34,7 @@ def _submit(user, assignment, best_first_ids):
 
 @pytest.mark.django_db
 def test_agreeing_labelers_settle_a_prompt_at_k():
-    project = ProjectFactory(overlap=4, overlap_mode="adaptive", overlap_min=2, adaptive_agreement=0.8)
+    project = ProjectFactory(overlap=4, overlap_mode="adaptive", overlap_min=2, adaptive_agreement=0.6)
     first, second = PromptFactory(project=project, responses=3), PromptFactory(project=project, responses=3)
     order = list(first.responses.order_by("index").values_list("id", flat=True))
     a, b, c = labeler(project), labeler(project), labeler(project)

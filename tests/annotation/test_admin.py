@@ -309,7 +309,7 @@ def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_c
         "feedback_every": 10,
         "overlap_mode": "fixed",
         "overlap_min": 2,
-        "adaptive_agreement": 0.8,
+        "adaptive_agreement": 0.6,
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0,
