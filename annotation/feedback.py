@@ -4,7 +4,7 @@ annotation/selectors_feedback.py gathers the rankings.
 
 Written by hand because it is small and specific: the consensus of the *other* labelers of one prompt (mean rank,
 as the leave-one-out figures on the agreement page use), compared pair by pair with one labeler's ranking.
-Passage retrieval uses scikit-learn's TF-IDF.
+Passage retrieval uses scikit-learn's TF-IDF over character 4-5-grams.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from itertools import combinations
 
 LETTERS = "ABCDEFGHIJ"
 # A section is the text under a markdown heading (levels 1-3), with the heading.
+# Cosine similarity below which no section is offered (stop words alone reach about 0.02; a shared topic word
+# such as "poisons" or "python" 0.1-0.3).
+MIN_SIMILARITY = 0.05
 HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -120,12 +123,14 @@ def passage_for(sections: list[tuple[str, str]], *, named: str = "", text: str =
     from sklearn.metrics.pairwise import cosine_similarity
 
     try:
-        matrix = TfidfVectorizer(stop_words="english").fit_transform([body for _, body in sections] + [text])
+        # Character n-grams within words: "capital" finds "capitals", "poison" finds "poisons" without a stemmer.
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 5), sublinear_tf=True)
+        matrix = vectorizer.fit_transform([body for _, body in sections] + [text])
     except ValueError:  # nothing but stop words
         return None
     scores = cosine_similarity(matrix[-1], matrix[:-1]).ravel()
     best = int(scores.argmax())
-    if scores[best] <= 0:
+    if scores[best] < MIN_SIMILARITY:  # shares only common short words: no section bears on it
         return None
     title, body = sections[best]
     return title, body, "the section closest in wording to this prompt and its responses"

@@ -107,6 +107,16 @@ class Project(models.Model):
         help_text="Adaptive overlap: a prompt is settled when its labelers' mean pairwise agreement reaches this and a "
         "response leads the others by two first places; otherwise it goes to one more labeler.",
     )
+    qualification_required = models.BooleanField(
+        default=False,
+        help_text="New labelers first rank the qualification prompts (gold prompts marked for it) and start on the "
+        "project once their agreement with the reference reaches the threshold, or a manager admits them.",
+    )
+    qualification_threshold = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Pairwise agreement with the reference rankings needed to pass the qualification.",
+    )
     lease_minutes = models.PositiveIntegerField(
         default=30,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_LEASE_MINUTES)],
@@ -197,6 +207,15 @@ class Membership(models.Model):
     excluded = models.BooleanField(
         default=False, help_text="Keep this labeler's rankings but leave them out of agreement and exports."
     )
+    qualification = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("", "Not started"), ("passed", "Passed"), ("failed", "Failed (a manager may admit)"),
+                 ("admitted", "Admitted by a manager"), ("refused", "Refused by a manager")],
+        default="",
+    )  # fmt: skip
+    qualification_score = models.FloatField(null=True, blank=True)
+    qualification_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -238,6 +257,9 @@ class Prompt(models.Model):
     round = models.PositiveIntegerField(default=1, help_text="Labeling round (new policies add rounds).")
     content_hash = models.CharField(max_length=64, help_text="sha256 of the prompt's content, for duplicates.")
     is_gold = models.BooleanField(default=False)
+    is_qualification = models.BooleanField(
+        default=False, help_text="A gold prompt of the project's qualification set (new labelers rank these first)."
+    )
     gold_ranks = models.JSONField(
         null=True, blank=True, help_text="Gold prompts: reference rank per response id ({id: rank})."
     )

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from annotation import views, views_agreement, views_dashboard, views_export, views_feedback, views_rankings
+from annotation import (
+    views,
+    views_agreement,
+    views_dashboard,
+    views_export,
+    views_feedback,
+    views_qualification,
+    views_rankings,
+)
 
 app_name = "annotation"
 urlpatterns = [
@@ -15,6 +23,12 @@ urlpatterns = [
     path("<slug:slug>/rankings/<int:ranking_id>/history/", views_rankings.ranking_history_page, name="ranking-history"),
     path("<slug:slug>/export/", views_export.export_page, name="export"),
     path("<slug:slug>/export/download/", views_export.export_download, name="export-download"),
+    path("<slug:slug>/qualification/", views_qualification.qualification, name="qualification"),
+    path(
+        "<slug:slug>/qualification/manage/",
+        views_qualification.qualification_manage,
+        name="qualification-manage",
+    ),
     path("<slug:slug>/feedback/", views_feedback.feedback, name="feedback"),
     path("<slug:slug>/progress/", views_dashboard.progress_dashboard, name="progress"),
     path("<slug:slug>/agreement/", views_agreement.agreement, name="agreement"),

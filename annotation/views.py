@@ -24,6 +24,7 @@ from annotation.selectors import (
 )
 from annotation.services.assignments import assignment_next, assignment_skip
 from annotation.services.projects import guideline_publish
+from annotation.services.qualification import is_qualified
 from annotation.services.rankings import ranking_submit
 
 MANAGING_ROLES = ("admin", "manager")
@@ -136,6 +137,8 @@ def _labeler_progress(project: Project, user) -> dict:
 def label(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug)
     assignment = assignment_next(project=project, labeler=request.user)
+    if assignment is None and not is_qualified(project=project, labeler=request.user):
+        return redirect("annotation:qualification", slug=project.slug)  # the result, or why there is nothing
     if assignment is None:
         context = {"project": project, "progress": _labeler_progress(project, request.user)}
         return render(request, "annotation/label_done.html", context)
@@ -174,6 +177,8 @@ def label_submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpRes
         )
     except ValidationError as error:
         return _task_page(request, project, assignment, form=form, errors=error.messages, status=400)
+    if assignment.prompt.is_qualification:  # feedback on the item at once (its reference is no secret)
+        return redirect(reverse("annotation:qualification", args=[project.slug]) + f"#item-{assignment.prompt_id}")
     if created:
         messages.success(request, RANKING_SAVED)
     return redirect("annotation:label", slug=project.slug)

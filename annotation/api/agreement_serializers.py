@@ -166,6 +166,10 @@ class AgreementLeaderboardSerializer(serializers.Serializer):
 
 class GoldSetInputSerializer(serializers.Serializer):
     ranks = RankSerializer(many=True, allow_empty=False, help_text="A rank for every response of the prompt.")
+    qualification = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Also make it one of the qualification prompts new labelers rank first (if the project asks).",
+    )  # fmt: skip
 
     def validate_ranks(self, ranks: list[dict]) -> dict[int, int]:
         ids = [item["response_id"] for item in ranks]
@@ -189,7 +193,7 @@ class GoldPromptSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prompt
-        fields = ["prompt_id", "text", "category", "is_gold", "responses"]
+        fields = ["prompt_id", "text", "category", "is_gold", "is_qualification", "responses"]
 
     @extend_schema_field(GoldResponseSerializer(many=True))
     def get_responses(self, prompt: Prompt) -> list[dict]:

@@ -91,6 +91,10 @@ class ProjectSettingsSerializer(serializers.Serializer):
     )  # fmt: skip
     overlap_min = serializers.IntegerField(required=False, min_value=1, max_value=MAX_OVERLAP)
     adaptive_agreement = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    qualification_required = serializers.BooleanField(
+        required=False, help_text="New labelers rank the qualification prompts first and start once they pass."
+    )
+    qualification_threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     feedback_every = serializers.IntegerField(
         required=False, min_value=0, max_value=1000,
         help_text="Labelers see their agreement feedback after every N rankings (0: never).",
@@ -120,7 +124,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required",
             "flag_options", "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours",
-            "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement", "closed_at", "created_at", "role",
+            "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement",
+            "qualification_required", "qualification_threshold", "closed_at", "created_at", "role",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=["admin", "manager", "labeler"]))

@@ -28,6 +28,11 @@ from annotation.api.views.projects import (
     ProjectUpdateApi,
     PromptImportApi,
 )
+from annotation.api.views.qualification import (
+    QualificationAttemptsApi,
+    QualificationDecideApi,
+    QualificationMineApi,
+)
 from annotation.api.views.tasks import RankingMineListApi, RankingReviseApi, TaskNextApi, TaskSkipApi, TaskSubmitApi
 
 urlpatterns = [
@@ -47,6 +52,17 @@ urlpatterns = [
     path("projects/<slug:slug>/progress/", ProjectProgressApi.as_view(), name="api-project-progress"),
     path("projects/<slug:slug>/progress/dashboard/", ProjectDashboardApi.as_view(), name="api-project-dashboard"),
     path("projects/<slug:slug>/progress/mine/", LabelerProgressApi.as_view(), name="api-labeler-progress"),
+    path("projects/<slug:slug>/qualification/", QualificationMineApi.as_view(), name="api-qualification-mine"),
+    path(
+        "projects/<slug:slug>/qualification/attempts/",
+        QualificationAttemptsApi.as_view(),
+        name="api-qualification-attempts",
+    ),
+    path(
+        "projects/<slug:slug>/qualification/decisions/<str:username>/",
+        QualificationDecideApi.as_view(),
+        name="api-qualification-decide",
+    ),
     path("tasks/<int:assignment_id>/submit/", TaskSubmitApi.as_view(), name="api-task-submit"),
     path("tasks/<int:assignment_id>/skip/", TaskSkipApi.as_view(), name="api-task-skip"),
     path("rankings/mine/", RankingMineListApi.as_view(), name="api-ranking-mine"),

@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotation.models import MAX_LEASE_MINUTES, Assignment, Project, Prompt
+from annotation.services.qualification import is_qualified, qualification_prompts
 
 CANDIDATES_PER_TRY = 8
 MAX_TRIES = 5
@@ -48,7 +49,7 @@ def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit:
     """Prompt ids this labeler may take, in id order so prompts fill up to their overlap one after another."""
     if gold:
         mine = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=labeler)
-        prompts = Prompt.objects.filter(project=project, is_gold=True).exclude(Exists(mine))
+        prompts = Prompt.objects.filter(project=project, is_gold=True, is_qualification=False).exclude(Exists(mine))
         return list(prompts.order_by("?").values_list("id", flat=True)[:limit])
     # Written as SQL because it runs on every "next" and compiling the equivalent ORM query (two correlated
     # subqueries) cost more than running it. Portable SQL; the queue index (project, is_complete, is_gold, id) lets
@@ -109,6 +110,14 @@ def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
         assignment.save(update_fields=["expires_at"])
         return assignment
     return None
+
+
+def _take_qualification(project: Project, labeler: AbstractUser, now) -> Assignment | None:
+    """The labeler's next qualification prompt (in order), or None when they ranked them all (then they wait for
+    the result or a manager's decision)."""
+    mine = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=labeler)
+    prompt = qualification_prompts(project).exclude(Exists(mine)).first()
+    return _lease(project, labeler, prompt, now) if prompt is not None else None
 
 
 def _take_gold(project: Project, labeler: AbstractUser, now) -> Assignment | None:
@@ -199,6 +208,8 @@ def assignment_next(*, project: Project, labeler: AbstractUser) -> Assignment | 
     resumed = _resume(project, labeler, now)
     if resumed is not None:
         return resumed
+    if not is_qualified(project=project, labeler=labeler):
+        return _take_qualification(project, labeler, now)
     gold = _take_gold(project, labeler, now)
     if gold is not None:
         return gold

@@ -40,11 +40,11 @@ def prompt_gold_unset(*, prompt: Prompt) -> Prompt:
     count (and whether the prompt is complete) is taken again from its current rankings."""
     prompt = Prompt.objects.select_for_update().select_related("project").get(pk=prompt.pk)
     count = Ranking.objects.filter(prompt=prompt, is_current=True).count()
-    prompt.is_gold = False
+    prompt.is_gold = prompt.is_qualification = False
     prompt.gold_ranks = None
     prompt.ranking_count = count
     prompt.is_complete = count >= prompt.project.overlap
-    prompt.save(update_fields=["is_gold", "gold_ranks", "ranking_count", "is_complete"])
+    prompt.save(update_fields=["is_gold", "is_qualification", "gold_ranks", "ranking_count", "is_complete"])
     return prompt
 
 

@@ -37,7 +37,8 @@ def project_create(
 PROJECT_EDITABLE = (
     "name", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required", "flag_options",
     "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours", "closed_at",
-    "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement",
+    "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement", "qualification_required",
+    "qualification_threshold",
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from annotation.models import Assignment, Membership, Project, Prompt, Ranking, 
 from annotation.ranking_rules import ranking_errors
 from annotation.revision_rules import RevisionWindow, revision_window
 from annotation.services.assignments import open_slots
+from annotation.services.qualification import qualification_after_submit
 
 SUBMIT_NOT_YOURS = "This task is not assigned to you."
 SUBMIT_NOT_MEMBER = "You are no longer a member of this project: your rankings there cannot be submitted or revised."
@@ -168,6 +169,8 @@ def ranking_submit(
         raise ValidationError(SUBMIT_ALREADY) from None
     assignment.status, assignment.completed_at = Assignment.Status.SUBMITTED, now
     assignment.save(update_fields=["status", "completed_at"])
+    if prompt.is_qualification:
+        qualification_after_submit(project=project, labeler=labeler)
     if not prompt.is_gold:  # the prompt row was read under the lock, so its count is current
         count = prompt.ranking_count + 1
         fields = {"ranking_count": F("ranking_count") + 1}

@@ -222,6 +222,7 @@ def _project_form(project: Project, **changes) -> dict:
         "overlap_mode": project.overlap_mode,
         "overlap_min": project.overlap_min,
         "adaptive_agreement": project.adaptive_agreement,
+        "qualification_threshold": project.qualification_threshold,
     }
     memberships = list(project.memberships.all())
     data.update(
@@ -310,6 +311,7 @@ def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_c
         "overlap_mode": "fixed",
         "overlap_min": 2,
         "adaptive_agreement": 0.6,
+        "qualification_threshold": 0.7,
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0,

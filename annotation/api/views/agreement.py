@@ -21,6 +21,7 @@ from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
 from annotation.services.agreement import agreement_report_get
 from annotation.services.gold import gold_prompts_get, prompt_gold_set, prompt_gold_unset
 from annotation.services.projects import membership_set
+from annotation.services.qualification import qualification_prompt_set
 
 AGREEMENT = ["agreement"]
 
@@ -113,7 +114,8 @@ class PromptGoldSetApi(BaseApi):
         prompt = get_object_or_404(project.prompts, pk=prompt_id)
         data = GoldSetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        prompt = prompt_gold_set(prompt=prompt, ranks=data.validated_data["ranks"])
+        set_reference = qualification_prompt_set if data.validated_data["qualification"] else prompt_gold_set
+        prompt = set_reference(prompt=prompt, ranks=data.validated_data["ranks"])
         return Response(GoldPromptSerializer(prompt).data)
 
 

@@ -39,6 +39,9 @@ ENDPOINTS = {
     "task_next": ("post", "/api/projects/alpha/tasks/next/", None),
     "project_progress": ("get", "/api/projects/alpha/progress/", None),
     "project_dashboard": ("get", "/api/projects/alpha/progress/dashboard/", None),
+    "qualification_mine": ("get", "/api/projects/alpha/qualification/", None),
+    "qualification_attempts": ("get", "/api/projects/alpha/qualification/attempts/", None),
+    "qualification_decide": ("post", "/api/projects/alpha/qualification/decisions/lea/", lambda w: {"admit": True}),
     "labeler_progress": ("get", "/api/projects/alpha/progress/mine/", None),
     "task_submit": ("post", "/api/tasks/{assignment}/submit/", lambda w: ranks_body(w.assignment.shown_order)),
     "task_skip": ("post", "/api/tasks/{assignment}/skip/", None),
@@ -96,6 +99,9 @@ EXPECTED = {
     "task_next": (401, 200, 404, 200, 200),
     "project_progress": (401, 403, 404, 200, 200),
     "project_dashboard": (401, 403, 404, 200, 200),
+    "qualification_mine": (401, 200, 404, 200, 200),
+    "qualification_attempts": (401, 403, 404, 200, 200),
+    "qualification_decide": (401, 403, 404, 200, 200),
     "labeler_progress": (401, 200, 404, 200, 200),
     # Tasks and rankings are the labeler's own: nobody else, not even an admin, may act on them.
     "task_submit": (401, 201, 404, 404, 404),
@@ -281,6 +287,20 @@ def check_task_next(world, role, response):
     assert [r["id"] for r in body["responses"]] == assignment.shown_order
     if role == "labeler":  # the unfinished task comes back first
         assert body["assignment_id"] == world.assignment.id
+
+
+def check_qualification_mine(world, role, response):
+    body = response.json()
+    assert body["required"] is False and body["qualified"] is True and body["items"] == []
+
+
+def check_qualification_attempts(world, role, response):
+    assert "lea" in [row["labeler"] for row in response.json()]
+
+
+def check_qualification_decide(world, role, response):
+    assert response.json()["status"] == "admitted"
+    assert Membership.objects.get(project__slug="alpha", user__username="lea").qualification == "admitted"
 
 
 def check_project_dashboard(world, role, response):

@@ -150,6 +150,7 @@ def _admin_project_form(project, **overrides) -> dict:
         "revision_policy": project.revision_policy, "revision_hours": project.revision_hours,
         "feedback_every": project.feedback_every, "overlap_mode": project.overlap_mode,
         "overlap_min": project.overlap_min, "adaptive_agreement": project.adaptive_agreement,
+        "qualification_threshold": project.qualification_threshold,
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0, "guidelines-INITIAL_FORMS": 0,
     }  # fmt: skip
