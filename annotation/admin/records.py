@@ -151,6 +151,9 @@ class ResponseAdmin(ReadOnlyAdmin):
     search_fields = ("text", "model_name")
     list_select_related = ("prompt",)
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(prompt__staged=False)  # an unfinished import is not shown
+
     @admin.display(description="response", ordering="text")
     def short_text(self, obj):
         return _short(obj.text)
