@@ -150,11 +150,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args: argparse.Namespace, env: dict, port: int, log_path: Path) -> subprocess.Popen:
+def start_server(
+    args: argparse.Namespace, env: dict, port: int, log_path: Path, timeout_s: int = 60
+) -> subprocess.Popen:
+    """gunicorn on 127.0.0.1:`port`; `timeout_s` is its worker timeout (a request that runs longer is killed)."""
     command = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
         "--worker-class", args.worker_class, "--workers", str(args.workers), "--threads", str(args.threads),
-        "--keep-alive", "30", "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
+        "--keep-alive", "30", "--backlog", "2048", "--timeout", str(timeout_s), "--log-level", "warning",
         "--preload",  # import Django once, then fork: every worker is ready when the first answers
     ]  # fmt: skip
     with log_path.open("wb") as log:
