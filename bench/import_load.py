@@ -76,12 +76,12 @@ def write_file(path: Path, prompts: int, responses: int, seed: int = 0) -> int:
     ]
     with path.open("w") as out:
         for i in range(prompts):
-            text = f"Question {i}: " + " ".join(rng.choices(words, k=25))
+            text = f"Question {i}: " + " ".join(rng.choices(words, k=18))
             row = {
                 "prompt": text,
                 "responses": [
                     {
-                        "text": f"Answer {j}: " + " ".join(rng.choices(words, k=30)),
+                        "text": f"Answer {j}: " + " ".join(rng.choices(words, k=20)),
                         "model": f"policy-{j}",
                         "metadata": {"temperature": 0.7, "tokens": 40 + j},
                     }

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.importing import ParseReport, PromptRecord, iter_records, scan_file
@@ -20,7 +20,7 @@ from annotation.services.projects import membership_set
 
 logger = logging.getLogger(__name__)
 
-BATCH_PROMPTS = 500  # prompts (with their responses) per write transaction: tens of milliseconds on SQLite
+BATCH_PROMPTS = 100  # prompts (with their responses) per write transaction: tens of milliseconds on SQLite
 STALE_AFTER = timedelta(minutes=10)  # a staging import that wrote nothing for this long has lost its process
 MAX_ERROR_CHARS = 10_000
 
@@ -148,37 +148,76 @@ class _Stage:
     project_duplicates: list[str] = field(default_factory=list)
 
 
-@transaction.atomic
 def _write(stage: _Stage, records: list[PromptRecord], result: ImportResult) -> None:
-    """One short transaction: a batch of records as staged prompts, responses (and imported rankings)."""
+    """One batch: its rows are built here, outside the transaction, so the transaction only checks and inserts."""
+    pairwise = stage.annotator is not None
+    prompts = [_prompt(stage.batch.project, r, stage.batch, ranked=pairwise) for r in records]
+    responses = None if pairwise else _response_rows(records)
+    _insert(stage, records, prompts, responses, result)
+
+
+_RESPONSE_COLUMNS = ("prompt_id", "text", "model_name", "index", "metadata", "created_at")
+
+
+def _response_rows(records: list[PromptRecord]) -> list[list[tuple]]:
+    """Per record, its responses as database values without the prompt id (known once the prompt is inserted)."""
+    metadata = Response._meta.get_field("metadata")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    return [
+        [
+            (resp.text, resp.model_name, i, metadata.get_db_prep_save(resp.metadata, connection), now)
+            for i, resp in enumerate(record.responses)
+        ]
+        for record in records
+    ]
+
+
+@transaction.atomic
+def _insert(
+    stage: _Stage,
+    records: list[PromptRecord],
+    prompts: list[Prompt],
+    responses: list[list[tuple]] | None,
+    result: ImportResult,
+) -> None:
+    """The short transaction of one batch: skip prompts already in the project, insert the rest staged with their
+    responses (and imported rankings). Responses go in with one executemany of prepared rows: building a
+    model instance per row here would hold the write lock several times longer."""
     batch, project = stage.batch, stage.batch.project
-    hashes = [r.content_hash for r in records]
     existing = dict(
-        Prompt.all_objects.filter(project=project, content_hash__in=hashes, round=1).values_list(
-            "content_hash", "import_batch__status"
-        )
-    )
+        Prompt.all_objects.filter(project=project, content_hash__in=[p.content_hash for p in prompts], round=1)
+        .values_list("content_hash", "import_batch__status")
+    )  # fmt: skip
     fresh = []
-    for record in records:
+    for i, record in enumerate(records):
         if record.content_hash not in existing:
-            fresh.append(record)
+            fresh.append(i)
         elif existing[record.content_hash] == ImportBatch.Status.STAGING:
             raise ImportFailed([IMPORT_CONCURRENT.format(line=record.line)])
         else:
             stage.project_duplicates.append(
                 f"line {record.line}: exact duplicate of a prompt already in the project: skipped."
             )
-    pairwise = stage.annotator is not None
-    prompts = Prompt.all_objects.bulk_create(_prompt(project, r, batch, ranked=pairwise) for r in fresh)
-    responses = Response.objects.bulk_create(
-        Response(prompt=p, text=resp.text, model_name=resp.model_name, index=i, metadata=resp.metadata)
-        for p, r in zip(prompts, fresh, strict=True)
-        for i, resp in enumerate(r.responses)
-    )
-    result.prompts_created += len(prompts)
-    result.responses_created += len(responses)
-    if pairwise and prompts:
-        result.rankings_created += _imported_rankings(stage, prompts, fresh, responses)
+    created = Prompt.all_objects.bulk_create([prompts[i] for i in fresh])
+    result.prompts_created += len(created)
+    if responses is not None:
+        rows = [(prompt.pk, *row) for prompt, i in zip(created, fresh, strict=True) for row in responses[i]]
+        table, quote = Response._meta.db_table, connection.ops.quote_name
+        columns = ", ".join(quote(column) for column in _RESPONSE_COLUMNS)
+        sql = f"INSERT INTO {quote(table)} ({columns}) VALUES ({', '.join(['%s'] * len(_RESPONSE_COLUMNS))})"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+        result.responses_created += len(rows)
+    else:
+        fresh_records = [records[i] for i in fresh]
+        created_responses = Response.objects.bulk_create(
+            Response(prompt=p, text=resp.text, model_name=resp.model_name, index=i, metadata=resp.metadata)
+            for p, r in zip(created, fresh_records, strict=True)
+            for i, resp in enumerate(r.responses)
+        )
+        result.responses_created += len(created_responses)
+        if created:
+            result.rankings_created += _imported_rankings(stage, created, fresh_records, created_responses)
     batch.prompts_written = result.prompts_created
     batch.save(update_fields=["prompts_written", "updated_at"])
 
