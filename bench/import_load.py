@@ -20,6 +20,7 @@ Examples:
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import sys
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompts": args.prompts,
         "file_mb": round(size / 1e6, 1),
         "submits": load.cycles,
+        "loadavg_1m": round(os.getloadavg()[0], 2),  # other work on the machine (2 cores here) skews the figures
     }
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
