@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Prompts seeded for the labelers to work on during the import (default 20000): the imported ones stay "
         "invisible until the import commits.",
     )
+    parser.add_argument(
+        "--baseline-s", type=float, default=20, help="Seconds of labeling alone before the import (default 20)."
+    )
     parser.add_argument("--think-ms", type=float, default=200, help="Pause between a labeler's cycles (default 200).")
     parser.add_argument("--timeout", type=float, default=1800, help="Give up on the import after this many seconds.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary directory (database, file, logs).")
@@ -149,11 +152,13 @@ def upload(port: int, slug: str, token: str, path: Path, timeout: float) -> tupl
     return response.status, response.read()
 
 
-async def labelers_while(load: ll.Load, args, port: int, slug: str, labelers, importing) -> None:
+async def labelers_while(load: ll.Load, args, port: int, slug: str, labelers, done) -> None:
+    """The simulated labelers, each with its own account and connection, until `done()`."""
+
     async def one(account, seed: int) -> None:
         rng, conn = random.Random(seed), ll.Connection(port)
         try:
-            while not importing.done():
+            while not done():
                 try:
                     if not await ll.one_cycle(load, conn, slug, account, rng):
                         load.exhausted += 1
@@ -168,25 +173,43 @@ async def labelers_while(load: ll.Load, args, port: int, slug: str, labelers, im
     await asyncio.gather(*(one(account, i) for i, account in enumerate(labelers)))
 
 
-async def run(args, ports, slug, labelers, token, path, worker_pid) -> tuple[ll.Load, dict]:
+async def run(args, ports, slug, labelers, token, path, worker_pid) -> tuple[ll.Load, ll.Load, dict]:
     labeling_port, import_port = ports
+    # the same labelers alone first: what the machine gives them without an import
+    baseline = ll.Load(measure_from=0, measure_until=float("inf"), max_cycles=10**9)
+    until = time.monotonic() + args.baseline_s
+    await labelers_while(baseline, args, labeling_port, slug, labelers, lambda: time.monotonic() >= until)
     load = ll.Load(measure_from=0, measure_until=float("inf"), max_cycles=10**9)
     baseline_kb = rss_kb(worker_pid, "VmRSS")
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     importing = loop.run_in_executor(None, upload, import_port, slug, token, path, args.timeout)
     await asyncio.sleep(0)
-    labeling = asyncio.create_task(labelers_while(load, args, labeling_port, slug, labelers, importing))
+    labeling = asyncio.create_task(labelers_while(load, args, labeling_port, slug, labelers, importing.done))
     status, body = await importing
     import_s = time.monotonic() - started
     peak_kb = rss_kb(worker_pid, "VmHWM")
     await labeling
-    return load, {
-        "status": status,
-        "body": body,
-        "import_s": import_s,
-        "peak_rss_mb": (peak_kb - baseline_kb) / 1024,
-    }
+    return (
+        baseline,
+        load,
+        {
+            "status": status,
+            "body": body,
+            "import_s": import_s,
+            "peak_rss_mb": (peak_kb - baseline_kb) / 1024,
+        },
+    )
+
+
+def phase_latencies(load: ll.Load, staging_from: float, staging_until: float) -> dict[str, list[float]]:
+    """Labeler latencies by the phase of the import their request started in: validation (reading the file, no
+    writes), staging (short write transactions) and the rest (commit, answer)."""
+    phases: dict[str, list[float]] = {"validating": [], "staging": [], "committing": []}
+    for at, ms in zip(load.started_at, load.latencies_ms, strict=True):
+        name = "validating" if at < staging_from else "staging" if at <= staging_until else "committing"
+        phases[name].append(ms)
+    return phases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,13 +240,16 @@ def main(argv: list[str] | None = None) -> int:
         pid = import_worker_pid(import_server)
         print(f"labeling server :{ports[0]} ({args.workers} sync workers), import server :{ports[1]} (worker {pid}); "
               f"{args.labelers} labelers, think {args.think_ms:g} ms", flush=True)  # fmt: skip
-        load, imported = asyncio.run(run(args, ports, slug, seeded["labelers"], token, path, pid))
+        baseline, load, imported = asyncio.run(run(args, ports, slug, seeded["labelers"], token, path, pid))
     finally:
         ll.stop_server(labeling_server)
         if import_server is not None:
             ll.stop_server(import_server)
     checks = ll.check_stored(load, seeded["project_id"], 3)
-    from annotation.models import Prompt
+    from annotation.models import ImportBatch, Prompt
+
+    batch = ImportBatch.objects.order_by("-pk").first()
+    phases = phase_latencies(load, batch.created_at.timestamp(), batch.finished_at.timestamp())
 
     visible = Prompt.objects.filter(project_id=seeded["project_id"]).count()
     failed_submits = sum(1 for error in load.errors if error.startswith("submit"))
@@ -234,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{dict(sorted(load.statuses.items()))}; errors {len(load.errors)}; prompts visible {visible}")  # fmt: skip
     for error in load.errors[:5]:
         print(f"  {error}")
+    for name, values in {f"alone for {args.baseline_s:g}s": baseline.latencies_ms, **phases}.items():
+        p99, worst = ll.percentile(values, 0.99), max(values, default=float("nan"))
+        print(f"labelers {name}: p99 {p99:.0f} ms, max {worst:.0f} ms over {len(values)} requests")
     result = {
         "import_s": round(imported["import_s"], 1),
         "labeler_p99_ms": round(ll.percentile(load.latencies_ms, 0.99), 1),
@@ -243,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         "prompts": args.prompts,
         "file_mb": round(size / 1e6, 1),
         "submits": load.cycles,
+        "baseline_p99_ms": round(ll.percentile(baseline.latencies_ms, 0.99), 1),
+        "baseline_max_ms": round(max(baseline.latencies_ms, default=float("nan")), 1),
+        "staging_max_ms": round(max(phases["staging"], default=float("nan")), 1),
         "loadavg_1m": round(os.getloadavg()[0], 2),  # other work on the machine (2 cores here) skews the figures
     }
     if not args.keep:

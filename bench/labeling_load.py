@@ -275,6 +275,7 @@ class Load:
     cycles: int = 0
     measured_cycles: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # per request, measured window only
+    started_at: list[float] = field(default_factory=list)  # wall-clock start (time.time()) of each of those requests
     cycle_ms: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     acknowledged: dict[int, tuple[int, int, dict]] = field(default_factory=dict)  # ranking -> (labeler, prompt, ranks)
@@ -287,12 +288,13 @@ class Load:
 
 
 async def timed(load: Load, conn: Connection, path: str, token: str, payload: dict | None = None):
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     status, body = await conn.request(path, token, payload)
     elapsed_ms = (time.perf_counter() - started) * 1000
     load.statuses[status] += 1
     if time.monotonic() >= load.measure_from:
         load.latencies_ms.append(elapsed_ms)
+        load.started_at.append(wall)
     return status, body
 
 
