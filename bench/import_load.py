@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline-s", type=float, default=20, help="Seconds of labeling alone before the import (default 20)."
     )
+    parser.add_argument(
+        "--pause-ratio", type=float, default=None, help="The import server's IMPORT_PAUSE_RATIO (default: settings)."
+    )
     parser.add_argument("--think-ms", type=float, default=200, help="Pause between a labeler's cycles (default 200).")
     parser.add_argument("--timeout", type=float, default=1800, help="Give up on the import after this many seconds.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary directory (database, file, logs).")
@@ -234,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ports = ll.free_port(), ll.free_port()
     labeling_server = ll.start_server(server_args, env, ports[0], workdir / "labeling.log")
     import_env = dict(env, IMPORT_MAX_BYTES=str(max(size + 1, 200 * 1024 * 1024)))
+    if args.pause_ratio is not None:
+        import_env["IMPORT_PAUSE_RATIO"] = str(args.pause_ratio)
     import_server = None
     try:
         import_server = ll.start_server(import_args, import_env, ports[1], workdir / "import.log", int(args.timeout))

@@ -127,6 +127,9 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+# After each batch of an import (100 prompts) it pauses this many times as long as the batch took, so labelers get
+# the database and the CPU in between (0: write back to back). See annotation/services/imports.py.
+IMPORT_PAUSE_RATIO = env.float("IMPORT_PAUSE_RATIO", default=1.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

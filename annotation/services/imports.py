@@ -3,6 +3,7 @@ in short transactions that never hold the database's write lock for long (see `p
 
 import io
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import BinaryIO
@@ -150,10 +151,16 @@ class _Stage:
 
 def _write(stage: _Stage, records: list[PromptRecord], result: ImportResult) -> None:
     """One batch: its rows are built here, outside the transaction, so the transaction only checks and inserts."""
+    started = time.monotonic()
     pairwise = stage.annotator is not None
     prompts = [_prompt(stage.batch.project, r, stage.batch, ranked=pairwise) for r in records]
     responses = None if pairwise else _response_rows(records)
     _insert(stage, records, prompts, responses, result)
+    # Leave the database and the CPU to the labelers for a while: an import writing back to back holds SQLite's
+    # write lock most of the time and starves their requests (bench/import_load.py, docs/benchmarks.md).
+    pause = settings.IMPORT_PAUSE_RATIO * (time.monotonic() - started)
+    if pause > 0:
+        time.sleep(pause)
 
 
 _RESPONSE_COLUMNS = ("prompt_id", "text", "model_name", "index", "metadata", "created_at")
