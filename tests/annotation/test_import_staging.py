@@ -265,3 +265,19 @@ def test_scanning_keeps_no_records_but_reports_like_parsing():
     assert scanned.records == [] and scanned.n_records == parsed.n_records == len(parsed.records) == 5
     assert scanned.errors == parsed.errors == [(8, "invalid JSON: Expecting value (column 1).")]
     assert scanned.warnings == parsed.warnings and len(scanned.warnings) == 2
+
+
+def test_the_admin_lists_imports_of_the_managers_projects_only(db, client):
+    from tests.factories import manager
+
+    mine, theirs = ProjectFactory(name="Mine"), ProjectFactory(name="Theirs")
+    prompts_import(project=mine, data=_prompts(2), filename="mine.jsonl")
+    prompts_import(project=theirs, data=_prompts(2), filename="theirs.jsonl")
+    client.force_login(manager(mine, is_staff=True))
+
+    page = client.get("/admin/annotation/importbatch/")
+
+    assert page.status_code == 200
+    assert "mine.jsonl" in page.content.decode() and "theirs.jsonl" not in page.content.decode()
+    other = ImportBatch.objects.get(filename="theirs.jsonl")
+    assert client.get(f"/admin/annotation/importbatch/{other.pk}/change/").status_code == 404
