@@ -1,7 +1,8 @@
 """Pure parsing and validation of import files (no Django): JSONL/CSV prompts with responses, and TRL pairwise files.
 
-The parser reads the whole file and reports every bad line with its 1-based line number; the service
-(`annotation.services.imports`) writes nothing unless the report has no errors (all-or-nothing).
+The parser streams the file (one line at a time) and reports every bad line with its 1-based line number; the
+service (`annotation.services.imports`) validates the whole file in a first pass (`scan_file`), and writes nothing
+unless it has no errors (all-or-nothing); its second pass reads the records again (`iter_records`).
 
 Prompt file, JSONL (one object per line):
     {"prompt": "text" | [{"role": "user", "content": "..."}, ...],
@@ -16,7 +17,10 @@ import csv
 import hashlib
 import io
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 MAX_TEXT_CHARS = 50_000
 MIN_RESPONSES, MAX_RESPONSES = 2, 10
@@ -54,7 +58,8 @@ class PromptRecord:
 @dataclass
 class ParseReport:
     kind: str = "prompts"  # "prompts" or "pairwise"
-    records: list[PromptRecord] = field(default_factory=list)
+    records: list[PromptRecord] = field(default_factory=list)  # parse_file only; scan_file keeps none
+    n_records: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[tuple[int, str]] = field(default_factory=list)
 
@@ -215,16 +220,39 @@ def record_from_row(row: dict, line: int, kind: str) -> PromptRecord:
     )
 
 
-def _decoded_lines(data: bytes, report: ParseReport) -> list[tuple[int, str]]:
-    lines = []
-    for number, raw in enumerate(data.splitlines(), start=1):
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+READ_BYTES = 1 << 20
+
+
+def iter_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, raw line) of a binary stream read 1 MB at a time, split exactly like `bytes.splitlines()`
+    (on \\n, \\r\\n and a lone \\r), so line numbers match what the whole file would give."""
+    number, buffer = 0, b""
+    while True:
+        chunk = stream.read(READ_BYTES)
+        buffer += chunk
+        # a final \r may be the first half of a \r\n split across two reads: keep it for the next one
+        limit = len(buffer) - 1 if chunk and buffer.endswith(b"\r") else len(buffer)
+        start = 0
+        for match in LINE_BREAK.finditer(buffer, 0, limit):
+            number += 1
+            yield number, buffer[start : match.start()]
+            start = match.end()
+        buffer = buffer[start:]
+        if not chunk:
+            if buffer:
+                yield number + 1, buffer
+            return
+
+
+def _decoded_lines(stream: BinaryIO, report: ParseReport) -> Iterator[tuple[int, str]]:
+    for number, raw in iter_lines(stream):
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
-            lines.append((number, raw.decode("utf-8")))
+            yield number, raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             report.errors.append((number, f"bad encoding: not UTF-8 ({exc.reason} at byte {exc.start})."))
-    return lines
 
 
 def _no_constant(name: str) -> None:
@@ -239,24 +267,28 @@ def _detect_kind(first: dict | None, kind: str) -> str:
     return "prompts"
 
 
-def parse_jsonl(data: bytes, kind: str = "auto") -> ParseReport:
-    report = ParseReport()
-    rows: list[tuple[int, object]] = []
-    for number, line in _decoded_lines(data, report):
+def _jsonl_rows(stream: BinaryIO, kind: str, report: ParseReport) -> Iterator[tuple[int, object]]:
+    detected = False
+    for number, line in _decoded_lines(stream, report):
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line, parse_constant=_no_constant)))
+            row = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             report.errors.append((number, f"invalid JSON: {exc.msg} (column {exc.colno})."))
+            continue
         except RecursionError:
             report.errors.append((number, "invalid JSON: nested too deeply."))
+            continue
         except ValueError as exc:  # NaN/Infinity (see _no_constant), or an integer over Python's digit limit
             reason = "a number with too many digits" if "digits" in str(exc) else str(exc)
             report.errors.append((number, f"invalid JSON: {reason}."))
-    report.kind = _detect_kind(rows[0][1] if rows else None, kind)
-    _collect(report, rows)
-    return report
+            continue
+        if not detected:  # the first line that parses decides the kind
+            report.kind, detected = _detect_kind(row, kind), True
+        yield number, row
+    if not detected:
+        report.kind = _detect_kind(None, kind)
 
 
 def _csv_row(row: dict, kind: str) -> dict:
@@ -273,33 +305,37 @@ def _csv_row(row: dict, kind: str) -> dict:
     return row
 
 
-def parse_csv(data: bytes, kind: str = "auto") -> ParseReport:
-    report = ParseReport()
-    lines = _decoded_lines(data, report)
+def _csv_rows(stream: BinaryIO, kind: str, report: ParseReport) -> Iterator[tuple[int, object]]:
+    """A file with any line that is not UTF-8 is refused on those lines alone (one pass over the bytes first),
+    as the CSV reader cannot tell where its rows start otherwise."""
+    for _ in _decoded_lines(stream, report):
+        pass
     if report.errors:
-        return report
-    reader = csv.DictReader(io.StringIO("\n".join(line for _, line in lines)))
+        return
+    stream.seek(0)
+    reader = csv.DictReader(line + "\n" for _, line in _decoded_lines(stream, report))
     header = reader.fieldnames or []
     if "prompt" not in header:
         report.errors.append((1, "missing column 'prompt' in the header row."))
-        return report
+        return
     report.kind = kind if kind != "auto" else ("pairwise" if {"chosen", "rejected"} <= set(header) else "prompts")
-    rows = []
     try:
         for row in reader:
             if None in row:
                 report.errors.append((reader.line_num, "more values than header columns."))
                 continue
-            rows.append((reader.line_num, _csv_row(row, report.kind)))
+            yield reader.line_num, _csv_row(row, report.kind)
     except csv.Error as exc:
         report.errors.append((reader.line_num, f"invalid CSV: {exc}."))
-    _collect(report, rows)
-    return report
 
 
-def _collect(report: ParseReport, rows: list[tuple[int, object]]) -> None:
-    seen: dict[str, int] = {}
-    for number, row in rows:
+def iter_records(stream: BinaryIO, filename: str, kind: str, report: ParseReport) -> Iterator[PromptRecord]:
+    """The valid records of a file, one at a time, skipping exact duplicates within it; every bad line goes to
+    `report.errors` and every warning to `report.warnings` as the stream is read. Memory: one line at a time plus
+    a 32-byte digest per record (for duplicates). CSV is read by extension; anything else is JSON lines."""
+    rows = _csv_rows if filename.lower().endswith(".csv") else _jsonl_rows
+    seen: dict[bytes, int] = {}
+    for number, row in rows(stream, kind, report):
         try:
             record = record_from_row(row, number, report.kind)
         except LineError as exc:
@@ -308,17 +344,36 @@ def _collect(report: ParseReport, rows: list[tuple[int, object]]) -> None:
         texts = [r.text for r in record.responses]
         if len(set(texts)) != len(texts):
             report.warnings.append((number, "identical responses within this prompt (kept: two models can agree)."))
-        first = seen.get(record.content_hash)
+        digest = bytes.fromhex(record.content_hash)
+        first = seen.get(digest)
         if first is not None:
             report.warnings.append((number, f"exact duplicate of line {first}: skipped."))
             continue
-        seen[record.content_hash] = number
-        report.records.append(record)
+        seen[digest] = number
+        yield record
+
+
+def scan_file(stream: BinaryIO, filename: str, kind: str = "auto") -> ParseReport:
+    """First pass: validate the whole stream without keeping its records (`report.n_records` counts them)."""
+    report = ParseReport()
+    for _ in iter_records(stream, filename, kind, report):
+        report.n_records += 1
     report.errors.sort()
+    return report
 
 
 def parse_file(data: bytes, filename: str, kind: str = "auto") -> ParseReport:
-    """Parse by extension: .csv is CSV, anything else (.jsonl, .json, .ndjson) is JSON lines."""
-    if filename.lower().endswith(".csv"):
-        return parse_csv(data, kind)
-    return parse_jsonl(data, kind)
+    """Parse by extension: .csv is CSV, anything else (.jsonl, .json, .ndjson) is JSON lines; records kept."""
+    report = ParseReport()
+    report.records = list(iter_records(io.BytesIO(data), filename, kind, report))
+    report.n_records = len(report.records)
+    report.errors.sort()
+    return report
+
+
+def parse_jsonl(data: bytes, kind: str = "auto") -> ParseReport:
+    return parse_file(data, "data.jsonl", kind)
+
+
+def parse_csv(data: bytes, kind: str = "auto") -> ParseReport:
+    return parse_file(data, "data.csv", kind)

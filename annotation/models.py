@@ -245,6 +245,49 @@ class Guideline(models.Model):
         return f"{self.project} guidelines v{self.version}"
 
 
+class ImportBatch(models.Model):
+    """One file being imported. Its prompts (and a pairwise file's rankings) are written in short transactions while
+    it is `staging`, invisible to labelers, progress, agreement and exports (`Prompt.staged`), and become visible
+    together when it commits; a failed import deletes them and keeps this row with the reason."""
+
+    class Status(models.TextChoices):
+        STAGING = "staging", "Staging"
+        COMMITTED = "committed", "Committed"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    filename = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STAGING)
+    error = models.TextField(blank=True)
+    prompts_written = models.PositiveIntegerField(default=0, help_text="Staged so far (progress of the import).")
+    prompts_created = models.PositiveIntegerField(default=0)
+    responses_created = models.PositiveIntegerField(default=0)
+    rankings_created = models.PositiveIntegerField(default=0)
+    duplicates_skipped = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Written after every batch: the import's heartbeat.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "import batches"
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.filename or 'a file'} into {self.project} ({self.status})"
+
+
+class VisibleManager(models.Manager):
+    """The default manager of Prompt and Ranking: rows of an import still being written (staged) are left out, so
+    no query that goes through it (queue, progress, agreement, exports, admin, API) can see half an import.
+    Queries that reach these tables through a join (responses by prompt, entries by ranking) and raw SQL filter
+    `staged` themselves; `all_objects` sees everything (the import service only)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(staged=False)
+
+
 class Prompt(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
     text = models.TextField(help_text="The prompt as plain text (for chat prompts: the turns rendered as text).")
@@ -271,10 +314,19 @@ class Prompt(models.Model):
     # Denormalised so the queue can skip finished prompts through an index instead of counting every time.
     ranking_count = models.PositiveIntegerField(default=0)
     is_complete = models.BooleanField(default=False)
+    import_batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts", editable=False
+    )
+    staged = models.BooleanField(default=False, editable=False, help_text="Written by an import not yet committed.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    all_objects = models.Manager()  # staged rows included: the import service only
+    objects = VisibleManager()  # the default (Meta.default_manager_name)
 
     class Meta:
         ordering = ["id"]
+        default_manager_name = "objects"
+        base_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(fields=["project", "content_hash", "round"], name="prompt_unique_content"),
         ]
@@ -356,10 +408,16 @@ class Ranking(models.Model):
     time_spent_s = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.PLATFORM)
     metadata = models.JSONField(default=dict, blank=True, help_text="Imported rankings: the file's other fields.")
+    staged = models.BooleanField(default=False, editable=False, help_text="Written by an import not yet committed.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    all_objects = models.Manager()  # staged rows included: the import service only
+    objects = VisibleManager()  # the default (Meta.default_manager_name)
 
     class Meta:
         ordering = ["-created_at"]
+        default_manager_name = "objects"
+        base_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["prompt", "labeler"], condition=Q(is_current=True), name="ranking_one_current_per_labeler"

@@ -6,6 +6,7 @@ optional `source`/`prompt` (the prompt text) and any other fields, kept as metad
 responses' model names; every line of one item must carry the same outputs. All-or-nothing like prompt imports.
 """
 
+import io
 import json
 from dataclasses import dataclass, field
 
@@ -60,7 +61,7 @@ def parse_rankings(data: bytes) -> tuple[list[RankedItem], ParseReport]:
     report = ParseReport(kind="rankings")
     items: dict[str, RankedItem] = {}
     seen: set[tuple[str, str]] = set()
-    for number, text in _decoded_lines(data, report):
+    for number, text in _decoded_lines(io.BytesIO(data), report):
         if not text.strip():
             continue
         try:

@@ -62,6 +62,17 @@ def project_get_for_user(*, user: AbstractUser, slug: str, manage: bool = False)
     return project
 
 
+def was_member(*, user: AbstractUser, slug: str) -> bool:
+    """Whether the user once worked in this project (a lease or a ranking there) though not a member now: they learn
+    that they were removed (403) instead of a 404, and nothing about any other project."""
+    if not user.is_authenticated or Membership.objects.filter(user=user, project__slug=slug).exists():
+        return False
+    return (
+        Assignment.objects.filter(labeler=user, project__slug=slug).exists()
+        or Ranking.objects.filter(labeler=user, project__slug=slug).exists()
+    )
+
+
 def assignment_get_for_labeler(*, labeler: AbstractUser, assignment_id: int) -> Assignment:
     assignment = (
         Assignment.objects.select_related("prompt", "project").filter(pk=assignment_id, labeler=labeler).first()

@@ -5,7 +5,7 @@ Views stay thin: look the project up through a selector (outsiders get 404), cal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -21,6 +21,7 @@ from annotation.selectors import (
     projects_with_role_for_user,
     role_in_project,
     task_responses,
+    was_member,
 )
 from annotation.services.assignments import assignment_next, assignment_skip
 from annotation.services.projects import guideline_publish
@@ -28,8 +29,22 @@ from annotation.services.qualification import is_qualified
 from annotation.services.rankings import ranking_submit
 
 MANAGING_ROLES = ("admin", "manager")
+NO_LONGER_MEMBER = (
+    "You are no longer a member of this project, so you cannot label it or see its pages. Your past rankings are "
+    "kept. Ask the project's manager if you think this is a mistake."
+)
 RANKING_SAVED = "Ranking saved. Here is your next prompt."
 TASK_SKIPPED = "Prompt skipped."
+
+
+def project_for_page(request: HttpRequest, slug: str, manage: bool = False) -> Project:
+    """The project through its selector (404 for outsiders); a removed member gets a 403 page that says so."""
+    try:
+        return project_get_for_user(user=request.user, slug=slug, manage=manage)
+    except Http404:
+        if not manage and was_member(user=request.user, slug=slug):
+            raise PermissionDenied(NO_LONGER_MEMBER) from None
+        raise
 
 
 def _admin_url(name: str, *args, query: str = "") -> str | None:
@@ -57,7 +72,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_get_for_user(user=request.user, slug=slug)
+    project = project_for_page(request, slug)
     role = role_in_project(user=request.user, project=project)
     context = {
         "project": project,
@@ -82,7 +97,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def guidelines(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_get_for_user(user=request.user, slug=slug, manage=request.method == "POST")
+    project = project_for_page(request, slug, manage=request.method == "POST")
     can_manage = role_in_project(user=request.user, project=project) in MANAGING_ROLES
     data = request.POST if request.method == "POST" else None
     form = GuidelinePublishForm(data) if can_manage else None
@@ -135,7 +150,7 @@ def _labeler_progress(project: Project, user) -> dict:
 @login_required
 @require_GET
 def label(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_get_for_user(user=request.user, slug=slug)
+    project = project_for_page(request, slug)
     assignment = assignment_next(project=project, labeler=request.user)
     if assignment is None and not is_qualified(project=project, labeler=request.user):
         return redirect("annotation:qualification", slug=project.slug)  # the result, or why there is nothing
@@ -146,7 +161,7 @@ def label(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _own_assignment(request: HttpRequest, slug: str, assignment_id: int) -> tuple[Project, Assignment]:
-    project = project_get_for_user(user=request.user, slug=slug)
+    project = project_for_page(request, slug)
     assignment = assignment_get_for_labeler(labeler=request.user, assignment_id=assignment_id)
     if assignment.project_id != project.pk:
         raise Http404("No such task.")

@@ -3,6 +3,8 @@
 The page calls `agreement_report_get` once and renders it; charts get their data through `json_script`.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -141,5 +143,8 @@ def agreement_exclusion(request: HttpRequest, slug: str) -> HttpResponse:
     action = "excluded from" if excluded else "included again in"
     messages.success(request, f"{membership.user.get_username()}'s rankings are {action} agreement and export.")
     url = reverse("annotation:agreement", args=[project.slug])
-    n_boot = _n_boot(request.POST.get("n_boot"))
-    return redirect(url + (f"?n_boot={n_boot}" if n_boot != N_BOOT_DEFAULT else "") + "#labelers")
+    n_boot, tie_coding = _n_boot(request.POST.get("n_boot")), _tie_coding(request.POST.get("tie_coding"))
+    query = {"n_boot": n_boot} if n_boot != N_BOOT_DEFAULT else {}
+    if tie_coding != DEFAULT_TIE_CODING:  # the page comes back as it was shown
+        query["tie_coding"] = tie_coding
+    return redirect(url + (f"?{urlencode(query)}" if query else "") + "#labelers")

@@ -11,12 +11,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation.selectors import project_get_for_user
 from annotation.services.qualification import qualification_attempts, qualification_decide, qualification_state
+from annotation.views import project_for_page
 
 
 @login_required
 @require_GET
 def qualification(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_get_for_user(user=request.user, slug=slug)
+    project = project_for_page(request, slug)
     state = qualification_state(project=project, labeler=request.user)
     return render(request, "annotation/qualification.html", {"project": project, "s": state})
 

@@ -19,6 +19,7 @@ from annotation.selectors_revisions import (
     ranking_history,
 )
 from annotation.services.rankings import RevisionClosed, ranking_revise, ranking_revision_window
+from annotation.views import project_for_page
 
 PAGE_SIZE = 50
 REVISION_SAVED = "Revision saved as version {version}; agreement and exports now use it."
@@ -34,7 +35,7 @@ def _date(value: str):
 @login_required
 @require_GET
 def my_rankings(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_get_for_user(user=request.user, slug=slug)
+    project = project_for_page(request, slug)
     filters = {
         "query": request.GET.get("q", "").strip()[:200],
         "flag": request.GET.get("flag", "").strip()[:50],
@@ -82,7 +83,7 @@ def _detail(request, project, ranking, *, form=None, errors=(), status=200):
 @require_http_methods(["GET", "POST"])
 def ranking_detail(request: HttpRequest, slug: str, ranking_id: int) -> HttpResponse:
     """GET: the ranking as the labeler saw it; POST: a revision (a new version)."""
-    project = project_get_for_user(user=request.user, slug=slug)
+    project = project_for_page(request, slug)
     ranking = ranking_get_for_viewer(user=request.user, project=project, ranking_id=ranking_id)
     if request.method == "GET":
         return _detail(request, project, ranking)

@@ -150,11 +150,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args: argparse.Namespace, env: dict, port: int, log_path: Path) -> subprocess.Popen:
+def start_server(
+    args: argparse.Namespace, env: dict, port: int, log_path: Path, timeout_s: int = 60
+) -> subprocess.Popen:
+    """gunicorn on 127.0.0.1:`port`; `timeout_s` is its worker timeout (a request that runs longer is killed)."""
     command = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
         "--worker-class", args.worker_class, "--workers", str(args.workers), "--threads", str(args.threads),
-        "--keep-alive", "30", "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
+        "--keep-alive", "30", "--backlog", "2048", "--timeout", str(timeout_s), "--log-level", "warning",
         "--preload",  # import Django once, then fork: every worker is ready when the first answers
     ]  # fmt: skip
     with log_path.open("wb") as log:
@@ -272,6 +275,7 @@ class Load:
     cycles: int = 0
     measured_cycles: int = 0
     latencies_ms: list[float] = field(default_factory=list)  # per request, measured window only
+    started_at: list[float] = field(default_factory=list)  # wall-clock start (time.time()) of each of those requests
     cycle_ms: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     acknowledged: dict[int, tuple[int, int, dict]] = field(default_factory=dict)  # ranking -> (labeler, prompt, ranks)
@@ -284,12 +288,13 @@ class Load:
 
 
 async def timed(load: Load, conn: Connection, path: str, token: str, payload: dict | None = None):
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     status, body = await conn.request(path, token, payload)
     elapsed_ms = (time.perf_counter() - started) * 1000
     load.statuses[status] += 1
     if time.monotonic() >= load.measure_from:
         load.latencies_ms.append(elapsed_ms)
+        load.started_at.append(wall)
     return status, body
 
 

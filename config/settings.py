@@ -49,9 +49,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last: answers a locked-out sign-in with the lockout response
 ]
 
-# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one user name, or from one client
-# address, further attempts from it are refused for LOGIN_LOCKOUT_MINUTES (the lock lifts by itself; an admin can
-# lift it sooner with `manage.py axes_reset`). The API's token endpoint goes through the same backend.
+# Login throttling (django-axes): slow down (below), then after LOGIN_FAILURE_LIMIT failed sign-ins for one user
+# name, or from one client address, further attempts from it are refused for LOGIN_LOCKOUT_MINUTES (the lock lifts
+# by itself; an admin can lift it sooner with `manage.py axes_reset`). The API token endpoint uses the same backend.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -61,6 +61,13 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "annotation.auth.lockout_response"
+# Slow down before the lock: from LOGIN_SLOWDOWN_AFTER failures, the next attempt waits LOGIN_SLOWDOWN_SECONDS,
+# doubling with each further failure (annotation/auth.py); 0 turns the slow-down off. An attempt refused while
+# waiting (or locked) is not counted, so waiting it out is all a person who mistyped needs to do.
+AXES_HANDLER = "annotation.auth.SlowdownAxesHandler"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+LOGIN_SLOWDOWN_AFTER = env.int("LOGIN_SLOWDOWN_AFTER", default=2)
+LOGIN_SLOWDOWN_SECONDS = env.float("LOGIN_SLOWDOWN_SECONDS", default=1.0)
 # Behind a proxy, set AXES_IPWARE_META_PRECEDENCE_ORDER (e.g. HTTP_X_FORWARDED_FOR) so the client address is right.
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +127,9 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+# After each batch of an import (100 prompts) it pauses this many times as long as the batch took, so labelers get
+# the database and the CPU in between (0: write back to back). See annotation/services/imports.py.
+IMPORT_PAUSE_RATIO = env.float("IMPORT_PAUSE_RATIO", default=1.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

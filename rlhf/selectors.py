@@ -189,7 +189,9 @@ def disagreements_get(*, run: TrainingRun, project: Project, limit: int = 50) ->
     )
     excluded = Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True)
     entries = (
-        RankingEntry.objects.filter(ranking__project=project, ranking__is_current=True, ranking__prompt__is_gold=False)
+        RankingEntry.objects.filter(
+            ranking__project=project, ranking__is_current=True, ranking__staged=False, ranking__prompt__is_gold=False
+        )
         .exclude(ranking__labeler_id__in=excluded)
         .order_by()
         .values_list("ranking__prompt_id", "ranking_id", "response_id", "rank")

@@ -220,7 +220,11 @@ class ProjectAdmin(ProjectScopedAdmin):
             upload = form.cleaned_data["file"]
             try:
                 result = prompts_import(
-                    project=project, data=upload.read(), filename=upload.name, kind=form.cleaned_data["kind"]
+                    project=project,
+                    file=upload,
+                    filename=upload.name,
+                    kind=form.cleaned_data["kind"],
+                    created_by=request.user,
                 )
             except ImportFailed as exc:
                 errors = exc.lines

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin, ReadOnlyAdmin, _short, managed_project_ids
-from annotation.models import Assignment, Prompt, Ranking, RankingEntry, Response
+from annotation.models import Assignment, ImportBatch, Prompt, Ranking, RankingEntry, Response
 from annotation.services.gold import prompt_gold_set, prompt_gold_unset
 
 
@@ -151,6 +151,9 @@ class ResponseAdmin(ReadOnlyAdmin):
     search_fields = ("text", "model_name")
     list_select_related = ("prompt",)
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(prompt__staged=False)  # an unfinished import is not shown
+
     @admin.display(description="response", ordering="text")
     def short_text(self, obj):
         return _short(obj.text)
@@ -202,3 +205,16 @@ class AssignmentAdmin(ReadOnlyAdmin):
     list_filter = ("status", ("project", admin.RelatedOnlyFieldListFilter))
     search_fields = ("labeler__username",)
     list_select_related = ("project", "labeler", "prompt")
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(ReadOnlyAdmin):
+    """Imports and how they ended: a failed one keeps its reason (its staged rows were deleted)."""
+
+    list_display = (
+        "id", "filename", "project", "status", "prompts_written", "prompts_created", "responses_created",
+        "rankings_created", "duplicates_skipped", "created_by", "created_at", "finished_at",
+    )  # fmt: skip
+    list_filter = ("status",)
+    search_fields = ("filename", "error", "project__name")
+    list_select_related = ("project", "created_by")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from annotation.exports.options import SCHEMA_VERSION, ExportOptions
-from annotation.exports.pipeline import ExportStats
+from annotation.exports.pipeline import ALPHA_TIE_CODING, ExportStats
 from annotation.exports.split import Split
 
 META_FILE = "export_meta.json"
@@ -81,7 +81,10 @@ def export_meta(
             "splits": {name: asdict(counts) for name, counts in stats.splits.items()},
         },
         "labelers": labelers,
-        "agreement": {name: _rounded(value) for name, value in stats.agreement().items()},
+        "agreement": {
+            **{name: _rounded(value) for name, value in stats.agreement().items()},
+            "alpha_tie_coding": ALPHA_TIE_CODING,  # how alpha_ordinal coded tied ranks (docs/agreement.md)
+        },
         "files": files,
         "content_hash": content_hash(files),
     }

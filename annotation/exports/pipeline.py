@@ -63,6 +63,9 @@ class ExportStats:
         return {"pairwise_agreement_ties_dropped": pairwise, "alpha_ordinal": alpha}
 
 
+ALPHA_TIE_CODING = ag.DEFAULT_TIE_CODING  # named in export_meta.json's agreement: "average" (Kendall's midranks)
+
+
 def chunk_table(items: Sequence[Item], long: Long | None = None) -> ag.RankTable:
     """The agreement package's table of the items' rankings (prompt, labeler, response, rank)."""
     long = long if long is not None else Long.build(items)
@@ -170,7 +173,7 @@ class Exporter:
                 long = Long.from_chunk(chunk, kept & prompt_keep[chunk.ranking_prompt])
         self.stats.agree += float(agree[keep].sum())
         self.stats.compared += float(total[keep].sum())
-        parts, domain = ag.alpha_parts(table)
+        parts, domain = ag.alpha_parts(table, ALPHA_TIE_CODING)
         summed = np.asarray(parts[np.flatnonzero(keep)].sum(axis=0)).ravel()
         width = len(domain)
         for cell in np.flatnonzero(summed).tolist():

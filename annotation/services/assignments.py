@@ -65,11 +65,12 @@ def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit:
     # Only the models' own table names are interpolated; every value is a parameter.
     sql = (
         f"SELECT p.id FROM {prompt} p WHERE p.project_id = %s AND p.is_complete = %s AND p.is_gold = %s"  # noqa: S608
+        f" AND p.staged = %s"  # an import still being written is nobody's work yet (see Prompt.staged)
         f" AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.prompt_id = p.id AND a.labeler_id = %s)"
         f" AND p.ranking_count + (SELECT COUNT(*) FROM {assignment} l WHERE l.prompt_id = p.id AND l.status = %s"
         f" AND l.expires_at > %s) < {target} ORDER BY p.id LIMIT %s"
     )
-    params = [project.pk, False, False, labeler.pk, Assignment.Status.ACTIVE]
+    params = [project.pk, False, False, False, labeler.pk, Assignment.Status.ACTIVE]
     params += [connection.ops.adapt_datetimefield_value(now), *target_params, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

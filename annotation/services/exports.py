@@ -117,7 +117,7 @@ class _Source:
         ):
             if pid in wanted:
                 prompts[pid] = exports.PromptData(pid, text, _json(messages), category or "", {}, [], {})
-        # no join on the project: responses of other projects' prompts in the id range are skipped below
+        # no join on the project: responses of other projects' (and staged) prompts in the id range are skipped below
         responses = Response.objects.filter(**_between("prompt_id", lo, hi)).order_by("prompt_id", "index")
         for pid, rid, text, model in _rows(responses.values_list("prompt_id", "id", "text", "model_name")):
             if pid in prompts:
@@ -128,7 +128,10 @@ class _Source:
         rankings = self._rankings(order, lo, hi)
         # an entry as 2 integers (ranking id; response id and rank packed): a third fewer Python ints to build
         entries = RankingEntry.objects.filter(
-            ranking__project=self.project, ranking__is_current=True, **_between("ranking__prompt_id", lo, hi)
+            ranking__project=self.project,
+            ranking__is_current=True,
+            ranking__staged=False,
+            **_between("ranking__prompt_id", lo, hi),
         ).order_by()
         packed = entries.annotate(packed=F("response_id") * RANK_BASE + F("rank")).values_list("ranking_id", "packed")
         entry = np.array(_rows(packed), dtype=np.int64).reshape(-1, 2)

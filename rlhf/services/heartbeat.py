@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.services.imports import import_batches_sweep_stale
 from rlhf.models import TrainingRun
 from rlhf.services.runs import HEARTBEAT_S, STALE_AFTER_S, _append_log
 
@@ -173,6 +174,8 @@ def sweeper_start(
         marked = training_run_sweep_stale(max_age=max_age)
         if marked:
             logger.warning("Marked failed (no heartbeat): %s", ", ".join(f"run {pk} {job}" for pk, job in marked))
+        if imports := import_batches_sweep_stale():  # an import whose process died: its staged rows are deleted
+            logger.warning("Failed %d import(s) that stopped writing; their staged rows were deleted", imports)
 
     def loop() -> None:
         try:

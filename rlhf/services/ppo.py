@@ -140,7 +140,8 @@ def best_responses_get(*, project: Project, prompt_ids: list[int]) -> dict[int, 
     """{prompt id: its consensus best response id} over current, unflagged rankings of labelers not excluded."""
     excluded = Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True)
     entries = (
-        RankingEntry.objects.filter(ranking__project=project, ranking__is_current=True, ranking__flags=[],
+        RankingEntry.objects.filter(ranking__project=project, ranking__is_current=True, ranking__staged=False,
+                                    ranking__flags=[],
                                     ranking__prompt_id__in=prompt_ids, ranking__prompt__is_gold=False)
         .exclude(ranking__labeler_id__in=excluded)
         .order_by()

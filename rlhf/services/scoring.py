@@ -39,7 +39,9 @@ def response_scores_compute(
     limit = getattr(model.config, "max_position_embeddings", None) or 512
     max_length = min(int(run.config.get("max_length") or 512), limit)
     conversational = project.prompts.filter(messages__isnull=False).exists()
-    responses = list(Response.objects.filter(prompt__project=project).select_related("prompt").order_by("id"))
+    responses = list(
+        Response.objects.filter(prompt__project=project, prompt__staged=False).select_related("prompt").order_by("id")
+    )
     for start in range(0, len(responses), SCORE_CHUNK):
         chunk = responses[start : start + SCORE_CHUNK]
         prompts = [_prompt_input(r.prompt, conversational) for r in chunk]

@@ -169,3 +169,56 @@ def test_labeler_scores_leave_undefined_tau_out_of_the_mean_and_count_it():
 
     assert np.isnan(scores["L1"]["agreement"]) and scores["L1"]["n_agreement_undefined"] == 1
     assert scores["L2"]["agreement"] == pytest.approx(1.0) and scores["L2"]["n_agreement_undefined"] == 0
+
+
+def _tau_against_kemeny_of_the_others(rankings: dict[str, dict[str, int]], left_out: str) -> float:
+    """Kendall's tau-b (scipy) between one labeler's ranks and the Kemeny consensus (`consensus_ranking`) of the
+    others, over the responses both sides ranked."""
+    from scipy.stats import kendalltau
+
+    others = {lab: ranks for lab, ranks in rankings.items() if lab != left_out}
+    table = _table(others)
+    consensus = consensus_ranking(table)
+    level = {str(table.response_ids[r]): int(k) for r, k in zip(consensus.response, consensus.rank, strict=True)}
+    shared = sorted(set(level) & set(rankings[left_out]))
+    if len(shared) < 2:
+        return float("nan")
+    return float(kendalltau([rankings[left_out][r] for r in shared], [level[r] for r in shared]).statistic)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_leave_one_out_tau_equals_tau_against_the_kemeny_consensus_of_two_others(seed):
+    """Issue #12: the leave-one-out consensus (the others' mean midrank, vectorised over every ranking) and the main
+    consensus (Kemeny) agree where projects live: two other labelers (overlap 3) who ranked every response, ties
+    allowed. There the mean-midrank order is Kemeny-optimal and ties exactly the pairs no majority separates, so tau
+    is the same number either way (docs/agreement.md, "Leave-one-out consensus")."""
+    rng = np.random.default_rng(seed)
+    responses = [chr(ord("a") + i) for i in range(int(rng.integers(2, 7)))]
+    rankings = {
+        lab: {r: int(rank) for r, rank in zip(responses, rng.integers(1, len(responses) + 1, len(responses)))}
+        for lab in ("L0", "L1", "L2")
+    }
+    table = _table(rankings)
+    agreement = consensus_agreement(table)
+    loo = {str(table.labeler_ids[lab]): t for lab, t in zip(agreement.labeler, agreement.tau, strict=True)}
+
+    for lab in rankings:
+        kemeny = _tau_against_kemeny_of_the_others(rankings, lab)
+        assert (np.isnan(loo[lab]) and np.isnan(kemeny)) or loo[lab] == pytest.approx(kemeny), (lab, rankings)
+
+
+def test_leave_one_out_consensus_is_the_mean_midrank_where_it_differs_from_kemeny():
+    """With three other labelers the two consensuses can differ; leave-one-out keeps the mean midrank (documented)."""
+    rankings = {
+        "me": {"a": 1, "b": 2, "c": 3},
+        "o0": {"c": 1, "a": 2, "b": 3},
+        "o1": {"c": 1, "a": 2, "b": 3},
+        "o2": {"a": 1, "b": 2, "c": 3},
+    }
+    table = _table(rankings)
+    agreement = consensus_agreement(table)
+    loo = {str(table.labeler_ids[lab]): t for lab, t in zip(agreement.labeler, agreement.tau, strict=True)}
+    # the others' mean midranks: a 5/3, c 5/3, b 8/3 -> a and c tied above b: pairs (a,b) +1, (a,c) tie, (b,c) -1
+    assert loo["me"] == pytest.approx(0.0)
+    # their Kemeny order: c > a (2:1), a > b (3:0), c > b (2:1) -> c > a > b: (a,b) +1, (a,c) -1, (b,c) -1
+    assert _tau_against_kemeny_of_the_others(rankings, "me") == pytest.approx(-1 / 3)

@@ -178,6 +178,22 @@ def test_manager_excludes_and_includes_a_labeler(client, ranked):
     assert Membership.objects.get(project=project, user=contrary).excluded is False
 
 
+def test_the_exclusion_toggle_keeps_the_tie_coding_shown(client, ranked):
+    """Issue #12: the toggle's form carries the page's tie coding, and the redirect brings the page back with it."""
+    project, contrary = ranked["project"], ranked["contrary"]
+    client.force_login(ranked["manager"])
+    page = client.get(reverse("annotation:agreement", args=[project.slug]) + "?n_boot=0&tie_coding=dense")
+    assert '<input type="hidden" name="tie_coding" value="dense">' in page.content.decode()
+
+    response = client.post(
+        exclusion_url(project), {"user_id": contrary.pk, "excluded": "1", "n_boot": "0", "tie_coding": "dense"}
+    )
+    assert response.url == reverse("annotation:agreement", args=[project.slug]) + "?n_boot=0&tie_coding=dense#labelers"
+    assert client.get(response.url.split("#")[0]).context["report"]["tie_coding"] == "dense"
+    bogus = client.post(exclusion_url(project), {"user_id": contrary.pk, "excluded": "0", "tie_coding": "<x>"})
+    assert "tie_coding" not in bogus.url  # an unknown coding falls back to the default, which the URL leaves out
+
+
 def test_labeler_cannot_exclude_anyone(client, ranked):
     client.force_login(ranked["agree1"])
     response = client.post(exclusion_url(ranked["project"]), {"user_id": ranked["contrary"].pk, "excluded": "1"})

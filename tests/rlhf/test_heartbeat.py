@@ -127,6 +127,27 @@ def test_the_worker_sweeper_thread_fails_a_stale_run(tmp_path):
     assert TrainingRun.objects.get(pk=run.pk).error.startswith("worker stopped (no heartbeat since")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_sweeper_thread_also_cleans_up_an_import_whose_process_died():
+    """Issue #12 item 9: a staging import that stopped writing loses its staged rows and is marked failed."""
+    from annotation.models import ImportBatch, Prompt
+    from annotation.services.imports import STALE_AFTER
+
+    project = ProjectFactory()
+    batch = ImportBatch.objects.create(project=project, filename="dead.jsonl")
+    Prompt.all_objects.create(project=project, text="p", content_hash="h", import_batch=batch, staged=True)
+    ImportBatch.objects.filter(pk=batch.pk).update(updated_at=timezone.now() - STALE_AFTER - timedelta(minutes=1))
+    stop = threading.Event()
+    thread = sweeper_start(every_s=0.05, max_age=timedelta(minutes=2), stop=stop)
+    deadline = time.monotonic() + 10
+    while ImportBatch.objects.get(pk=batch.pk).status == "staging" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=5)
+    assert ImportBatch.objects.get(pk=batch.pk).status == "failed"
+    assert not Prompt.all_objects.exists()
+
+
 def test_the_run_page_and_api_show_a_stale_running_run_failed(project, client, tmp_path):
     boss = manager(project)
     client.force_login(boss)

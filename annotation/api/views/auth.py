@@ -55,7 +55,7 @@ class AuthTokenObtainApi(BaseApi):
         http_request = request._request  # django-axes tracks the plain HttpRequest
         user = authenticate(http_request, **data.validated_data)
         if getattr(http_request, "axes_locked_out", False):
-            return lockout_response(http_request)
+            return lockout_response(http_request, credentials={"username": data.validated_data["username"]})
         if user is None:
             raise serializers.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
         return Response({"token": token_get_or_create(user=user).key})

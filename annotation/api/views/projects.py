@@ -196,7 +196,11 @@ class PromptImportApi(BaseApi):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         result = prompts_import(
-            project=project, data=upload.read(), filename=upload.name, kind=data.validated_data["kind"]
+            project=project,
+            file=upload,
+            filename=upload.name,
+            kind=data.validated_data["kind"],
+            created_by=request.user,
         )
         return Response(PromptImportApi.OutputSerializer(result.as_dict()).data, status=status.HTTP_201_CREATED)
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from annotation.services.imports import ImportFailed, ImportResult, prompts_import
 from annotation.services.projects import project_get_or_create
@@ -50,16 +49,31 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
         try:
-            with transaction.atomic():  # a failed import leaves no new project behind either
-                target, created = project_get_or_create(slug=project, name=name)
-                result = prompts_import(project=target, data=file.read_bytes(), filename=file.name, kind=kind)
+            target, created = project_get_or_create(slug=project, name=name)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        try:
+            # streamed, in short transactions (labelers keep working meanwhile): see prompts_import
+            with file.open("rb") as stream:
+                result = prompts_import(project=target, file=stream, filename=file.name, kind=kind)
         except ImportFailed as exc:
+            self._forget(target, created)
             raise CommandError(
                 f"{len(exc.lines)} error(s) in {file.name}; nothing was imported:\n" + "\n".join(exc.lines)
             ) from None
         except ValidationError as exc:
+            self._forget(target, created)
             raise CommandError("; ".join(exc.messages)) from None
+        except BaseException:
+            self._forget(target, created)
+            raise
         self._summary(target, created, result)
+
+    @staticmethod
+    def _forget(project, created: bool) -> None:
+        """A failed import leaves no new project behind either."""
+        if created:
+            project.delete()
 
     def _summary(self, project, created: bool, result: ImportResult) -> None:
         state = "created" if created else "existing"

@@ -69,7 +69,7 @@ def _fetch(queryset, dtype: list[tuple[str, str]]) -> np.ndarray:
 def rankings_load(*, project: Project) -> Loaded | None:
     """Every current ranking entry of the project, or None when there is none."""
     entries = _fetch(
-        RankingEntry.objects.filter(ranking__project=project, ranking__is_current=True)
+        RankingEntry.objects.filter(ranking__project=project, ranking__is_current=True, ranking__staged=False)
         .order_by()
         .values_list("ranking_id", (F("response_id") * _PACK + F("rank")) * _PACK + F("shown_position")),
         [("ranking", "i8"), ("packed", "i8")],
@@ -86,7 +86,9 @@ def rankings_load(*, project: Project) -> Loaded | None:
     )  # fmt: skip
     flagged = _fetch(current.exclude(flags=[]).values_list("id", "flags"), [("id", "i8"), ("flags", "O")])
     responses = _fetch(
-        Response.objects.filter(prompt__project=project).order_by("id").values_list("id", "model_name"),
+        Response.objects.filter(prompt__project=project, prompt__staged=False)
+        .order_by("id")
+        .values_list("id", "model_name"),
         [("id", "i8"), ("model", "O")],
     )
     prompts = _fetch(

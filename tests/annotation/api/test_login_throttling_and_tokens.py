@@ -11,6 +11,12 @@ from tests.factories import PASSWORD, AdminFactory, ProjectFactory, labeler
 LIMIT = 5
 
 
+@pytest.fixture(autouse=True)
+def _no_slowdown(settings):
+    """The lock tests fail sign-ins back to back: the slow-down before the lock has its own tests below."""
+    settings.LOGIN_SLOWDOWN_SECONDS = 0
+
+
 @pytest.fixture
 def user(db):
     return labeler(ProjectFactory(), username="lea")
@@ -105,3 +111,62 @@ def test_admin_rotates_and_revokes_anyones_token_and_others_cannot(user):
     assert admin.get("/api/auth/tokens/lea/").json()["exists"] is True
     assert admin.delete("/api/auth/tokens/lea/").status_code == 204
     assert not Token.objects.filter(user=user).exists()
+
+
+# --- slow down, then lock ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slowdown(settings):
+    settings.LOGIN_SLOWDOWN_SECONDS, settings.LOGIN_SLOWDOWN_AFTER = 1, 2
+
+
+def _wait_out(seconds: float) -> None:
+    """As if `seconds` had passed since every recorded failure (no sleeping in tests)."""
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt
+
+    for attempt in AccessAttempt.objects.all():
+        attempt.attempt_time -= timedelta(seconds=seconds)
+        attempt.save(update_fields=["attempt_time"])
+
+
+def test_failed_sign_ins_slow_down_then_lock(user, client, slowdown):
+    """Issue #12 item 5: after 2 failures each attempt waits 1, 2, 4 s (a refusal that checks no password and
+    counts nothing), then the 5th failure locks for 15 minutes."""
+    from axes.models import AccessAttempt
+
+    for _ in range(2):
+        assert _page_login(client, "lea", "wrong").status_code == 200
+    for wait in (1, 2, 4):
+        early = _page_login(client, "lea", PASSWORD)  # even the right password: it is not checked yet
+        assert early.status_code == 429 and early["Retry-After"] == str(wait)
+        assert f"wait {wait} s before trying again" in early.content.decode()
+        assert "After 5 failed sign-ins, signing in is locked for 15 minutes" in early.content.decode()
+        _wait_out(wait - 0.5)
+        assert _page_login(client, "lea", "wrong", ip="10.0.0.7").status_code == 429  # the user name waits too
+        _wait_out(0.6)
+        failed = _page_login(client, "lea", "wrong")
+        assert failed.status_code == (429 if wait == 4 else 200)
+    assert "locked for 15 minutes" in failed.content.decode() and failed["Retry-After"] == "900"
+    assert max(AccessAttempt.objects.values_list("failures_since_start", flat=True)) == LIMIT  # refusals not counted
+    _wait_out(60)
+    assert _page_login(client, "lea", PASSWORD).status_code == 429  # locked: a minute is not enough
+
+
+def test_waiting_out_the_slowdown_lets_the_right_password_in(user, client, slowdown):
+    for _ in range(3):
+        _page_login(client, "lea", "wrong")
+    assert _page_login(client, "lea", PASSWORD).status_code == 429
+    _wait_out(2.1)
+    assert _page_login(client, "lea", PASSWORD).status_code == 302
+    assert _page_login(client, "lea", "wrong").status_code == 200  # the count started again
+
+
+def test_token_endpoint_slows_down_with_a_json_429(user, slowdown):
+    for _ in range(2):
+        assert _token("lea", "wrong").status_code == 400
+    early = _token("lea", "wrong")
+    assert early.status_code == 429 and early["Retry-After"] == "1"
+    assert early.json()["code"] == "slow_down" and "wait 1 s" in early.json()["errors"][0]

@@ -75,6 +75,24 @@ def test_labeling_page_of_a_removed_member_refuses_the_submit(removed, client):
     assert Ranking.objects.filter(prompt=held.prompt).count() == 0
 
 
+def test_a_removed_member_gets_a_clear_403_page_and_an_outsider_still_a_404(removed, client):
+    """Issue #12: the labeling page of a project one was removed from says so (403), and names no other project."""
+    project, lab, _, _, held = removed
+    other = ProjectFactory(slug="elsewhere", name="Secret elsewhere")
+    labeler(other, username="someone")
+    client.force_login(lab)
+    for url in ("/projects/p/label/", "/projects/p/", "/projects/p/my-rankings/", f"/projects/p/label/{held.id}/skip/"):
+        response = client.post(url) if url.endswith("skip/") else client.get(url)
+        assert response.status_code == 403, url
+        assert "You are no longer a member of this project" in response.content.decode()
+        assert "Secret elsewhere" not in response.content.decode()
+    assert client.get("/projects/elsewhere/label/").status_code == 404  # never a member there: nothing to learn
+    assert client.get("/projects/no-such-project/label/").status_code == 404
+    stranger = labeler(other, username="stranger")
+    client.force_login(stranger)
+    assert client.get("/projects/p/label/").status_code == 404
+
+
 def test_deactivated_user_loses_leases_and_tokens(db, client):
     project = ProjectFactory()
     PromptFactory(project=project)

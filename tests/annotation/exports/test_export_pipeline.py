@@ -96,6 +96,7 @@ def test_metadata_agreement_equals_the_agreement_package_on_the_exported_ranking
     agreement = result.meta["agreement"]
     assert agreement["pairwise_agreement_ties_dropped"] == pytest.approx(ag.pairwise_agreement(table, "drop"), abs=1e-6)
     assert agreement["alpha_ordinal"] == pytest.approx(ag.krippendorff_alpha(table, "ordinal"), abs=1e-6)
+    assert agreement["alpha_tie_coding"] == "average"  # issue #12: the metadata says how ties were coded
     assert [row["id"] for row in result.meta["labelers"]] == sorted(set(table.labeler_ids.tolist()))
 
 

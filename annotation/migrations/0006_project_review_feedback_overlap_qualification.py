@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0004_project_render_markdown'),
+        ('annotation', '0005_imports_staging'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
