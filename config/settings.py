@@ -152,6 +152,7 @@ SPECTACULAR_SETTINGS = {
         "MembershipRoleEnum": "annotation.models.Membership.Role",
         "ProjectRoleEnum": ["admin", "manager", "labeler"],
         "TrainingRunKindEnum": "rlhf.models.TrainingRun.Kind",
+        "ProjectKindEnum": "annotation.models.Project.Kind",
     },
 }
 

@@ -216,6 +216,10 @@ def _project_form(project: Project, **changes) -> dict:
         "overlap": project.overlap,
         "lease_minutes": project.lease_minutes,
         "gold_rate": project.gold_rate,
+        "kind": project.kind,
+        "response_form": json.dumps(project.response_form),
+        "strength_labels": json.dumps(project.strength_labels),
+        "strength_margins": json.dumps(project.strength_margins),
     }
     memberships = list(project.memberships.all())
     data.update(
@@ -298,6 +302,7 @@ def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_c
         "overlap": 2,
         "lease_minutes": 30,
         "gold_rate": 0,
+        "kind": "ranking",
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0,

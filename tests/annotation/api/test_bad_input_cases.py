@@ -147,6 +147,7 @@ def _admin_project_form(project, **overrides) -> dict:
         "flag_options": '[{"key": "unsafe", "label": "Unsafe / harmful"}, {"key": "all_bad", "label": "All responses '
         'bad"}, {"key": "cant_judge", "label": "Can\'t judge"}]',
         "overlap": project.overlap, "lease_minutes": project.lease_minutes, "gold_rate": project.gold_rate,
+        "kind": project.kind,
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0, "guidelines-INITIAL_FORMS": 0,
     }  # fmt: skip
