@@ -326,3 +326,20 @@ def test_kind_is_fixed_once_the_project_has_rankings():
     assignment_next(project=fresh, labeler=labeler(fresh))  # a task handed out, not yet ranked
     with pytest.raises(Exception, match="rankings or tasks handed out"):
         project_update(project=fresh, kind="ranking")
+
+
+def test_admin_refuses_a_bad_schema_with_its_message_and_expands_the_preset(client):
+    from tests.annotation.api.test_bad_input_cases import _admin_project_form
+
+    project = project_create(name="Admin", slug="admin-form")
+    client.force_login(AdminFactory())
+    url = f"/admin/annotation/project/{project.pk}/change/"
+    bad = '{"fields": [{"key": "overall", "type": "likert", "label": "Overall", "anchors": {"9": "Top"}}]}'
+    response = client.post(url, _admin_project_form(project, response_form=bad))
+    assert response.status_code == 200
+    assert "anchor &#x27;9&#x27; is not a point of the scale 1..7" in response.content.decode()
+    project.refresh_from_db()
+    assert project.response_form == {}
+    assert client.post(url, _admin_project_form(project, response_form='"instructgpt"')).status_code == 302
+    project.refresh_from_db()
+    assert len(project.response_fields) == 7 and project.response_form["fields"][0]["key"] == "overall"
