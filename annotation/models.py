@@ -3,6 +3,7 @@
 Behaviour lives in `annotation/services/`; models hold fields, constraints and simple properties only.
 """
 
+import math
 import re
 
 from django.conf import settings
@@ -10,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+
+from annotation import response_form
 
 MAX_RESPONSES = 10
 MIN_RESPONSES = 2
@@ -69,10 +72,76 @@ class RevisionPolicy(models.TextChoices):
     WITHIN_HOURS = "within_hours", "Within N hours of the first submission"
 
 
+def validate_response_form(value: object) -> None:
+    errors = response_form.form_errors(value)
+    if errors:
+        raise ValidationError(errors)
+
+
+# Pairwise projects (Llama 2, Touvron et al. 2023, section 3.2.1): after choosing A or B, the labeler says how much
+# better it is, on four levels. The margins are the "large" variant of Llama 2's margin table (section 3.2.2);
+# docs/labeling-modes.md.
+STRENGTH_LEVELS = 4
+DEFAULT_STRENGTH_LABELS = ["Significantly better", "Better", "Slightly better", "Negligibly better / unsure"]
+DEFAULT_STRENGTH_MARGINS = [3.0, 2.0, 1.0, 0.0]
+MAX_STRENGTH_LABEL_CHARS = 100
+MAX_MARGIN = 1000.0
+
+
+def default_strength_labels() -> list[str]:
+    return list(DEFAULT_STRENGTH_LABELS)
+
+
+def default_strength_margins() -> list[float]:
+    return list(DEFAULT_STRENGTH_MARGINS)
+
+
+def strength_labels_errors(value: object) -> list[str]:
+    if not isinstance(value, list) or len(value) != STRENGTH_LEVELS:
+        return [f"Strength labels must be a list of {STRENGTH_LEVELS} names, strongest first."]
+    if not all(isinstance(v, str) and v.strip() and len(v) <= MAX_STRENGTH_LABEL_CHARS for v in value):
+        return [f"Each strength label must be a text of 1-{MAX_STRENGTH_LABEL_CHARS} characters."]
+    return []
+
+
+def strength_margins_errors(value: object) -> list[str]:
+    if not isinstance(value, list | tuple) or len(value) != STRENGTH_LEVELS:
+        return [f"Strength margins must be a list of {STRENGTH_LEVELS} numbers, one per strength level."]
+    ok = all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= MAX_MARGIN
+        for v in value
+    )
+    return [] if ok else [f"Each strength margin must be a number from 0 to {MAX_MARGIN:g}."]
+
+
+def validate_strength_labels(value: object) -> None:
+    errors = strength_labels_errors(value)
+    if errors:
+        raise ValidationError(errors)
+
+
+def validate_strength_margins(value: object) -> None:
+    errors = strength_margins_errors(value)
+    if errors:
+        raise ValidationError(errors)
+
+
+PAIRWISE_RESPONSES = "A pairwise project shows two responses: leave responses per task empty or set it to 2."
+
+
 class Project(models.Model):
+    class Kind(models.TextChoices):
+        RANKING = "ranking", "Ranking (order K responses)"
+        PAIRWISE = "pairwise", "Pairwise (A / B / tie with a strength)"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    kind = models.CharField(
+        max_length=20, choices=Kind.choices, default=Kind.RANKING,
+        help_text="ranking: order every shown response; pairwise: two responses, A / B / tie and a strength. "
+        "Cannot change once the project has rankings or tasks.",
+    )  # fmt: skip
     # Ranking settings.
     responses_per_task = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Show at most this many responses per prompt (empty: all of them)."
@@ -145,6 +214,19 @@ class Project(models.Model):
         blank=True,
         help_text="Set when the project is closed: no prompts are handed out and no rankings or revisions are taken.",
     )
+    response_form = models.JSONField(
+        default=dict, blank=True, validators=[validate_response_form],
+        help_text='Per-response form beside the ranking: {"fields": [...]} (likert score, yes/no labels, free '
+        'text), "instructgpt" for InstructGPT\'s defaults, {} for none. docs/labeling-modes.md.',
+    )  # fmt: skip
+    strength_labels = models.JSONField(
+        default=default_strength_labels, blank=True, validators=[validate_strength_labels],
+        help_text="Pairwise projects: the names of the four strength levels, strongest first.",
+    )  # fmt: skip
+    strength_margins = models.JSONField(
+        default=default_strength_margins, blank=True, validators=[validate_strength_margins],
+        help_text="Pairwise projects: the export's margin for each strength level (default 3, 2, 1, 0).",
+    )  # fmt: skip
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -166,11 +248,48 @@ class Project(models.Model):
         return self.name
 
     def clean(self) -> None:
+        """A preset name or a partial schema is stored in full (defaults filled in); an emptied strength setting
+        (the admin's blank field) is the default again; a pairwise project shows 2 responses."""
         super().clean()
+        if self.strength_labels in (None, "", []):
+            self.strength_labels = default_strength_labels()
+        if self.strength_margins in (None, "", []):
+            self.strength_margins = default_strength_margins()
+        if not response_form.form_errors(self.response_form):
+            self.response_form = response_form.normalized_form(self.response_form or {})
+            if not self.response_form["fields"]:
+                self.response_form = {}
+        if self.kind == self.Kind.PAIRWISE and self.responses_per_task not in (None, 2):
+            raise ValidationError({"responses_per_task": PAIRWISE_RESPONSES})
         if self.overlap_mode == "adaptive" and self.overlap_min and self.overlap and self.overlap_min > self.overlap:
             raise ValidationError(
                 {"overlap_min": f"Adaptive overlap starts with at most `overlap` ({self.overlap}) labelers."}
             )
+
+    @property
+    def is_pairwise(self) -> bool:
+        return self.kind == self.Kind.PAIRWISE
+
+    @property
+    def response_fields(self) -> list[dict]:
+        """The per-response form's fields with defaults filled in; [] without a form or when the stored schema is
+        invalid (it never breaks the labeling page or a submit)."""
+        return response_form.valid_fields(self.response_form)
+
+    @property
+    def likert_field(self) -> dict | None:
+        return response_form.likert_field(self.response_fields)
+
+    @property
+    def strength_choices(self) -> list[dict]:
+        """[{value: 1..4, label}] strongest first; the defaults when the stored names are invalid."""
+        labels = self.strength_labels if not strength_labels_errors(self.strength_labels) else DEFAULT_STRENGTH_LABELS
+        return [{"value": i, "label": label} for i, label in enumerate(labels, start=1)]
+
+    @property
+    def strength_margin_values(self) -> tuple[float, ...]:
+        margins = self.strength_margins if not strength_margins_errors(self.strength_margins) else None
+        return tuple(float(m) for m in (margins or DEFAULT_STRENGTH_MARGINS))
 
     def target_for(self, prompt: "Prompt") -> int:
         """Labelers the prompt needs now: `overlap`, or with adaptive overlap its own raised target (starting at
@@ -409,6 +528,10 @@ class Ranking(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.PLATFORM)
     metadata = models.JSONField(default=dict, blank=True, help_text="Imported rankings: the file's other fields.")
     staged = models.BooleanField(default=False, editable=False, help_text="Written by an import not yet committed.")
+    strength = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Pairwise projects: how much better the chosen response is, 1 (strongest) to 4; empty for a tie.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     all_objects = models.Manager()  # staged rows included: the import service only
@@ -421,6 +544,10 @@ class Ranking(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["prompt", "labeler"], condition=Q(is_current=True), name="ranking_one_current_per_labeler"
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(strength__gte=1) & Q(strength__lte=STRENGTH_LEVELS)),
+                name="ranking_strength_1_4",
             ),
             models.UniqueConstraint(fields=["prompt", "labeler", "version"], name="ranking_version_unique"),
             models.CheckConstraint(
@@ -460,6 +587,23 @@ class RankingEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.response_id}: {self.rank}"
+
+
+class ResponseRating(models.Model):
+    """One labeler's per-response form for one response in one ranking: the score, yes/no labels and free text
+    (`values`, by field key, as the project's form defined them when submitted). Immutable like its ranking."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="ratings")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="ratings")
+    score = models.SmallIntegerField(null=True, blank=True, help_text="The likert field's value (copied from values).")
+    values = models.JSONField(default=dict, blank=True, help_text="{field key: value}.")
+
+    class Meta:
+        ordering = ["ranking", "response"]
+        constraints = [models.UniqueConstraint(fields=["ranking", "response"], name="rating_response_once")]
+
+    def __str__(self) -> str:
+        return f"Rating of response {self.response_id} in ranking {self.ranking_id}"
 
 
 class ApiTokenUse(models.Model):

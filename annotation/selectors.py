@@ -94,7 +94,7 @@ def rankings_for_labeler(*, labeler: AbstractUser, project: Project | None = Non
     rankings = Ranking.objects.filter(labeler=labeler, is_current=True).select_related("prompt", "project")
     if project is not None:
         rankings = rankings.filter(project=project)
-    return rankings.prefetch_related("entries").order_by("-created_at")
+    return rankings.prefetch_related("entries", "ratings").order_by("-created_at")
 
 
 PROJECT_TOTALS_SECONDS = 2  # how stale the project-wide part of a labeler's progress bar may be

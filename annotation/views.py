@@ -114,13 +114,46 @@ def guidelines(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "annotation/guidelines.html", context, status=status)
 
 
+def _card_fields(fields: list[dict], response_id: int, posted: dict) -> list[dict]:
+    """The per-response form's fields for one card, each with its input name and the value to show again."""
+    out = []
+    for field in fields:
+        value = posted.get(field["key"])
+        item = {**field, "name": f"rating_{response_id}_{field['key']}", "value": "" if value is None else value}
+        if field["type"] == "likert":
+            anchors = field["anchors"]
+            item["points"] = [
+                {"value": v, "anchor": anchors.get(str(v), ""), "checked": value == v}
+                for v in range(field["min"], field["max"] + 1)
+            ]
+        guideline = field.get("guideline", "")
+        item["guideline_anchor"] = guideline[1:] if guideline.startswith("#") else ""
+        out.append(item)
+    return out
+
+
+def _pair_choice(ranks: dict, responses: list) -> str:
+    """The choice ("A", "B", "tie"; "" for none) a pairwise page's posted ranks make, to show it again."""
+    if len(responses) != 2 or any(not isinstance(ranks.get(r.id), int) for r in responses):
+        return ""
+    a, b = ranks[responses[0].id], ranks[responses[1].id]
+    return "tie" if a == b else ("A" if a < b else "B")
+
+
 def _task_page(request, project: Project, assignment: Assignment, *, form=None, errors=(), status=200):
     """The labeling page for one assignment; after a rejected POST it keeps what the labeler entered."""
     posted = form.cleaned_data if form is not None and hasattr(form, "cleaned_data") else {}
     responses = task_responses(assignment=assignment)
     initial_ranks = posted.get("ranks", {})
+    ratings = posted.get("ratings", {})
+    fields = project.response_fields
     cards = [
-        {"response": response, "position": position, "rank": initial_ranks.get(response.id, "")}
+        {
+            "response": response,
+            "position": position,
+            "rank": initial_ranks.get(response.id, ""),
+            "fields": _card_fields(fields, response.id, ratings.get(response.id, {})),
+        }
         for position, response in enumerate(responses)
     ]
     context = {
@@ -134,6 +167,14 @@ def _task_page(request, project: Project, assignment: Assignment, *, form=None, 
         "flags_checked": set(posted.get("flags", [])),
         "rationale": posted.get("rationale", ""),
         "time_spent_s": posted.get("time_spent_s") or 0,
+        "pairwise": project.is_pairwise,
+        "pair_choice": _pair_choice(initial_ranks, responses) if project.is_pairwise else "",
+        "strength": posted.get("strength"),
+        "strength_choices": project.strength_choices,
+        "form_fields": fields,
+        "likert": project.likert_field,
+        "label_fields": [field for field in fields if field["type"] == "label"],
+        "has_text_field": any(field["type"] == "text" for field in fields),
     }
     return render(request, "annotation/label.html", context, status=status)
 
@@ -172,7 +213,7 @@ def _own_assignment(request: HttpRequest, slug: str, assignment_id: int) -> tupl
 @require_POST
 def label_submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     project, assignment = _own_assignment(request, slug, assignment_id)
-    form = RankingSubmitForm(request.POST)
+    form = RankingSubmitForm(request.POST, fields=project.response_fields)
     if not form.is_valid():
         errors = [
             error if field == "__all__" else f"{field}: {error}"
@@ -189,6 +230,8 @@ def label_submit(request: HttpRequest, slug: str, assignment_id: int) -> HttpRes
             flags=data["flags"],
             rationale=data["rationale"],
             time_spent_s=data["time_spent_s"],
+            ratings=data["ratings"],
+            strength=data["strength"],
         )
     except ValidationError as error:
         return _task_page(request, project, assignment, form=form, errors=error.messages, status=400)

@@ -113,6 +113,9 @@ def agreement(request: HttpRequest, slug: str) -> HttpResponse:
     tables["leaderboard_components"] = [_with_percentages(rows) for rows in report.get("leaderboard_components", [])]
     charts = {name: report.get(name, []) for name in ("by_category", "by_guideline_version", "over_time")}
     charts |= {"histogram": report.get("per_prompt_histogram"), "leaderboard": report.get("leaderboard", [])}
+    form = report.get("response_form")
+    if form is not None:
+        form = form | {"labels": _with_percentages(form["labels"])}
     context = {
         "project": project,
         "report": report,
@@ -124,6 +127,7 @@ def agreement(request: HttpRequest, slug: str) -> HttpResponse:
         "tie_coding": tie_coding,
         "tie_codings": TIE_CODINGS,
         "ceiling": _figure(INSTRUCTGPT_PAIRWISE, True),
+        "form": form,
     }
     return render(request, "annotation/agreement.html", context)
 

@@ -38,7 +38,10 @@ def _validated(request):
     query = PageQuerySerializer(data=request.GET)
     if not query.is_valid():
         return None, None, None, {k: [str(m) for m in v] for k, v in query.errors.items()}
-    q, options, filters = export_arguments(query.validated_data)
+    try:
+        q, options, filters = export_arguments(query.validated_data)
+    except serializers.ValidationError as error:  # options that do not go together
+        return None, None, None, {k: [str(m) for m in v] for k, v in error.detail.items()}
     return q, options, filters, {}
 
 
@@ -74,6 +77,8 @@ def export_page(request: HttpRequest, slug: str) -> HttpResponse:
         "ties": exports.TIES,
         "margins": exports.MARGINS,
         "columns": exports.COLUMNS,
+        "datasets": exports.DATASETS,
+        "pairs_from": exports.PAIRS_FROM,
         "download_url": reverse("annotation:export-download", args=[project.slug]) + "?" + query_string,
         "split_urls": (
             [(split, f"{api}?{query_string}&split={split}") for split in (exports.TRAIN, exports.TEST)]

@@ -44,6 +44,9 @@ def my_rankings(request: HttpRequest, slug: str) -> HttpResponse:
     }
     rankings = my_rankings_filtered(labeler=request.user, project=project, **filters)
     page = Paginator(rankings, PAGE_SIZE).get_page(request.GET.get("page"))
+    names = {choice["value"]: choice["label"] for choice in project.strength_choices}
+    for ranking in page.object_list:  # pairwise: how much better, in the project's words
+        ranking.strength_name = names.get(ranking.strength, "")
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -54,6 +57,7 @@ def my_rankings(request: HttpRequest, slug: str) -> HttpResponse:
         "filtered": any(filters.values()),
         "query_string": query.urlencode(),
         "flag_choices": project.flag_choices,
+        "pairwise": project.is_pairwise,
     }
     return render(request, "annotation/my_rankings.html", context)
 

@@ -162,6 +162,8 @@ SPECTACULAR_SETTINGS = {
         "MembershipRoleEnum": "annotation.models.Membership.Role",
         "ProjectRoleEnum": ["admin", "manager", "labeler"],
         "TrainingRunKindEnum": "rlhf.models.TrainingRun.Kind",
+        "ProjectKindEnum": "annotation.models.Project.Kind",
+        "OverlapModeEnum": ["fixed", "adaptive"],
     },
 }
 

@@ -90,8 +90,22 @@ class PreferenceExportForm(forms.Form):
     strategy = forms.ChoiceField(choices=[(s, s) for s in exports.STRATEGIES], initial="all",
                                  help_text="all: every labeler's pairs; majority: one row per response pair; "
                                            "consensus: pairs of the mean-rank consensus.")  # fmt: skip
+    dataset = forms.ChoiceField(
+        choices=[(d, d) for d in exports.DATASETS], initial="pairs", required=False,
+        help_text="ratings: one row per response per labeler (the per-response form's score, labels and texts).",
+    )  # fmt: skip
     ties = forms.ChoiceField(choices=[(t, t) for t in exports.TIES], initial="drop")
-    margin = forms.ChoiceField(choices=[(m, m) for m in exports.MARGINS], initial="none")
+    margin = forms.ChoiceField(
+        choices=[(m, m) for m in exports.MARGINS], initial="none",
+        help_text="score-diff: from the per-response scores; strength: pairwise strength (both need strategy all).",
+    )  # fmt: skip
+    pairs_from = forms.ChoiceField(
+        choices=[(p, p) for p in exports.PAIRS_FROM], initial="ranks", required=False,
+        help_text="scores: each labeler's per-response scores order the pairs; equal scores tie.",
+    )  # fmt: skip
+    strength_margins = forms.CharField(
+        required=False, help_text="Margin of strength 1..4, e.g. 3,2,1,0 (empty: the project's setting)."
+    )
     test_ratio = forms.FloatField(min_value=0, max_value=1, initial=0.1)
     min_labelers = forms.IntegerField(min_value=1, initial=1)
     min_agreement = forms.FloatField(min_value=0, max_value=1, required=False)
@@ -240,13 +254,21 @@ class ProjectAdmin(ProjectScopedAdmin):
         """Download the preference export (a zip) of a project the user may see (managers: their own)."""
         project = self.get_object(request, object_id)
         form = PreferenceExportForm(request.POST or None)
+        options = None
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            options = exports.ExportOptions(
-                strategy=data["strategy"], ties=data["ties"], margin=data["margin"], test_ratio=data["test_ratio"],
-                min_labelers=data["min_labelers"], min_agreement=data["min_agreement"],
-                exclude_flags=exports.parse_flag_list(data["exclude_flags"]),
-            )  # fmt: skip
+            try:
+                options = exports.ExportOptions(
+                    strategy=data["strategy"], ties=data["ties"], margin=data["margin"],
+                    test_ratio=data["test_ratio"], min_labelers=data["min_labelers"],
+                    min_agreement=data["min_agreement"], exclude_flags=exports.parse_flag_list(data["exclude_flags"]),
+                    dataset=data["dataset"] or "pairs", pairs_from=data["pairs_from"] or "ranks",
+                    strength_margins=exports.parse_margins(data["strength_margins"]),
+                )  # fmt: skip
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+        if options is not None:
+            data = form.cleaned_data
             categories = tuple(c.strip() for c in data["categories"].split(",") if c.strip())
             archive = preference_export_archive(
                 project=project, options=options, filters=ExportFilters(categories=categories),

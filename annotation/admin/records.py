@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin, ReadOnlyAdmin, _short, managed_project_ids
-from annotation.models import Assignment, ImportBatch, Prompt, Ranking, RankingEntry, Response
+from annotation.models import Assignment, ImportBatch, Prompt, Ranking, RankingEntry, Response, ResponseRating
 from annotation.services.gold import prompt_gold_set, prompt_gold_unset
 
 
@@ -179,11 +179,21 @@ class RankingEntryInline(ProjectChildInline, admin.TabularInline):
         return entry.response.model_name
 
 
+class ResponseRatingInline(RankingEntryInline):
+    """The per-response form's values of a ranking (docs/labeling-modes.md), read-only like the ranking."""
+
+    model = ResponseRating
+    fields = ("response", "score", "values")
+    readonly_fields = fields
+
+
 @admin.register(Ranking)
 class RankingAdmin(ReadOnlyAdmin):
     """Rankings are immutable: a correction is a new version made by the labeler, never an edit here."""
 
-    list_display = ("id", "prompt_text", "project", "labeler", "source", "version", "is_current", "created_at")
+    list_display = (
+        "id", "prompt_text", "project", "labeler", "source", "version", "is_current", "strength", "created_at"
+    )  # fmt: skip
     list_filter = (
         ("project", admin.RelatedOnlyFieldListFilter),
         "source",
@@ -192,7 +202,7 @@ class RankingAdmin(ReadOnlyAdmin):
     )
     search_fields = ("labeler__username", "prompt__text", "rationale")
     list_select_related = ("project", "labeler", "prompt")
-    inlines = (RankingEntryInline,)
+    inlines = (RankingEntryInline, ResponseRatingInline)
 
     @admin.display(description="prompt")
     def prompt_text(self, obj):

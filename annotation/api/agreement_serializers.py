@@ -109,6 +109,43 @@ class LeaderboardRowSerializer(serializers.Serializer):
     )
 
 
+class ScoreAgreementSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="The likert field's key.")
+    label = serializers.CharField()
+    scale = serializers.ListField(child=serializers.IntegerField(), help_text="[min, max].")
+    n_rated = serializers.IntegerField(help_text="Ratings with a score.")
+    mean = _figure("Mean score.")
+    alpha_interval = _figure("Krippendorff's alpha, interval level: units = responses, coders = labelers.")
+    interval = _interval("95% bootstrap interval of alpha_interval over prompts (nulls when n_boot = 0).")
+    alpha_ordinal = _figure("Krippendorff's alpha, ordinal level.")
+    n_units = serializers.IntegerField(help_text="Responses scored by at least two labelers.")
+
+
+class LabelAgreementSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    label = serializers.CharField()
+    n_rated = serializers.IntegerField()
+    rate = _figure("Share of ratings answering yes.")
+    alpha_nominal = _figure("Krippendorff's alpha, nominal level.")
+    interval = _interval("95% bootstrap interval of alpha_nominal over prompts (nulls when n_boot = 0).")
+    kappa = _figure("Fleiss' kappa over responses (unequal numbers of raters allowed).")
+    n_units = serializers.IntegerField(help_text="Responses rated by at least two labelers.")
+
+
+class TextFieldCountSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    label = serializers.CharField()
+    n_filled = serializers.IntegerField(help_text="Ratings with a non-empty text (no agreement for free text).")
+
+
+class ResponseFormAgreementSerializer(serializers.Serializer):
+    n_ratings = serializers.IntegerField(help_text="Per-response ratings counted.")
+    n_labelers = serializers.IntegerField()
+    score = ScoreAgreementSerializer(allow_null=True, help_text="Null when the form has no likert field.")
+    labels = LabelAgreementSerializer(many=True)
+    texts = TextFieldCountSerializer(many=True)
+
+
 class AgreementReportSerializer(serializers.Serializer):
     """A project without rankings returns only `project`, `n_rankings`, `n_prompts` and `n_labelers` (all 0)."""
 
@@ -146,6 +183,10 @@ class AgreementReportSerializer(serializers.Serializer):
         required=False,
         help_text="Disconnected comparison graph; Bradley-Terry fit not converged. Empty when neither.",
     )
+    response_form = ResponseFormAgreementSerializer(
+        required=False, allow_null=True,
+        help_text="Agreement on each field of the per-response form; null when the project has no form.",
+    )  # fmt: skip
     n_boot = serializers.IntegerField(required=False)
 
 

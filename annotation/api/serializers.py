@@ -15,14 +15,17 @@ from annotation.models import (
     MAX_RESPONSES,
     MAX_REVISION_HOURS,
     MIN_RESPONSES,
+    STRENGTH_LEVELS,
     Guideline,
     Membership,
     Project,
     RevisionPolicy,
 )
+from annotation.response_form import MAX_FIELDS
 from annotation.selectors import role_in_project
 
 RANK_DUPLICATE = "Response {response_id} is ranked more than once."
+RATING_DUPLICATE = "Response {response_id} is rated more than once."
 FLAG_KEY_DUPLICATE = "Flag key {key!r} appears more than once."
 
 
@@ -76,6 +79,23 @@ class ProjectSettingsSerializer(serializers.Serializer):
     render_markdown = serializers.BooleanField(
         required=False, help_text="Show prompts and responses as rendered markdown (false: plain text)."
     )
+    kind = serializers.ChoiceField(
+        choices=Project.Kind.choices, required=False,
+        help_text="ranking (default) or pairwise (A / B / tie with a strength); fixed once it has rankings or tasks.",
+    )  # fmt: skip
+    response_form = serializers.JSONField(
+        required=False,
+        help_text='Per-response form: {"fields": [...]}, the preset "instructgpt", or {} for none. Checked on save '
+        "(docs/labeling-modes.md); stored with every default filled in.",
+    )
+    strength_labels = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, min_length=STRENGTH_LEVELS,
+        max_length=STRENGTH_LEVELS, help_text="Pairwise: the four strength names, strongest first.",
+    )  # fmt: skip
+    strength_margins = serializers.ListField(
+        child=serializers.FloatField(min_value=0, max_value=1000), required=False, min_length=STRENGTH_LEVELS,
+        max_length=STRENGTH_LEVELS, help_text="Pairwise: the export's margin per strength level (default 3, 2, 1, 0).",
+    )  # fmt: skip
 
     revision_policy = serializers.ChoiceField(
         required=False, choices=RevisionPolicy.choices,
@@ -123,7 +143,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "slug", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required",
-            "flag_options", "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours",
+            "flag_options", "responses_per_task", "gold_rate", "render_markdown", "kind", "response_form",
+            "strength_labels", "strength_margins", "revision_policy", "revision_hours",
             "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement",
             "qualification_required", "qualification_threshold", "closed_at", "created_at", "role",
         ]  # fmt: skip
@@ -167,8 +188,22 @@ class RankSerializer(serializers.Serializer):
     rank = serializers.IntegerField(help_text="1 = best; equal ranks are a tie.")
 
 
+class RatingSerializer(serializers.Serializer):
+    response_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    values = serializers.DictField(
+        help_text="{field key: value}: the likert score (an integer), labels (true/false; left out = false), "
+        "texts (strings)."
+    )
+
+    def validate_values(self, values: dict) -> dict:
+        if len(values) > MAX_FIELDS:
+            raise serializers.ValidationError(f"At most {MAX_FIELDS} fields.")
+        return values
+
+
 class RankingInputSerializer(serializers.Serializer):
-    """A judgment: a rank for every shown response, optional flags, rationale and time spent."""
+    """A judgment: a rank for every shown response, optional flags, rationale and time spent; with a per-response
+    form the ratings of every shown response; in a pairwise project the strength (a tie has none)."""
 
     ranks = RankSerializer(many=True, allow_empty=False, max_length=MAX_RESPONSES)
     flags = serializers.ListField(
@@ -178,6 +213,23 @@ class RankingInputSerializer(serializers.Serializer):
     time_spent_s = serializers.FloatField(
         required=False, allow_null=True, default=None, min_value=0, max_value=7 * 24 * 3600
     )
+    ratings = RatingSerializer(
+        many=True, required=False, default=list, max_length=MAX_RESPONSES,
+        help_text="Projects with a per-response form: [{response_id, values}] for the shown responses; checked "
+        "against the form (a missing required score, a score off the scale or an unknown field is a 400).",
+    )  # fmt: skip
+    strength = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=-(2**31), max_value=2**31 - 1,
+        help_text="Pairwise projects: how much better the response ranked 1 is, 1 (strongest) to 4; null for a tie.",
+    )  # fmt: skip
+
+    def validate_ratings(self, ratings: list[dict]) -> dict[int, dict]:
+        """[{response_id, values}, ...] -> {response_id: values}; a repeated id is an error."""
+        ids = [item["response_id"] for item in ratings]
+        duplicates = sorted({rid for rid in ids if ids.count(rid) > 1})
+        if duplicates:
+            raise serializers.ValidationError([RATING_DUPLICATE.format(response_id=rid) for rid in duplicates])
+        return {item["response_id"]: item["values"] for item in ratings}
 
     def validate_ranks(self, ranks: list[dict]) -> dict[int, int]:
         """[{response_id, rank}, ...] -> {response_id: rank}, as the services take it; a repeated id is an error."""

@@ -7,17 +7,21 @@ from the database into ``PromptData`` chunks and calls ``export_files`` or ``exp
 
 from annotation.exports.bundles import BUNDLE_FORMATS, write_bundle
 from annotation.exports.dedup import lsh_bands, lsh_candidates, near_duplicate_groups, shingle_hashes, signatures
-from annotation.exports.formats import Layout, raw_line
+from annotation.exports.formats import Layout, RatingsBatch, RatingsLayout, layout_for, raw_line
 from annotation.exports.meta import META_FILE, content_hash, export_meta, git_commit
 from annotation.exports.options import (
     COLUMNS,
+    DATASETS,
+    DEFAULT_STRENGTH_MARGINS,
     FORMATS,
     MARGINS,
+    PAIRS_FROM,
     SCHEMA_VERSION,
     STRATEGIES,
     TIES,
     ExportOptions,
     parse_flag_list,
+    parse_margins,
 )
 from annotation.exports.pairs import Batch, Counts, Long, all_pairs, pairs_from_ranks, pairs_majority, ranking_pairs
 from annotation.exports.pipeline import Exporter, ExportStats, chunk_table, consensus_by_prompt
@@ -37,9 +41,12 @@ __all__ = [
     "BUNDLE_FORMATS",
     "CHUNK_PROMPTS",
     "COLUMNS",
+    "DATASETS",
+    "DEFAULT_STRENGTH_MARGINS",
     "FORMATS",
     "MARGINS",
     "META_FILE",
+    "PAIRS_FROM",
     "SCHEMA_VERSION",
     "STRATEGIES",
     "TEST",
@@ -60,6 +67,8 @@ __all__ = [
     "PromptData",
     "PromptSplitter",
     "RankingData",
+    "RatingsBatch",
+    "RatingsLayout",
     "Sink",
     "Split",
     "chunk_table",
@@ -71,6 +80,7 @@ __all__ = [
     "export_stream",
     "file_sha256",
     "git_commit",
+    "layout_for",
     "lsh_bands",
     "lsh_candidates",
     "min_test_groups",
@@ -80,6 +90,7 @@ __all__ = [
     "pairs_from_ranks",
     "pairs_majority",
     "parse_flag_list",
+    "parse_margins",
     "ranking_pairs",
     "raw_line",
     "save_hf_dataset",

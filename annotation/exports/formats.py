@@ -14,6 +14,7 @@ row dict (the tests check it byte for byte). The remaining per-line work is one 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from itertools import chain, repeat
 from typing import Any
 
@@ -43,7 +44,7 @@ class Layout:
     def __init__(self, options: ExportOptions, conversational: bool) -> None:
         self.conversational = conversational
         self.columns: list[str] = ["prompt", "chosen", "rejected"]
-        if options.margin == "rank-diff":
+        if options.margin != "none":
             self.columns.append("margin")
         if options.ties == "keep":
             self.columns.append("tie")
@@ -161,21 +162,115 @@ class Layout:
 
 def raw_line(prompt: PromptData, ranking_raw: dict[str, Any], ranks: dict[int, int], flags: list[str], side: str,
              ranking_id: int) -> bytes:  # fmt: skip
-    """One raw ranking: every response with its text, model and rank, plus the ranking's own fields."""
+    """One raw ranking: every response with its text, model and rank (and, where the project has a per-response
+    form, its `rating`), plus the ranking's own fields."""
     models = prompt.models or {}
     shown = ranking_raw.get("shown_order") or sorted(ranks)
+    ratings = ranking_raw.get("ratings")
     line = {
         "ranking_id": ranking_id,
         "prompt_id": prompt.id,
         "prompt": prompt.messages if prompt.messages else prompt.text,
         "category": prompt.category,
         "split": side,
-        **{k: v for k, v in ranking_raw.items() if k != "shown_order"},
+        **{k: v for k, v in ranking_raw.items() if k not in ("shown_order", "ratings")},
         "flags": flags,
         "shown_order": shown,
         "responses": [
             {"id": rid, "text": prompt.responses.get(rid, ""), "model": models.get(rid, ""), "rank": ranks[rid]}
+            | ({"rating": ratings.get(rid)} if ratings is not None else {})
             for rid in sorted(ranks, key=lambda rid: (ranks[rid], rid))
         ],
     }
     return orjson.dumps(line) + b"\n"
+
+
+# --- the ratings dataset: one row per response per labeler ---------------------------------------------------------
+
+
+@dataclass
+class RatingsBatch:
+    """Rating rows in columns: ``prompt`` indexes ``prompts``; ``values`` is the response's form ({field key:
+    value}, None where the ranking has no form values, e.g. an imported one)."""
+
+    prompts: list[PromptData] = field(default_factory=list)
+    prompt: list[int] = field(default_factory=list)
+    response: list[int] = field(default_factory=list)
+    rank: list[float] = field(default_factory=list)
+    ranking: list[int] = field(default_factory=list)
+    labeler: list[int] = field(default_factory=list)
+    values: list[dict[str, Any] | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.response)
+
+    def add_prompt(self, prompt: PromptData) -> int:
+        self.prompts.append(prompt)
+        return len(self.prompts) - 1
+
+
+RATING_ID_COLUMNS = ("prompt_id", "response_id", "ranking_id", "labeler_id")
+
+
+class RatingsLayout:
+    """The columns of a ratings export: ``prompt``, ``response``, ``score`` (the likert field), a ``label_<key>``
+    (bool) per yes/no label and a ``text_<key>`` per text field of the project's form, the response's ``rank`` in
+    the same judgment, then (``columns="full"``) ``prompt_id``, ``response_id``, ``ranking_id``, ``labeler_id``,
+    ``category``. Values a ranking does not have (no form when it was made) are null."""
+
+    def __init__(self, options: ExportOptions, conversational: bool, fields: list[dict] | None) -> None:
+        self.conversational = conversational
+        fields = fields or []
+        likert = next((f for f in fields if f["type"] == "likert"), None)
+        self.score_key = likert["key"] if likert else None
+        self.labels = [f["key"] for f in fields if f["type"] == "label"]
+        self.texts = [f["key"] for f in fields if f["type"] == "text"]
+        self.columns = ["prompt", "response", "score", *(f"label_{k}" for k in self.labels)]
+        self.columns += [f"text_{k}" for k in self.texts] + ["rank"]
+        if options.columns == "full":
+            self.columns += [*RATING_ID_COLUMNS, "category"]
+        self._pairs = Layout(options, conversational)  # its prompt and response values
+
+    def rows(self, batch: RatingsBatch) -> list[dict[str, Any]]:
+        out = []
+        for i in range(len(batch)):
+            prompt = batch.prompts[batch.prompt[i]]
+            values = batch.values[i]
+            rank = batch.rank[i]
+            row = {
+                "prompt": self._pairs.prompt_value(prompt),
+                "response": self._pairs.response_value(prompt.responses[batch.response[i]]),
+                "score": None if values is None or self.score_key is None else values.get(self.score_key),
+                **{f"label_{k}": None if values is None else values.get(k) for k in self.labels},
+                **{f"text_{k}": None if values is None else values.get(k) for k in self.texts},
+                "rank": int(rank),
+                "prompt_id": prompt.id,
+                "response_id": batch.response[i],
+                "ranking_id": batch.ranking[i],
+                "labeler_id": batch.labeler[i],
+                "category": prompt.category,
+            }
+            out.append({name: row[name] for name in self.columns})
+        return out
+
+    def jsonl(self, batch: RatingsBatch) -> bytes:
+        return b"".join(orjson.dumps(row) + b"\n" for row in self.rows(batch))
+
+    def schema(self) -> pa.Schema:
+        text = pa.list_(MESSAGE) if self.conversational else pa.string()
+        types = {"prompt": text, "response": text, "score": pa.int64(), "rank": pa.int64(), "category": pa.string()}
+        types |= {name: pa.int64() for name in RATING_ID_COLUMNS}
+        types |= {f"label_{k}": pa.bool_() for k in self.labels} | {f"text_{k}": pa.string() for k in self.texts}
+        return pa.schema([(name, types[name]) for name in self.columns])
+
+    def arrow(self, batch: RatingsBatch) -> pa.Table:
+        return pa.Table.from_pylist(self.rows(batch), schema=self.schema())
+
+
+def layout_for(
+    options: ExportOptions, conversational: bool, fields: list[dict] | None = None
+) -> Layout | RatingsLayout:
+    """The layout of an export: pairs, or the ratings dataset (with the project's form fields)."""
+    if options.dataset == "ratings":
+        return RatingsLayout(options, conversational, fields)
+    return Layout(options, conversational)

@@ -37,6 +37,12 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
+def _split_counts(counts: Any, dataset: str) -> dict[str, int]:
+    """prompts, rankings and the rows of the dataset: pairs, or ratings."""
+    rows = "ratings" if dataset == "ratings" else "pairs"
+    return {"prompts": counts.prompts, "rankings": counts.rankings, rows: getattr(counts, rows)}
+
+
 def export_meta(
     *,
     fmt: str,
@@ -57,6 +63,7 @@ def export_meta(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "format": fmt,
+        "dataset": options.dataset,
         "strategy": options.strategy,
         "options": options.as_dict(),
         "columns": columns,
@@ -66,9 +73,13 @@ def export_meta(
             "prompts": sum(s.prompts for s in stats.splits.values()),
             "rankings": sum(s.rankings for s in stats.splits.values()),
             "pairs": pairs["pairs"],
+            "ratings": sum(s.ratings for s in stats.splits.values()),
             "ties_dropped": pairs["ties_dropped"],
             "tie_rows": pairs["tie_rows"],
             "even_splits_dropped": pairs["even_splits_dropped"],
+            "margin_missing": pairs["margin_missing"],
+            "margin_clipped": pairs["margin_clipped"],
+            "rankings_without_scores": stats.rankings_without_scores,
             "prompts_considered": stats.prompts_seen,
             "prompts_without_rankings": stats.prompts_without_rankings,
             "prompts_below_min_labelers": stats.prompts_below_min_labelers,
@@ -78,7 +89,7 @@ def export_meta(
             "unsafe_pairs": stats.unsafe_pairs,
             "near_duplicate_groups": split.n_groups_merged,
             "prompts_in_near_duplicate_groups": split.n_prompts_merged,
-            "splits": {name: asdict(counts) for name, counts in stats.splits.items()},
+            "splits": {name: _split_counts(counts, options.dataset) for name, counts in stats.splits.items()},
         },
         "labelers": labelers,
         "agreement": {

@@ -25,6 +25,8 @@ class Counts:
     ties_dropped: int = 0
     tie_rows: int = 0
     even_splits_dropped: int = 0
+    margin_missing: int = 0  # margin score-diff / strength: rows without a score or strength (margin 0)
+    margin_clipped: int = 0  # margin score-diff: rows whose scores order the pair the other way (margin 0)
 
     def add(self, other: Counts) -> None:
         for name in vars(self):
@@ -88,7 +90,8 @@ def _append(batch: Batch, index: int, row: tuple[int, int, float, bool], extra: 
 class Long:
     """Rankings in long format, rows grouped by ranking: ``item`` indexes the chunk's prompts, ``ranking`` numbers
     the rankings 0..n-1 (``ranking_ids`` maps them to ids, ``source`` to the chunk's ranking numbers), then the
-    labeler, response id and rank of each row; ``sizes`` counts each ranking's rows."""
+    labeler, response id and rank of each row; ``sizes`` counts each ranking's rows; ``entry`` is each row's
+    entry number in the chunk (its score and form values)."""
 
     item: np.ndarray
     ranking: np.ndarray
@@ -98,6 +101,7 @@ class Long:
     ranking_ids: np.ndarray
     sizes: np.ndarray
     source: np.ndarray
+    entry: np.ndarray
 
     @classmethod
     def from_chunk(cls, chunk: Chunk, keep: np.ndarray) -> Long:
@@ -118,6 +122,7 @@ class Long:
             ranking_ids=chunk.ranking_id[chosen],
             sizes=np.bincount(ranking, minlength=len(chosen)),
             source=chosen,
+            entry=rows,
         )
 
     @classmethod
@@ -133,12 +138,14 @@ class Long:
         starts = (np.cumsum(self.sizes) - self.sizes).tolist()
         response, rank = self.response.tolist(), self.rank.tolist()
         raw = chunk.ranking_raw
+        strength = chunk.strengths().tolist()
         for number, (start, size, source) in enumerate(zip(starts, self.sizes.tolist(), self.source.tolist(),
                                                            strict=True)):  # fmt: skip
             item = int(chunk.ranking_prompt[source])
             ranks = {response[i]: int(rank[i]) if rank[i].is_integer() else rank[i] for i in range(start, start + size)}
             ranking = RankingData(int(self.ranking_ids[number]), int(chunk.ranking_labeler[source]), ranks,
-                                  chunk.ranking_flags[source], raw[source] if raw else None)  # fmt: skip
+                                  chunk.ranking_flags[source], raw[source] if raw else None,
+                                  None if strength[source] != strength[source] else int(strength[source]))  # fmt: skip
             out.setdefault(item, []).append(ranking)
         return out
 

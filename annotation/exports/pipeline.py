@@ -2,7 +2,11 @@
 is kept -> pairs by strategy -> the prompt's split -> sinks. Only the current chunk is ever in memory.
 
 Chunks arrive in columns (``Chunk``): the filters, the agreement sums and strategy ``all`` are array operations;
-``majority``, ``consensus`` and ``raw`` turn the kept rows back into per-prompt ``RankingData``."""
+``majority``, ``consensus`` and ``raw`` turn the kept rows back into per-prompt ``RankingData``.
+
+``pairs_from="scores"`` first replaces each ranking's ranks by the order of its per-response scores, so every
+filter and strategy then works on them; dataset ``ratings`` writes one row per response of each kept ranking
+(after the same filters) instead of pairs."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from annotation import agreement as ag
-from annotation.exports.formats import raw_line
+from annotation.exports.formats import RatingsBatch, raw_line
 from annotation.exports.options import UNSAFE_FLAG, ExportOptions
 from annotation.exports.pairs import Batch, Counts, Long, all_pairs, pairs_from_ranks, pairs_majority
 from annotation.exports.records import Chunk, PromptData, RankingData
@@ -28,6 +32,7 @@ class SplitCounts:
     prompts: int = 0
     rankings: int = 0
     pairs: int = 0
+    ratings: int = 0
 
 
 @dataclass
@@ -39,6 +44,7 @@ class ExportStats:
     prompts_below_min_labelers: int = 0
     prompts_below_min_agreement: int = 0
     rankings_flag_excluded: int = 0
+    rankings_without_scores: int = 0
     unsafe_rankings: int = 0
     unsafe_pairs: int = 0
     pairs: Counts = field(default_factory=Counts)
@@ -96,6 +102,9 @@ class Exporter:
     def process(self, data: Chunk | Sequence[PromptData]) -> None:
         chunk = data if isinstance(data, Chunk) else Chunk.from_prompts(data)
         self.stats.prompts_seen += len(chunk.prompts)
+        if self.options.pairs_from == "scores" and self.options.dataset == "pairs" and not self.raw:
+            chunk, unscored = chunk.with_score_ranks()
+            self.stats.rankings_without_scores += unscored
         keep, unsafe = self._ranking_masks(chunk)
         prompt_keep = self._prompt_mask(chunk, keep)
         long = Long.from_chunk(chunk, keep & prompt_keep[chunk.ranking_prompt])
@@ -103,6 +112,10 @@ class Exporter:
         side_of = self._sides(chunk, prompt_keep)
         if self.raw:
             self._write_raw(chunk, long, side_of, self.sinks["raw"])
+        elif self.options.dataset == "ratings":
+            for side, batch in self._ratings(chunk, long, side_of).items():
+                self.sinks[side].write(batch)
+                self.stats.splits[side].ratings += len(batch)
         else:
             for side, (batch, counts) in self._pairs(chunk, long, side_of).items():
                 self.sinks[side].write(batch)
@@ -227,7 +240,7 @@ class Exporter:
             batch.prompt = (np.cumsum(on_side) - 1)[pair_item[mask]].tolist()
             batch.chosen = long.response[b].tolist()
             batch.rejected = long.response[w].tolist()
-            batch.margin = (long.rank[w] - long.rank[b]).tolist()
+            batch.margin = self._margins(chunk, long, b, w, tie[mask], counts).tolist()
             batch.tie = tie[mask].tolist()
             batch.ranking = long.ranking_ids[long.ranking[b]].tolist()
             counts.pairs = len(batch.chosen)
@@ -235,6 +248,50 @@ class Exporter:
                 counts.tie_rows = int(tie[mask].sum())
             else:
                 counts.ties_dropped = int(possible[on_side[ranking_item]].sum()) - counts.pairs
+
+    def _margins(self, chunk: Chunk, long: Long, b: np.ndarray, w: np.ndarray, tie: np.ndarray, counts) -> np.ndarray:
+        """The margin of each row (better row ``b``, worse row ``w``): the rank difference, or for ``score-diff``
+        the chosen response's score minus the rejected one's (0 where either has none, or where the scores order
+        the pair the other way), or for ``strength`` the mapping of the ranking's strength (0 where it has none).
+        Tie rows have margin 0."""
+        if self.options.margin == "score-diff":
+            score = chunk.scores()[long.entry]
+            diff = score[b] - score[w]
+            missing = ~np.isfinite(diff) & ~tie
+            clipped = np.isfinite(diff) & (diff < 0) & ~tie
+            counts.margin_missing, counts.margin_clipped = int(missing.sum()), int(clipped.sum())
+            return np.where(missing | clipped | tie, 0.0, diff)
+        if self.options.margin == "strength":
+            strength = chunk.strengths()[long.source[long.ranking[b]]]
+            known = np.isfinite(strength) & (strength >= 1) & (strength <= 4)
+            mapping = np.asarray(self.options.strength_margin_values, dtype=np.float64)
+            counts.margin_missing = int((~known & ~tie).sum())
+            level = np.where(known, strength, 1).astype(np.int64) - 1
+            return np.where(known & ~tie, mapping[level], 0.0)
+        return long.rank[w] - long.rank[b]
+
+    def _ratings(self, chunk: Chunk, long: Long, side_of: dict[int, str]) -> dict[str, RatingsBatch]:
+        """Dataset ``ratings``: one row per response of every kept ranking, by ranking then response id."""
+        out = {side: RatingsBatch() for side in (TRAIN, TEST)}
+        order = np.lexsort((long.response, long.ranking))
+        values = chunk.entry_values
+        item_batch: dict[tuple[str, int], int] = {}
+        for row in order.tolist():
+            item = int(long.item[row])
+            if item not in side_of:
+                continue
+            batch = out[side_of[item]]
+            key = (side_of[item], item)
+            if key not in item_batch:
+                item_batch[key] = batch.add_prompt(chunk.prompts[item])
+            entry = int(long.entry[row])
+            batch.prompt.append(item_batch[key])
+            batch.response.append(int(long.response[row]))
+            batch.rank.append(float(long.rank[row]))
+            batch.ranking.append(int(long.ranking_ids[long.ranking[row]]))
+            batch.labeler.append(int(long.labeler[row]))
+            batch.values.append(values[entry] if values is not None else None)
+        return out
 
     def _write_raw(self, chunk: Chunk, long: Long, side_of: dict[int, str], sink: Sink) -> None:
         parts = [
@@ -251,6 +308,9 @@ class Exporter:
         side_of = dict.fromkeys(np.unique(long.item).tolist(), TRAIN)
         if self.raw:
             self._write_raw(chunk, long, side_of, self.unsafe)
+            return
+        if self.options.dataset == "ratings":
+            self.unsafe.write(self._ratings(chunk, long, side_of)[TRAIN])
             return
         batch, counts = self._pairs(chunk, long, side_of)[TRAIN]
         self.unsafe.write(batch)

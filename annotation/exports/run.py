@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from annotation.exports.bundles import BUNDLE_FORMATS, write_bundle
-from annotation.exports.formats import Layout
+from annotation.exports.formats import Layout, RatingsLayout, layout_for
 from annotation.exports.meta import META_FILE, content_hash, export_meta
 from annotation.exports.options import ExportOptions
 from annotation.exports.pipeline import Exporter, ExportStats
@@ -30,6 +30,7 @@ FORMAT_UNKNOWN = "Unknown format {fmt!r}; use one of jsonl, parquet, hf, raw, op
 BUNDLE_UNSAFE = "An {fmt} bundle has no unsafe file: export the unsafe rankings with --format jsonl."
 META_FORMAT_UNKNOWN = "Unknown format {fmt!r} for metadata without files; use one of jsonl, parquet, raw."
 STREAM_SPLIT_UNKNOWN = "split must be 'train' or 'test', got {split!r}."
+RAW_RATINGS = "Format raw writes whole rankings (their ratings included): use dataset pairs with it."
 CHUNK_PROMPTS = 1000
 
 PromptTexts = Callable[[], Iterable[tuple[int, str]]]
@@ -84,20 +85,21 @@ def export_files(
     labeler_names: Callable[[list[int]], list[dict[str, Any]]],
     unsafe_path: Path | None = None,
     progress: Progress | None = None,
+    rating_fields: list[dict] | None = None,
 ) -> ExportResult:
     """Write the export into the directory ``out`` and ``out/export_meta.json``; returns the metadata. ``fmt``
-    openrlhf or verl: a hand-off bundle for that engine (bundles/)."""
+    openrlhf or verl: a hand-off bundle for that engine (bundles/). ``rating_fields`` are the project's
+    per-response form fields (the columns of dataset ``ratings``)."""
     if fmt in BUNDLE_FORMATS:
         if unsafe_path is not None:
             raise ValueError(BUNDLE_UNSAFE.format(fmt=fmt))
         return _export_bundle(fmt, options=options, out=out, prompt_texts=prompt_texts, load_chunks=load_chunks,
                               conversational=conversational, context=context, labeler_names=labeler_names,
-                              progress=progress)  # fmt: skip
-    if fmt not in ("jsonl", "parquet", "hf", "raw"):
-        raise ValueError(FORMAT_UNKNOWN.format(fmt=fmt))
+                              progress=progress, rating_fields=rating_fields)  # fmt: skip
+    _check(fmt, options, ("jsonl", "parquet", "hf", "raw"))
     out.mkdir(parents=True, exist_ok=True)
     split = split_prompts(options, prompt_texts)
-    layout = Layout(options, conversational)
+    layout = layout_for(options, conversational, rating_fields)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=out)) if fmt == "hf" else out
     names, data_format = _file_names(fmt)
     sinks = {key: file_sink(work / name, layout, data_format) for key, name in names.items()}
@@ -145,20 +147,29 @@ def export_meta_only(
     conversational: bool,
     context: dict[str, Any],
     labeler_names: Callable[[list[int]], list[dict[str, Any]]],
+    rating_fields: list[dict] | None = None,
 ) -> dict[str, Any]:
     """The ``export_meta.json`` that ``export_files`` writes for the same arguments (no unsafe file), file hashes
     included, without writing any file: the data files' bytes are made, hashed and dropped. Formats jsonl, parquet
     and raw (an ``hf`` export's hashes are of the Arrow files ``datasets`` writes)."""
     if fmt not in ("jsonl", "parquet", "raw"):
         raise ValueError(META_FORMAT_UNKNOWN.format(fmt=fmt))
+    _check(fmt, options, ("jsonl", "parquet", "raw"))
     split = split_prompts(options, prompt_texts)
-    layout = Layout(options, conversational)
+    layout = layout_for(options, conversational, rating_fields)
     names, data_format = _file_names(fmt)
     sinks = {key: Sink(NullFile(), layout, data_format) for key in names}
     exporter = Exporter(options.with_unsafe(False), split, sinks)
     _run(exporter, split, load_chunks, None)
     files = {names[key]: sink.sha256 or "" for key, sink in sinks.items()}
     return _meta(fmt, exporter, split, files, context, labeler_names, layout)
+
+
+def _check(fmt: str, options: ExportOptions, formats: tuple[str, ...]) -> None:
+    if fmt not in formats:
+        raise ValueError(FORMAT_UNKNOWN.format(fmt=fmt))
+    if fmt == "raw" and options.dataset == "ratings":
+        raise ValueError(RAW_RATINGS)
 
 
 def _file_names(fmt: str) -> tuple[dict[str, str], str]:
@@ -175,7 +186,7 @@ def _meta(
     files: dict[str, str],
     context: dict[str, Any],
     labeler_names: Callable[[list[int]], list[dict[str, Any]]],
-    layout: Layout,
+    layout: Layout | RatingsLayout,
 ) -> dict[str, Any]:
     return export_meta(
         fmt=fmt,
@@ -198,14 +209,14 @@ def export_stream(
     prompt_texts: PromptTexts,
     load_chunks: LoadChunks,
     conversational: bool,
+    rating_fields: list[dict] | None = None,
 ) -> Iterator[bytes]:
     """The bytes of one split (``fmt`` jsonl or parquet) or of the raw rankings, yielded after every chunk."""
-    if fmt not in ("jsonl", "parquet", "raw"):
-        raise ValueError(FORMAT_UNKNOWN.format(fmt=fmt))
+    _check(fmt, options, ("jsonl", "parquet", "raw"))
     if split_name not in (TRAIN, TEST):
         raise ValueError(STREAM_SPLIT_UNKNOWN.format(split=split_name))
     split = split_prompts(options, prompt_texts)
-    layout = Layout(options, conversational)
+    layout = layout_for(options, conversational, rating_fields)
     if fmt == "raw":
         buffer = BufferFile()
         sinks = {"raw": Sink(buffer, layout, "jsonl")}

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import pyarrow.parquet as pq
 
-from annotation.exports.formats import Layout
+from annotation.exports.formats import Layout, RatingsLayout
 from annotation.exports.pairs import Batch
 
 
@@ -127,7 +127,7 @@ class BufferFile:
 class Sink:
     """Rows of one split (or the unsafe file) written as JSONL or Parquet; ``rows`` counts them."""
 
-    def __init__(self, target: BinaryIO | BufferFile, layout: Layout, fmt: str = "jsonl") -> None:
+    def __init__(self, target: BinaryIO | BufferFile, layout: Layout | RatingsLayout, fmt: str = "jsonl") -> None:
         self.layout, self.format, self.rows = layout, fmt, 0
         self.file = target if isinstance(target, BufferFile) else HashingFile(target)
         self._parquet = pq.ParquetWriter(self.file, layout.schema()) if fmt == "parquet" else None
@@ -154,7 +154,7 @@ class Sink:
         return self.file.sha256 if isinstance(self.file, HashingFile) else None
 
 
-def file_sink(path: Path, layout: Layout, fmt: str) -> Sink:
+def file_sink(path: Path, layout: Layout | RatingsLayout, fmt: str) -> Sink:
     path.parent.mkdir(parents=True, exist_ok=True)
     return Sink(path.open("wb"), layout, fmt)
 

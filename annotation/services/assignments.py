@@ -23,13 +23,18 @@ MAX_TRIES = 5
 
 
 def shown_order_for(
-    prompt: Prompt, labeler: AbstractUser, limit: int | None, ids: list[int] | None = None
+    prompt: Prompt, labeler: AbstractUser, limit: int | None, ids: list[int] | None = None, *, pairwise: bool = False
 ) -> list[int]:
-    """Response ids in a random order, seeded per labeler and prompt (reproducible, different for each labeler)."""
+    """Response ids in a random order, seeded per labeler and prompt (reproducible, different for each labeler).
+
+    Pairwise: two responses, the same two for every labeler of the prompt (seeded per prompt, so their judgments
+    can be compared), in an order seeded per labeler (so A is not always the same response)."""
     ids = sorted(prompt.responses.values_list("id", flat=True) if ids is None else ids)
+    if pairwise and len(ids) > 2:
+        ids = sorted(random.Random(f"pair:{prompt.pk}").sample(ids, 2))
     rng = random.Random(f"{prompt.pk}:{labeler.pk}")
     rng.shuffle(ids)
-    return ids[:limit] if limit else ids
+    return ids[:limit] if limit and not pairwise else ids
 
 
 def active_leases(*, prompt_id: int, now, exclude_labeler_id: int | None = None) -> int:
@@ -83,7 +88,9 @@ def _lease(project: Project, labeler: AbstractUser, prompt: Prompt, now) -> Assi
         project=project,
         prompt=prompt,
         labeler=labeler,
-        shown_order=shown_order_for(prompt, labeler, project.responses_per_task, [r.id for r in responses]),
+        shown_order=shown_order_for(
+            prompt, labeler, project.responses_per_task, [r.id for r in responses], pairwise=project.is_pairwise
+        ),
         expires_at=now + timedelta(minutes=min(project.lease_minutes, MAX_LEASE_MINUTES)),
     )
     assignment.fetched_responses = responses  # the page or API shows them next: spare it a second query

@@ -23,7 +23,7 @@ from django.db import connection
 from django.db.models import F, QuerySet
 
 from annotation import exports
-from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry, Response
+from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry, Response, ResponseRating
 
 Progress = Callable[[int, int], None]
 RANK_BASE = 16  # ranks are 1..MAX_RESPONSES (10): response_id * 16 + rank packs both into one integer
@@ -73,10 +73,14 @@ def _iso(value: Any) -> str | None:
 
 
 class _Source:
-    """The querysets of one export and the two loaders the pipeline calls."""
+    """The querysets of one export and the two loaders the pipeline calls. Per-response scores and form values are
+    read only when the export uses them (``scores``, ``values``)."""
 
-    def __init__(self, project: Project, filters: ExportFilters, raw: bool) -> None:
-        self.project, self.raw = project, raw
+    def __init__(
+        self, project: Project, filters: ExportFilters, raw: bool, scores: bool = False, values: bool = False
+    ) -> None:
+        self.project, self.raw, self.values = project, raw, values or raw
+        self.scores = scores or self.values
         self.excluded_labelers = list(
             Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True)
         )
@@ -139,16 +143,46 @@ class _Source:
         at = np.searchsorted(rankings["id"], entry[:, 0], sorter=by_id).clip(0, max(len(by_id) - 1, 0))
         found = rankings["id"][by_id[at]] == entry[:, 0] if len(by_id) else np.zeros(len(entry), dtype=bool)
         response, rank = np.divmod(entry[found, 1], RANK_BASE)
+        entry_ranking = by_id[at][found]
+        score, values = self._ratings(rankings, entry_ranking, response, lo, hi)
         return exports.Chunk(
             prompts=[prompts[pid] for pid in order],
             ranking_id=rankings["id"], ranking_prompt=rankings["prompt"], ranking_labeler=rankings["labeler"],
-            ranking_flags=rankings["flags"], ranking_raw=rankings["raw"],
-            entry_ranking=by_id[at][found], entry_response=response, entry_rank=rank,
+            ranking_flags=rankings["flags"], ranking_raw=rankings["raw"], ranking_strength=rankings["strength"],
+            entry_ranking=entry_ranking, entry_response=response, entry_rank=rank,
+            entry_score=score, entry_values=values,
         )  # fmt: skip
+
+    def _ratings(self, rankings: dict[str, Any], entry_ranking: np.ndarray, response: np.ndarray, lo: int, hi: int):
+        """(the score of each entry, NaN where none; the form values of each entry, None where none): only what
+        the export reads. Raw exports get each ranking's ratings in its raw fields instead."""
+        if not self.scores:
+            return None, None
+        fields = ["ranking_id", "response_id", "score"] + (["values"] if self.values else [])
+        rows = _rows(
+            ResponseRating.objects.filter(
+                ranking__project=self.project, ranking__is_current=True, **_between("ranking__prompt_id", lo, hi)
+            ).order_by().values_list(*fields)
+        )  # fmt: skip
+        found = {(row[0], row[1]): row for row in rows}
+        entry_ids = rankings["id"][entry_ranking].tolist()
+        keys = list(zip(entry_ids, response.tolist(), strict=True))
+        score = np.array(
+            [np.nan if (row := found.get(key)) is None or row[2] is None else row[2] for key in keys], dtype=np.float64
+        )
+        values = [(_json(found[key][3]) if key in found else None) for key in keys] if self.values else None
+        if self.raw and rankings["raw"] is not None:
+            by_ranking: dict[int, dict[int, Any]] = {}
+            for (ranking_id, response_id), row in found.items():
+                by_ranking.setdefault(ranking_id, {})[response_id] = _json(row[3])
+            for ranking_id, raw in zip(rankings["id"].tolist(), rankings["raw"], strict=True):
+                if ranking_id in by_ranking:
+                    raw["ratings"] = by_ranking[ranking_id]
+        return score, values
 
     def _rankings(self, order: list[int], lo: int, hi: int) -> dict[str, Any]:
         """The chunk's rankings (after the database filters) as columns, in (prompt, id) order."""
-        fields = ["id", "prompt_id", "labeler_id", "flags"]
+        fields = ["id", "prompt_id", "labeler_id", "flags", "strength"]
         if self.raw:
             fields += ["labeler__username", "version", "guideline_version", "created_at", "rationale",
                        "time_spent_s", "source", "shown_order"]  # fmt: skip
@@ -157,14 +191,16 @@ class _Source:
         rows = [row for row in _rows(rankings.values_list(*fields)) if row[1] in index]
         raw = None
         if self.raw:
-            raw = [{"labeler": row[4], "version": row[5], "guideline_version": row[6], "created_at": _iso(row[7]),
-                    "rationale": row[8], "time_spent_s": row[9], "source": row[10], "shown_order": _json(row[11])}
+            raw = [{"labeler": row[5], "version": row[6], "guideline_version": row[7], "created_at": _iso(row[8]),
+                    "rationale": row[9], "time_spent_s": row[10], "source": row[11], "shown_order": _json(row[12])}
+                   | ({"strength": row[4]} if self.project.is_pairwise else {})
                    for row in rows]  # fmt: skip
         return {
             "id": np.array([row[0] for row in rows], dtype=np.int64),
             "prompt": np.array([index[row[1]] for row in rows], dtype=np.int64),
             "labeler": np.array([row[2] for row in rows], dtype=np.int64),
             "flags": [[] if row[3] in ("[]", []) else (_json(row[3]) or []) for row in rows],
+            "strength": np.array([np.nan if row[4] is None else row[4] for row in rows], dtype=np.float64),
             "raw": raw,
         }
 
@@ -172,7 +208,10 @@ class _Source:
         project = self.project
         excluded = get_user_model().objects.filter(pk__in=self.excluded_labelers).order_by("username")
         return {
-            "project": {"id": project.pk, "slug": project.slug, "name": project.name},
+            "project": {"id": project.pk, "slug": project.slug, "name": project.name, "kind": project.kind},
+            "response_form": [
+                {"key": f["key"], "type": f["type"], "label": f["label"]} for f in project.response_fields
+            ],
             "filters": filters.as_dict(),
             "left_out": {
                 "gold_prompts": Prompt.objects.filter(project=project, is_gold=True).count(),
@@ -182,6 +221,16 @@ class _Source:
                 ).count(),
             },
         }
+
+
+def _resolved(project: Project, options: exports.ExportOptions | None) -> exports.ExportOptions:
+    """The caller's options, with the project's strength-to-margin mapping unless they name their own."""
+    return (options or exports.ExportOptions()).with_strength_margins(project.strength_margin_values)
+
+
+def _source(project: Project, filters: ExportFilters, fmt: str, options: exports.ExportOptions) -> _Source:
+    raw = fmt == "raw"
+    return _Source(project, filters, raw=raw, scores=options.needs_scores, values=options.dataset == "ratings")
 
 
 def labeler_names(ids: list[int], project: Project | None = None) -> list[dict[str, Any]]:
@@ -206,8 +255,8 @@ def preference_export_create(
     progress: Progress | None = None,
 ) -> exports.ExportResult:
     """Write the project's preference export into the directory ``out`` (data files + export_meta.json)."""
-    options, filters = options or exports.ExportOptions(), filters or ExportFilters()
-    source = _Source(project, filters, raw=fmt == "raw")
+    options, filters = _resolved(project, options), filters or ExportFilters()
+    source = _source(project, filters, fmt, options)
     return exports.export_files(
         options=options,
         fmt=fmt,
@@ -219,6 +268,7 @@ def preference_export_create(
         labeler_names=partial(labeler_names, project=project),
         unsafe_path=unsafe_path,
         progress=progress,
+        rating_fields=project.response_fields,
     )
 
 
@@ -231,8 +281,8 @@ def preference_export_stream(
     filters: ExportFilters | None = None,
 ) -> Iterator[bytes]:
     """The bytes of one split (or, for ``raw``, every ranking), produced chunk by chunk for a streaming response."""
-    options, filters = options or exports.ExportOptions(), filters or ExportFilters()
-    source = _Source(project, filters, raw=fmt == "raw")
+    options, filters = _resolved(project, options), filters or ExportFilters()
+    source = _source(project, filters, fmt, options)
     return exports.export_stream(
         options=options,
         fmt=fmt,
@@ -240,6 +290,7 @@ def preference_export_stream(
         prompt_texts=source.prompt_texts,
         load_chunks=source.load_chunks,
         conversational=source.conversational(),
+        rating_fields=project.response_fields,
     )
 
 
@@ -253,8 +304,8 @@ def preference_export_meta(
     """The ``export_meta.json`` that ``preference_export_create`` writes for the same arguments (counts, options,
     split, labelers, agreement and the data files' sha256), computed without writing a file. Runs the whole export:
     as long as the export itself."""
-    options, filters = options or exports.ExportOptions(), filters or ExportFilters()
-    source = _Source(project, filters, raw=fmt == "raw")
+    options, filters = _resolved(project, options), filters or ExportFilters()
+    source = _source(project, filters, fmt, options)
     return exports.export_meta_only(
         options=options,
         fmt=fmt,
@@ -263,6 +314,7 @@ def preference_export_meta(
         conversational=source.conversational(),
         context=source.context(filters),
         labeler_names=partial(labeler_names, project=project),
+        rating_fields=project.response_fields,
     )
 
 

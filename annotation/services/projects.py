@@ -1,12 +1,13 @@
 """Writes on projects, guidelines and memberships."""
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from annotation.models import Assignment, Guideline, Membership, Project, Prompt
+from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking
 
 DEFAULT_GUIDELINES = """# Guidelines
 
@@ -36,10 +37,14 @@ def project_create(
 
 PROJECT_EDITABLE = (
     "name", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required", "flag_options",
-    "responses_per_task", "gold_rate", "render_markdown", "revision_policy", "revision_hours", "closed_at",
-    "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement", "qualification_required",
-    "qualification_threshold",
+    "responses_per_task", "gold_rate", "render_markdown", "kind", "response_form", "strength_labels",
+    "strength_margins", "revision_policy", "revision_hours", "closed_at", "feedback_every", "overlap_mode",
+    "overlap_min", "adaptive_agreement", "qualification_required", "qualification_threshold",
 )  # fmt: skip
+KIND_LOCKED = (
+    "The project already has rankings or tasks handed out: its kind ({kind}) cannot change. Create a new project "
+    "instead."
+)
 
 
 @transaction.atomic
@@ -48,6 +53,8 @@ def project_update(*, project: Project, **fields) -> Project:
     unknown = set(fields) - set(PROJECT_EDITABLE)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    if "kind" in fields and fields["kind"] != project.kind and _has_work(project):
+        raise ValidationError({"kind": KIND_LOCKED.format(kind=project.kind)})
     if fields.get("closed_at") and project.closed_at:  # closing a closed project keeps when it was closed
         fields["closed_at"] = project.closed_at
     for name, value in fields.items():
@@ -63,6 +70,11 @@ def project_update(*, project: Project, **fields) -> Project:
             is_complete=True
         )
     return project
+
+
+def _has_work(project: Project) -> bool:
+    """Rankings or leases exist: a ranking task's page and a pairwise one show different responses."""
+    return Ranking.objects.filter(project=project).exists() or Assignment.objects.filter(project=project).exists()
 
 
 def project_get_or_create(*, slug: str, created_by: AbstractUser | None = None, name: str = "") -> tuple[Project, bool]:

@@ -6,8 +6,18 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
+from annotation import response_form
 from annotation.agreement.adaptive import needs_more_labels
-from annotation.models import Assignment, Membership, Project, Prompt, Ranking, RankingEntry
+from annotation.models import (
+    STRENGTH_LEVELS,
+    Assignment,
+    Membership,
+    Project,
+    Prompt,
+    Ranking,
+    RankingEntry,
+    ResponseRating,
+)
 from annotation.ranking_rules import ranking_errors
 from annotation.revision_rules import RevisionWindow, revision_window
 from annotation.services.assignments import open_slots
@@ -76,21 +86,62 @@ def _clean_extras(project: Project, flags: list[str], rationale: str, time_spent
     return errors
 
 
-def _validate(project: Project, shown: list[int], ranks: dict[int, int], flags, rationale, time_spent_s) -> None:
+STRENGTH_NOT_PAIRWISE = "This project ranks responses: strength is only for pairwise projects."
+STRENGTH_REQUIRED = "Choose how much better the chosen response is: strength 1 (strongest) to {levels}."
+STRENGTH_FOR_TIE = "A tie has no strength: leave strength empty."
+STRENGTH_OUT_OF_RANGE = "strength must be a whole number from 1 (strongest) to {levels}, got {value!r}."
+
+
+def _strength_errors(project: Project, ranks: dict[int, object], strength: object) -> list[str]:
+    if not project.is_pairwise:
+        return [] if strength is None else [STRENGTH_NOT_PAIRWISE]
+    if isinstance(strength, bool) or (strength is not None and not isinstance(strength, int)):
+        shown = f"{strength[:17]}..." if isinstance(strength, str) and len(strength) > 20 else strength
+        return [STRENGTH_OUT_OF_RANGE.format(levels=STRENGTH_LEVELS, value=shown)]
+    if strength is not None and not 1 <= strength <= STRENGTH_LEVELS:
+        return [STRENGTH_OUT_OF_RANGE.format(levels=STRENGTH_LEVELS, value=strength)]
+    values = list(ranks.values())
+    tie = len(values) == 2 and values[0] == values[1]
+    if tie and strength is not None:
+        return [STRENGTH_FOR_TIE]
+    if not tie and strength is None:
+        return [STRENGTH_REQUIRED.format(levels=STRENGTH_LEVELS)]
+    return []
+
+
+def _validate(
+    project: Project, shown: list[int], ranks: dict[int, int], flags, rationale, time_spent_s, ratings, strength
+) -> dict[int, dict]:
+    """Every rule at once; the cleaned per-response form values ({} without a form). Rank and extra problems are
+    listed as before; problems with the form or the strength are reported under their field (the API then names
+    it: `ratings: Response 7, overall (Overall quality): required.`)."""
     errors = ranking_errors(ranks, shown, allow_ties=project.allow_ties)
     errors += _clean_extras(project, flags, rationale, time_spent_s)
+    rating_errors, cleaned = response_form.ratings_errors(project.response_fields, shown, ratings)
+    strength_errors = _strength_errors(project, ranks, strength) if not errors else []
+    if rating_errors or strength_errors:
+        by_field = {"__all__": errors} if errors else {}
+        by_field |= {"ratings": rating_errors} if rating_errors else {}
+        by_field |= {"strength": strength_errors} if strength_errors else {}
+        raise ValidationError(by_field)
     if errors:
         raise ValidationError(errors)
+    return cleaned
 
 
-def _same_judgment(ranking: Ranking, ranks: dict[int, int], flags: list[str], rationale: str) -> bool:
+def _same_judgment(
+    ranking: Ranking, ranks: dict[int, int], flags: list[str], rationale: str, ratings: dict[int, dict], strength
+) -> bool:
     stored = dict(ranking.entries.values_list("response_id", "rank"))
-    return stored == ranks and sorted(ranking.flags) == sorted(flags) and ranking.rationale == rationale
+    same = stored == ranks and sorted(ranking.flags) == sorted(flags) and ranking.rationale == rationale
+    stored_ratings = dict(ranking.ratings.values_list("response_id", "values"))
+    return same and ranking.strength == strength and stored_ratings == ratings
 
 
 def _create(
     *, assignment: Assignment | None, prompt: Prompt, labeler, shown: list[int], ranks: dict[int, int], version: int,
     flags: list[str], rationale: str, time_spent_s: float | None, metadata: dict | None = None,
+    ratings: dict[int, dict] | None = None, strength: int | None = None,
 ) -> Ranking:  # fmt: skip
     guideline = prompt.project.guidelines.order_by("-version").values_list("version", flat=True).first()
     ranking = Ranking.objects.create(
@@ -106,11 +157,23 @@ def _create(
         rationale=rationale,
         time_spent_s=time_spent_s,
         metadata=metadata or {},
+        strength=strength,
     )
     RankingEntry.objects.bulk_create(
         RankingEntry(ranking=ranking, response_id=rid, rank=ranks[rid], shown_position=pos, num_responses=len(shown))
         for pos, rid in enumerate(shown)
     )
+    if ratings:
+        likert = prompt.project.likert_field
+        ResponseRating.objects.bulk_create(
+            ResponseRating(
+                ranking=ranking,
+                response_id=rid,
+                values=ratings[rid],
+                score=ratings[rid].get(likert["key"]) if likert else None,
+            )  # fmt: skip
+            for rid in shown
+        )
     return ranking
 
 
@@ -124,8 +187,14 @@ def ranking_submit(
     rationale: str = "",
     time_spent_s: float | None = None,
     metadata: dict | None = None,
+    ratings: dict[int, dict] | None = None,
+    strength: int | None = None,
 ) -> tuple[Ranking, bool]:
     """Store the labeler's ranking of their assigned prompt; returns (ranking, created).
+
+    With a per-response form, `ratings` ({response_id: {field key: value}}) are checked against it and stored in
+    the same transaction (one ResponseRating per shown response); a pairwise project also takes `strength` (1-4,
+    None for a tie). Any problem stores nothing.
 
     Idempotent: submitting the same judgment again (a double click, a retried request) returns the stored ranking
     with created=False. A late submission after the lease expired is accepted only while the prompt still has a
@@ -142,10 +211,10 @@ def ranking_submit(
     shown = list(assignment.shown_order)
     if project.closed_at is not None and project.closed_at <= timezone.now():
         raise ProjectClosed(SUBMIT_CLOSED)
-    _validate(project, shown, ranks, flags, rationale, time_spent_s)
+    cleaned = _validate(project, shown, ranks, flags, rationale, time_spent_s, ratings, strength)
     if assignment.status == Assignment.Status.SUBMITTED:
         current = Ranking.objects.get(prompt=prompt, labeler=labeler, is_current=True)
-        if _same_judgment(current, ranks, flags, rationale):
+        if _same_judgment(current, ranks, flags, rationale, cleaned, strength):
             return current, False
         raise ValidationError(SUBMIT_ALREADY)
     if assignment.status == Assignment.Status.SKIPPED:
@@ -163,7 +232,8 @@ def ranking_submit(
         with transaction.atomic():
             ranking = _create(
                 assignment=assignment, prompt=prompt, labeler=labeler, shown=shown, ranks=ranks, version=1,
-                flags=flags, rationale=rationale, time_spent_s=time_spent_s, metadata=metadata,
+                flags=flags, rationale=rationale, time_spent_s=time_spent_s, metadata=metadata, ratings=cleaned,
+                strength=strength,
             )  # fmt: skip
     except IntegrityError:  # a ranking by this labeler already exists (e.g. imported): never store two
         raise ValidationError(SUBMIT_ALREADY) from None
@@ -207,8 +277,12 @@ def ranking_revise(
     flags: list[str] | None = None,
     rationale: str = "",
     time_spent_s: float | None = None,
+    ratings: dict[int, dict] | None = None,
+    strength: int | None = None,
 ) -> Ranking:
-    """A corrected ranking by its own labeler: a new version becomes current, the old one is kept."""
+    """A corrected ranking by its own labeler: a new version becomes current, the old one is kept (with its
+    ratings). The new version carries the whole judgment again: ranks, and the form and strength where the project
+    has them."""
     flags = list(flags or [])
     old = Ranking.objects.select_for_update().select_related("prompt__project").filter(pk=ranking_id).first()
     if old is None or old.labeler_id != labeler.pk:
@@ -220,9 +294,10 @@ def ranking_revise(
     if not window.allowed:
         raise RevisionClosed(window.reason)
     shown = list(old.shown_order)
-    _validate(old.prompt.project, shown, ranks, flags, rationale, time_spent_s)
+    cleaned = _validate(old.prompt.project, shown, ranks, flags, rationale, time_spent_s, ratings, strength)
     Ranking.objects.filter(pk=old.pk).update(is_current=False)
     return _create(
         assignment=old.assignment, prompt=old.prompt, labeler=labeler, shown=shown, ranks=ranks,
-        version=old.version + 1, flags=flags, rationale=rationale, time_spent_s=time_spent_s,
+        version=old.version + 1, flags=flags, rationale=rationale, time_spent_s=time_spent_s, ratings=cleaned,
+        strength=strength,
     )  # fmt: skip

@@ -99,8 +99,8 @@ def training_run_create(
     resolved = reward_config_validate(config or {})
     config_models_check(config=config or {}, project=project, user=user)
     export_options = dict(export_options or {})
-    if resolved["use_margin"]:  # the loss needs the export's margin column
-        export_options.setdefault("margin", "rank-diff")
+    if resolved["use_margin"]:  # the loss needs the export's margin column: Llama 2's strength margin for A/B
+        export_options.setdefault("margin", "strength" if project.is_pairwise else "rank-diff")
     run = TrainingRun.objects.create(project=project, kind=kind, name=name, created_by=user, config=resolved)
     run_dir = runs_root() / str(run.pk)
     try:
@@ -134,6 +134,8 @@ def _export_snapshot(*, project: Project, data_dir: Path, options: dict[str, Any
         export_options = ExportOptions(**options)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"Invalid export options: {exc}") from None
+    if export_options.dataset != "pairs":
+        raise ValidationError("A reward model trains on preference pairs: export dataset must be pairs.")
     result = preference_export_create(project=project, out=data_dir, fmt="jsonl", options=export_options)
     train, test, evaluation = data_dir / "train.jsonl", data_dir / "test.jsonl", data_dir / "eval.jsonl"
     train_pairs = _count_lines(train)

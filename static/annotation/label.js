@@ -3,7 +3,14 @@
  * State lives in each card's hidden input `rank_<response id>` (empty = unranked). Dragging, the ↑/↓ buttons and
  * the "tie with the one above" toggles derive every rank from the cards' order; digit keys set one rank and the
  * list re-sorts best first. The validation mirrors annotation/ranking_rules.py; the server checks again.
- * Response and prompt text are untrusted: this file only ever writes text with textContent, never innerHTML.
+ *
+ * Pairwise projects (data-kind="pairwise") show two cards: A / B / T choose, 1-4 give the strength, and the two
+ * hidden ranks follow the choice (1 and 2, or 1 and 1 for a tie).
+ *
+ * A per-response form (annotation/response_form.py) adds, in every card, a score (Shift+digit on the focused
+ * card), yes/no labels (their own letter keys) and free text (`n`); its rules are checked here and on the server.
+ * Response and prompt text, field labels and anchors are untrusted: this file only ever writes text with
+ * textContent, never innerHTML.
  */
 (function () {
   "use strict";
@@ -24,7 +31,11 @@
   const helpDialog = document.getElementById("help-dialog");
   const allowTies = form.dataset.allowTies === "true";
   const rationaleRequired = form.dataset.rationaleRequired === "true";
+  const pairwise = form.dataset.kind === "pairwise";
   const LETTERS = "ABCDEFGHIJ";
+  const labelKeys = new Set(Array.from(form.querySelectorAll("[data-shortcut]"), (box) => box.dataset.shortcut));
+  const hasLikert = form.querySelector('[data-type="likert"]') !== null;
+  const hasText = form.querySelector("[data-rating-text]") !== null;
 
   let submitting = false;
   let triedSubmit = false;
@@ -92,6 +103,10 @@
   }
 
   function refresh() {
+    if (pairwise) {
+      refreshPair();
+      return;
+    }
     const all = cards();
     all.forEach(function (card, index) {
       const rank = rankOf(card);
@@ -112,11 +127,133 @@
     if (triedSubmit) showErrors(validate());
   }
 
+  // ---- pairwise: the choice and its strength set the two ranks ------------------------------------------------------
+  function choice() {
+    const checked = form.querySelector("[data-choice]:checked");
+    return checked ? checked.value : null;
+  }
+  function strengthValue() {
+    const checked = form.querySelector("[data-strength]:checked");
+    return checked ? Number(checked.value) : null;
+  }
+  function refreshPair() {
+    const [a, b] = byPosition();
+    const picked = choice();
+    const ranks = { A: [1, 2], B: [2, 1], tie: [1, 1] }[picked] || [null, null];
+    setRank(a, ranks[0]);
+    setRank(b, ranks[1]);
+    form.querySelectorAll("[data-strength]").forEach(function (radio) {
+      radio.disabled = picked === "tie";
+      if (picked === "tie") radio.checked = false;
+    });
+    [a, b].forEach(function (card, i) {
+      const badge = card.querySelector("[data-rank-display]");
+      const rank = ranks[i];
+      badge.textContent = rank === null ? "" : picked === "tie" ? "Tie" : rank === 1 ? "Better" : "Worse";
+      card.classList.toggle("is-ranked", rank === 1);
+    });
+    const strength = strengthValue();
+    const names = { A: "A is better", B: "B is better", tie: "Tie" };
+    status.textContent = picked === null ? "Not chosen yet" : names[picked] + (strength ? " (" + strengthName(strength) + ")" : "");
+    if (triedSubmit) showErrors(validate());
+  }
+  function strengthName(value) {
+    const radio = form.querySelector('[data-strength][value="' + value + '"]');
+    return radio ? radio.parentElement.textContent.trim().replace(/\s*\d$/, "") : String(value);
+  }
+  function choose(value) {
+    const radio = form.querySelector('[data-choice][value="' + value + '"]');
+    if (!radio) {
+      status.textContent = "This project does not allow ties.";
+      return;
+    }
+    radio.checked = true;
+    refreshPair();
+  }
+  function setStrength(value) {
+    if (choice() === "tie") {
+      status.textContent = "A tie has no strength.";
+      return;
+    }
+    const radio = form.querySelector('[data-strength][value="' + value + '"]');
+    if (!radio) return;
+    radio.checked = true;
+    refreshPair();
+  }
+
+  // ---- the per-response form: score, yes/no labels, free text -------------------------------------------------------
+  function fieldLabel(element) {
+    return element.dataset.label || element.dataset.field;
+  }
+  function missingFields(card) {
+    const missing = [];
+    card.querySelectorAll('[data-type="likert"][data-required="true"]').forEach(function (fieldset) {
+      if (!fieldset.querySelector("input:checked")) missing.push(fieldLabel(fieldset));
+    });
+    card.querySelectorAll('[data-type="text"][data-required="true"]').forEach(function (box) {
+      if (box.querySelector("textarea").value.trim() === "") missing.push(fieldLabel(box));
+    });
+    return missing;
+  }
+  function scoreFocused(digit) {
+    const card = current || cards()[0];
+    const fieldset = card.querySelector('[data-type="likert"]');
+    if (!fieldset) return;
+    const low = Number(fieldset.dataset.min), high = Number(fieldset.dataset.max);
+    const value = digit === 0 && high === 10 ? 10 : digit;
+    const radio = fieldset.querySelector('input[value="' + value + '"]');
+    if (!radio) {
+      status.textContent = fieldLabel(fieldset) + " runs from " + low + " to " + high + ".";
+      return;
+    }
+    radio.checked = true;
+    focusCard(card);
+    status.textContent = "Response " + letterOf(card) + ": " + fieldLabel(fieldset) + " " + value + ".";
+    if (triedSubmit) showErrors(validate());
+  }
+  function toggleLabel(key) {
+    const card = current || cards()[0];
+    const box = card.querySelector('[data-shortcut="' + key + '"]');
+    if (!box) return;
+    box.checked = !box.checked;
+    const name = box.parentElement.textContent.trim().replace(/\s*\S$/, "");
+    status.textContent = "Response " + letterOf(card) + ": " + name + (box.checked ? " — yes." : " — no.");
+  }
+  function focusText() {
+    const card = current || cards()[0];
+    const text = card.querySelector("[data-rating-text]");
+    if (text) text.focus();
+  }
+
   // ---- validation (mirrors annotation/ranking_rules.py) -----------------------------------------------------------
   function pyList(values) {
     return "[" + values.join(", ") + "]";
   }
+  function validatePair() {
+    const errors = [];
+    const picked = choice();
+    if (picked === null) errors.push(allowTies ? "Choose A, B or a tie." : "Choose A or B.");
+    else if (picked !== "tie" && strengthValue() === null) errors.push("Choose how much better it is (1–4).");
+    return errors;
+  }
+  function validateRatings() {
+    const errors = [];
+    byPosition().forEach(function (card) {
+      missingFields(card).forEach(function (name) {
+        errors.push("Response " + letterOf(card) + ": " + name + " is required.");
+      });
+    });
+    return errors;
+  }
   function validate() {
+    const errors = pairwise ? validatePair() : validateRanks();
+    errors.push(...validateRatings());
+    if (rationaleRequired && rationale && rationale.value.trim() === "") {
+      errors.push("This project asks for a rationale with every ranking.");
+    }
+    return errors;
+  }
+  function validateRanks() {
     const errors = [];
     const shown = byPosition();
     const k = shown.length;
@@ -147,9 +284,6 @@
         errors.push("This project does not allow ties: ranks " + pyList(values) + " repeat a rank.");
       }
     }
-    if (rationaleRequired && rationale && rationale.value.trim() === "") {
-      errors.push("This project asks for a rationale with every ranking.");
-    }
     return errors;
   }
   function showErrors(errors) {
@@ -160,7 +294,10 @@
       errorList.appendChild(item);
     });
     errorBox.hidden = errors.length === 0;
-    cards().forEach((card) => card.classList.toggle("has-error", triedSubmit && rankOf(card) === null));
+    cards().forEach(function (card) {
+      const unranked = !pairwise && rankOf(card) === null;
+      card.classList.toggle("has-error", triedSubmit && (unranked || missingFields(card).length > 0));
+    });
   }
 
   // ---- submit and skip --------------------------------------------------------------------------------------------
@@ -228,8 +365,38 @@
   });
   document.getElementById("help-toggle").addEventListener("click", toggleHelp);
 
+  // ---- guideline links next to the form's fields: open the panel at the heading they name ---------------------------
+  function slug(text) {
+    // as django.utils.text.slugify, so a field's default anchor (its label, slugified) finds its heading
+    return text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/[^\w\s-]/g, "").replace(/[-\s]+/g, "-").replace(/^[-_]+|[-_]+$/g, "");
+  }
+  form.addEventListener("click", function (event) {
+    const link = event.target.closest("[data-guideline-anchor]");
+    if (!link) return;
+    event.preventDefault();
+    toggleGuidelines(true);
+    const wanted = link.dataset.guidelineAnchor;
+    const heading = Array.from(guidelinesPanel.querySelectorAll(".markdown h1, .markdown h2, .markdown h3, .markdown h4, .markdown h5, .markdown h6"))
+      .find((h) => slug(h.textContent) === wanted);
+    guidelinesPanel.querySelectorAll(".guideline-target").forEach((h) => h.classList.remove("guideline-target"));
+    if (heading) {
+      heading.classList.add("guideline-target");
+      heading.scrollIntoView({ block: "start" });
+    } else {
+      guidelinesPanel.scrollTop = 0;
+    }
+  });
+  form.addEventListener("change", function (event) {
+    if (event.target.matches("[data-choice], [data-strength]")) refreshPair();
+    else if (triedSubmit && event.target.closest("[data-rating-form]")) showErrors(validate());
+  });
+  form.addEventListener("input", function (event) {
+    if (triedSubmit && event.target.matches("[data-rating-text]")) showErrors(validate());
+  });
+
   // ---- mouse: drag-and-drop, move buttons, tie toggles ---------------------------------------------------------------
-  if (window.Sortable) {
+  if (window.Sortable && !pairwise) {
     window.Sortable.create(list, {
       handle: ".drag-handle",
       animation: 120,
@@ -244,6 +411,7 @@
     });
   }
   list.addEventListener("click", function (event) {
+    if (pairwise) return;
     const button = event.target.closest("[data-move]");
     if (!button) return;
     const card = button.closest(".response-card");
@@ -256,7 +424,7 @@
     button.focus();
   });
   list.addEventListener("change", function (event) {
-    if (event.target.matches("[data-tie]")) ranksFromOrder();
+    if (!pairwise && event.target.matches("[data-tie]")) ranksFromOrder();
   });
   list.addEventListener("focusin", function (event) {
     const card = event.target.closest(".response-card");
@@ -304,6 +472,12 @@
       submitRanking();
       return;
     }
+    if (key === "Escape" && event.target.matches("[data-rating-text]")) {
+      const card = event.target.closest(".response-card");
+      event.preventDefault();
+      focusCard(card); // back from the text field to the card's shortcuts
+      return;
+    }
     if (key === "Escape" && !guidelinesPanel.hidden) {
       toggleGuidelines(false);
       return;
@@ -314,7 +488,20 @@
     if (key === "?") toggleHelp();
     else if (key === "g") toggleGuidelines();
     else if (key === "s") skipByKey();
-    else if (key === "ArrowDown" || key === "j") move(1);
+    else if (event.shiftKey && hasLikert && /^Digit[0-9]$/.test(event.code)) scoreFocused(Number(event.code.slice(5)));
+    else if (labelKeys.has(key)) toggleLabel(key);
+    else if (key === "n" && hasText) focusText();
+    else if (pairwise) {
+      if (key === "a" || key === "b") choose(key.toUpperCase());
+      else if (key === "t") choose("tie");
+      else if (/^[1-4]$/.test(key)) setStrength(Number(key));
+      else if (key === "ArrowDown" || key === "ArrowRight" || key === "j") move(1);
+      else if (key === "ArrowUp" || key === "ArrowLeft" || key === "k") move(-1);
+      else if (key === "Enter") {
+        if (event.target.closest("button, a, summary")) return;
+        submitRanking();
+      } else return;
+    } else if (key === "ArrowDown" || key === "j") move(1);
     else if (key === "ArrowUp" || key === "k") move(-1);
     else if (/^[1-9]$/.test(key)) rankFocused(Number(key));
     else if (key === "0") rankFocused(10);
@@ -336,7 +523,7 @@
   });
 
   // A page re-rendered after a rejected submission keeps the ranks the labeler had entered.
-  sortByRank();
+  if (!pairwise) sortByRank();
   refresh();
   const serverErrors = document.getElementById("server-errors");
   if (serverErrors) serverErrors.focus();

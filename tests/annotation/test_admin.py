@@ -223,6 +223,10 @@ def _project_form(project: Project, **changes) -> dict:
         "overlap_min": project.overlap_min,
         "adaptive_agreement": project.adaptive_agreement,
         "qualification_threshold": project.qualification_threshold,
+        "kind": project.kind,
+        "response_form": json.dumps(project.response_form),
+        "strength_labels": json.dumps(project.strength_labels),
+        "strength_margins": json.dumps(project.strength_margins),
     }
     memberships = list(project.memberships.all())
     data.update(
@@ -312,6 +316,7 @@ def test_admin_creating_a_project_in_the_admin_saves_its_settings_and_managers_c
         "overlap_min": 2,
         "adaptive_agreement": 0.6,
         "qualification_threshold": 0.7,
+        "kind": "ranking",
         "memberships-TOTAL_FORMS": 0,
         "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0,

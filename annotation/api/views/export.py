@@ -14,6 +14,7 @@ from annotation import exports
 from annotation.api.permissions import project_for
 from annotation.api.views.base import BaseApi, errors
 from annotation.exports import ExportOptions
+from annotation.exports.run import RAW_RATINGS
 from annotation.services.exports import (
     ExportFilters,
     preference_export_archive,
@@ -48,6 +49,7 @@ class ExportMetaSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         slug = serializers.SlugField()
         name = serializers.CharField()
+        kind = serializers.CharField(help_text="ranking or pairwise.")
 
     class LabelerRefSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -57,11 +59,15 @@ class ExportMetaSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     git_commit = serializers.CharField(allow_null=True)
     format = serializers.CharField(help_text="jsonl, parquet or raw.")
+    dataset = serializers.CharField(help_text="pairs or ratings.")
     strategy = serializers.CharField(help_text="all, majority or consensus.")
     options = serializers.DictField(help_text="Every ExportOptions field.")
     columns = serializers.ListField(child=serializers.CharField())
     conversational = serializers.BooleanField()
     project = ProjectRefSerializer()
+    response_form = serializers.ListField(
+        child=serializers.DictField(), help_text="The project's per-response form fields: key, type, label."
+    )
     filters = serializers.DictField(help_text="guideline_versions, since, until, categories, rounds.")
     left_out = serializers.DictField(help_text="gold_prompts, excluded_labelers, rankings_of_excluded_labelers.")
     counts = serializers.DictField(help_text="prompts, rankings, pairs, ..., splits: {train, test}.")
@@ -84,9 +90,23 @@ class ExportQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=["jsonl", "parquet", "raw"], default="jsonl", help_text="jsonl / parquet: one split; raw: rankings."
     )
+    dataset = serializers.ChoiceField(
+        choices=exports.DATASETS, default="pairs",
+        help_text="pairs; ratings: one row per response per labeler (score, labels, texts of the per-response form).",
+    )  # fmt: skip
     strategy = serializers.ChoiceField(choices=exports.STRATEGIES, default="all")
     ties = serializers.ChoiceField(choices=exports.TIES, default="drop")
-    margin = serializers.ChoiceField(choices=exports.MARGINS, default="none")
+    margin = serializers.ChoiceField(
+        choices=exports.MARGINS, default="none",
+        help_text="rank-diff, score-diff (per-response scores) or strength (pairwise); the last two need strategy all.",
+    )  # fmt: skip
+    pairs_from = serializers.ChoiceField(
+        choices=exports.PAIRS_FROM, default="ranks", help_text="scores: the per-response scores order the pairs."
+    )
+    strength_margins = _CsvField(
+        serializers.FloatField(min_value=0, max_value=1000), required=False,
+        help_text="Margin of strength 1..4 for margin=strength, e.g. 3,2,1,0 (default: the project's setting).",
+    )  # fmt: skip
     columns = serializers.ChoiceField(choices=exports.COLUMNS, default="full")
     test_ratio = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.1)
     seed = serializers.IntegerField(default=0, min_value=0, max_value=MAX_SEED)
@@ -111,13 +131,20 @@ def _export_query(request, serializer_class: type[ExportQuerySerializer]) -> tup
 
 
 def export_arguments(q: dict) -> tuple[dict, ExportOptions, ExportFilters]:
-    """The ExportOptions and ExportFilters of a validated export query (the API's and the export page's)."""
-    options = ExportOptions(
-        strategy=q["strategy"], ties=q["ties"], margin=q["margin"], columns=q["columns"],
-        test_ratio=q["test_ratio"], seed=q["seed"], near_duplicate_threshold=q["near_dup_threshold"],
-        min_labelers=q["min_labelers"], min_agreement=q.get("min_agreement"),
-        exclude_flags=exports.parse_flag_list(q["exclude_flags"]),
-    )  # fmt: skip
+    """The ExportOptions and ExportFilters of a validated export query (the API's and the export page's); options
+    that do not go together raise a serializers.ValidationError (a 400)."""
+    try:
+        options = ExportOptions(
+            strategy=q["strategy"], ties=q["ties"], margin=q["margin"], columns=q["columns"],
+            test_ratio=q["test_ratio"], seed=q["seed"], near_duplicate_threshold=q["near_dup_threshold"],
+            min_labelers=q["min_labelers"], min_agreement=q.get("min_agreement"),
+            exclude_flags=exports.parse_flag_list(q["exclude_flags"]), dataset=q["dataset"],
+            pairs_from=q["pairs_from"], strength_margins=q.get("strength_margins") or None,
+        )  # fmt: skip
+    except ValueError as exc:  # options that do not go together (e.g. margin strength with strategy majority)
+        raise serializers.ValidationError({"options": [str(exc)]}) from None
+    if q["format"] == "raw" and q["dataset"] == "ratings":
+        raise serializers.ValidationError({"dataset": [RAW_RATINGS]})
     filters = ExportFilters(
         guideline_versions=q.get("guideline_version", ()), since=q.get("since"), until=q.get("until"),
         categories=q.get("category", ()), rounds=q.get("round", ()),

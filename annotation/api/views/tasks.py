@@ -1,7 +1,7 @@
 """The labeling queue and the caller's own rankings. Nothing here ever names the model behind a response."""
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -12,10 +12,11 @@ from annotation.api.serializers import (
     RankingCreatedSerializer,
     RankingInputSerializer,
     RankSerializer,
+    RatingSerializer,
     paginated,
 )
 from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
-from annotation.models import Prompt, Ranking
+from annotation.models import Project, Prompt, Ranking
 from annotation.models import Response as ResponseModel
 from annotation.selectors import assignment_get_for_labeler, labeler_progress_get, rankings_for_labeler, task_responses
 from annotation.services.assignments import assignment_next, assignment_skip
@@ -40,8 +41,15 @@ class TaskNextApi(BaseApi):
                 fields = ["id", "text"]  # never model_name: labelers must not know which model wrote what
 
         assignment_id = serializers.IntegerField()
+        kind = serializers.ChoiceField(choices=Project.Kind.choices, help_text="ranking or pairwise.")
         prompt = PromptSerializer()
-        responses = ResponseSerializer(many=True, help_text="In the order this labeler sees them.")
+        responses = ResponseSerializer(many=True, help_text="In the order this labeler sees them (pairwise: A, B).")
+        response_form = serializers.JSONField(
+            help_text='The per-response form to fill in for every response: {"fields": [...]} ({} for none).'
+        )
+        strength_labels = serializers.ListField(
+            child=serializers.CharField(), help_text="Pairwise: the names of strength 1 (strongest) to 4; else []."
+        )
         expires_at = serializers.DateTimeField(help_text="The lease: submit before this, or the task may move on.")
         progress = LabelerProgressSerializer()
 
@@ -62,10 +70,14 @@ class TaskNextApi(BaseApi):
         prompt = assignment.prompt
         # Built by hand (the shape OutputSerializer documents): this is the hottest endpoint, and nested
         # ModelSerializers cost more than the database work here.
+        fields = project.response_fields
         task = {
             "assignment_id": assignment.id,
+            "kind": project.kind,
             "prompt": {"id": prompt.id, "text": prompt.text, "messages": prompt.messages, "category": prompt.category},
             "responses": [{"id": r.id, "text": r.text} for r in task_responses(assignment=assignment)],
+            "response_form": {"fields": fields} if fields else {},
+            "strength_labels": [c["label"] for c in project.strength_choices] if project.is_pairwise else [],
             "expires_at": serializers.DateTimeField().to_representation(assignment.expires_at),
             "progress": labeler_progress_get(project=project, labeler=request.user),
         }
@@ -85,7 +97,8 @@ class TaskSubmitApi(BaseApi):
         },
     )  # fmt: skip
     def post(self, request, assignment_id: int):
-        """Submit my ranking of a task: a rank per shown response (1 = best, ties share a rank). Idempotent."""
+        """Submit my ranking of a task: a rank per shown response (1 = best, ties share a rank), with the ratings of
+        a per-response form and, in a pairwise project, the strength. Idempotent; a bad part stores nothing."""
         data = TaskSubmitApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:  # the service loads (and locks) the assignment itself: no second lookup here
@@ -118,13 +131,18 @@ class RankingMineListApi(BaseApi):
         project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
         prompt = serializers.SerializerMethodField()
         ranks = RankSerializer(source="entries", many=True, read_only=True)
+        ratings = serializers.SerializerMethodField()
 
         class Meta:
             model = Ranking
             fields = [
                 "id", "project", "prompt", "version", "ranks", "shown_order", "flags", "rationale", "time_spent_s",
-                "guideline_version", "created_at",
+                "strength", "ratings", "guideline_version", "created_at",
             ]  # fmt: skip
+
+        @extend_schema_field(RatingSerializer(many=True))
+        def get_ratings(self, ranking: Ranking) -> list[dict]:
+            return [{"response_id": r.response_id, "values": r.values} for r in ranking.ratings.all()]
 
         def get_prompt(self, ranking: Ranking) -> dict:
             return {"id": ranking.prompt_id, "text": ranking.prompt.text}

@@ -138,6 +138,7 @@ class Command(BaseCommand):
             ("over_time", "Over time (ISO week)"),
         ]:
             lines += ["", title, *table(report[key], BREAKDOWN_COLUMNS)]
+        lines += self.response_form(report.get("response_form"))
         lines += self.leaderboard(report)
         lines += ["", f"Lowest-agreement prompts (pairwise agreement, ties dropped; open one at {PROMPT_ADMIN_URL})"]
         lines += table(
@@ -145,6 +146,28 @@ class Command(BaseCommand):
             [("prompt_id", "prompt"), ("pairwise_agreement", "agreement"), ("n_labelers", "labelers"), ("text", "")],
         )
         return lines
+
+    def response_form(self, form: dict | None) -> list[str]:
+        """Agreement on each field of the per-response form (units: responses rated by two labelers or more)."""
+        if form is None:
+            return []
+        rows = []
+        if form["score"]:
+            score = form["score"]
+            rows.append({"field": score["field"], "kind": f"score {score['scale'][0]}-{score['scale'][1]}",
+                         "alpha": score["alpha_interval"], "level": "interval", "low": score["interval"][0],
+                         "high": score["interval"][1], "other": score["alpha_ordinal"], "other_name": "ordinal",
+                         "value": score["mean"], "units": score["n_units"]})  # fmt: skip
+        for label in form["labels"]:
+            rows.append({"field": label["field"], "kind": "yes/no", "alpha": label["alpha_nominal"],
+                         "level": "nominal", "low": label["interval"][0], "high": label["interval"][1],
+                         "other": label["kappa"], "other_name": "kappa", "value": label["rate"],
+                         "units": label["n_units"]})  # fmt: skip
+        columns = [("field", "field"), ("kind", "kind"), ("alpha", "alpha"), ("level", "level"), ("low", "95% low"),
+                   ("high", "95% high"), ("other", "other"), ("other_name", ""), ("value", "mean/rate"),
+                   ("units", "responses")]  # fmt: skip
+        title = f"Per-response form ({form['n_ratings']} ratings by {form['n_labelers']} labelers; texts: no figure)"
+        return ["", title, *table(rows, columns)]
 
     def headline(self, report: dict) -> list[str]:
         intervals = report.get("intervals", {})

@@ -27,6 +27,9 @@ examples:
   python manage.py export_preferences --project chat --format raw --out exports/raw --exclude-flags none
   python manage.py export_preferences --project chat --format openrlhf --out bundles/chat-openrlhf
   python manage.py export_preferences --project chat --format verl --out bundles/chat-verl --strategy majority
+  python manage.py export_preferences --project form --dataset ratings --format parquet --out exports/ratings
+  python manage.py export_preferences --project form --pairs-from scores --margin score-diff --out exports/scored
+  python manage.py export_preferences --project ab --margin strength --strength-margins 1,0.67,0.33,0 --out exports/ab
 """
 
 
@@ -77,7 +80,30 @@ class Command(BaseCommand):
             default="drop",
             help="keep: tied responses give a row with tie=true (TRL cannot train on those).",
         )
-        parser.add_argument("--margin", choices=exports.MARGINS, default="none", help="rank-diff: TRL's margin.")
+        parser.add_argument(
+            "--margin",
+            choices=exports.MARGINS,
+            default="none",
+            help="TRL's margin column: rank-diff; score-diff (chosen's score minus rejected's, per-response form); "
+            "strength (pairwise: the strength's margin, see --strength-margins). The last two need --strategy all.",
+        )
+        parser.add_argument(
+            "--dataset",
+            choices=exports.DATASETS,
+            default="pairs",
+            help="pairs (default); ratings: one row per response per labeler with its score, labels and texts.",
+        )
+        parser.add_argument(
+            "--pairs-from",
+            choices=exports.PAIRS_FROM,
+            default="ranks",
+            help="scores: each labeler's per-response scores order the pairs (equal scores tie) instead of the ranks.",
+        )
+        parser.add_argument(
+            "--strength-margins",
+            default=None,
+            help="Margin of strength 1..4 for --margin strength, e.g. 3,2,1,0 (default: the project's setting).",
+        )
         parser.add_argument(
             "--columns",
             choices=exports.COLUMNS,
@@ -131,7 +157,8 @@ class Command(BaseCommand):
                 strategy=opts["strategy"], ties=opts["ties"], margin=opts["margin"], columns=opts["columns"],
                 test_ratio=opts["test_ratio"], seed=opts["seed"], near_duplicate_threshold=opts["near_dup_threshold"],
                 min_labelers=opts["min_labelers"], min_agreement=opts["min_agreement"],
-                exclude_flags=exports.parse_flag_list(opts["exclude_flags"]),
+                exclude_flags=exports.parse_flag_list(opts["exclude_flags"]), dataset=opts["dataset"],
+                pairs_from=opts["pairs_from"], strength_margins=exports.parse_margins(opts["strength_margins"]),
             )  # fmt: skip
         except ValueError as exc:
             raise CommandError(str(exc)) from None
@@ -152,6 +179,8 @@ class Command(BaseCommand):
                 project=project, out=opts["out"], fmt=opts["fmt"], options=options, filters=filters,
                 unsafe_path=opts["unsafe_file"], progress=progress,
             )  # fmt: skip
+        except ValueError as exc:  # e.g. --format raw with --dataset ratings
+            raise CommandError(str(exc)) from None
         finally:
             bar.close()
         self._summary(result)
@@ -160,6 +189,17 @@ class Command(BaseCommand):
         counts = result.meta["counts"]
         splits = counts["splits"]
         agreement = result.meta["agreement"]["pairwise_agreement_ties_dropped"]
+        if result.meta["dataset"] == "ratings":
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Exported {counts['ratings']} ratings (one per response and labeler) from {counts['rankings']} "
+                    f"rankings of {counts['prompts']} prompts: train {splits['train']['ratings']}, test "
+                    f"{splits['test']['ratings']}; {counts['rankings_flag_excluded']} flagged rankings left out."
+                )
+            )
+            for name in [*result.files, exports.META_FILE]:
+                self.stdout.write(f"  {result.out / name}" if not Path(name).is_absolute() else f"  {name}")
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"Exported {counts['pairs']} pairs from {counts['rankings']} rankings of {counts['prompts']} prompts "

@@ -13,6 +13,7 @@ give on the same rows.
 """
 
 from annotation.services.agreement.loading import Loaded, rankings_load
+from annotation.services.agreement.ratings import ratings_agreement_get
 from annotation.services.agreement.report import agreement_report_get, headline
 
-__all__ = ["Loaded", "agreement_report_get", "headline", "rankings_load"]
+__all__ = ["Loaded", "agreement_report_get", "headline", "rankings_load", "ratings_agreement_get"]

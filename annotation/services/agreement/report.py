@@ -11,6 +11,7 @@ from annotation.agreement.alpha import ALPHA_UNKNOWN_TIE_CODING
 from annotation.agreement.bootstrap import percentile_interval, resampled_prompts
 from annotation.models import Membership, Project, Prompt
 from annotation.services.agreement.loading import HISTOGRAM_BINS, LOWEST_PROMPTS, Loaded, _codes, rankings_load
+from annotation.services.agreement.ratings import ratings_agreement_get
 
 
 def _num(value) -> float | None:
@@ -317,5 +318,6 @@ def agreement_report_get(
         "by_guideline_version": breakdown(loaded.guideline_names, loaded.guideline_code),
         "over_time": breakdown(loaded.week_names, loaded.week_code),
         **_leaderboard(table, n_boot),
+        "response_form": ratings_agreement_get(project=project, n_boot=n_boot, seed=seed),
         "n_boot": n_boot,
     }

@@ -151,6 +151,7 @@ def _admin_project_form(project, **overrides) -> dict:
         "feedback_every": project.feedback_every, "overlap_mode": project.overlap_mode,
         "overlap_min": project.overlap_min, "adaptive_agreement": project.adaptive_agreement,
         "qualification_threshold": project.qualification_threshold,
+        "kind": project.kind,
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0, "guidelines-INITIAL_FORMS": 0,
     }  # fmt: skip

@@ -193,7 +193,9 @@ def test_task_payload_of_a_gold_prompt_has_the_same_keys_as_any_other(db):
     first = client.post(f"/api/projects/{project.slug}/tasks/next/").json()
     assert first["prompt"]["id"] == gold.id
     assert "gold" not in str(first).lower()
-    assert set(first) == {"assignment_id", "prompt", "responses", "expires_at", "progress"}
+    assert set(first) == {
+        "assignment_id", "kind", "prompt", "responses", "response_form", "strength_labels", "expires_at", "progress"
+    }  # fmt: skip
     assert set(first["prompt"]) == {"id", "text", "messages", "category"}
 
 

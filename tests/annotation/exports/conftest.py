@@ -35,6 +35,7 @@ def run_export(tmp_path: Path, prompts: list[PromptData], fmt: str = "jsonl", ch
         return [ordered[i : i + chunk] for i in range(0, len(ordered), chunk)]
 
     unsafe_path = options.pop("unsafe_path", None)
+    rating_fields = options.pop("rating_fields", None)
     return export_files(
         options=ExportOptions(**({"test_ratio": 0.0} | options)),
         fmt=fmt,
@@ -45,4 +46,5 @@ def run_export(tmp_path: Path, prompts: list[PromptData], fmt: str = "jsonl", ch
         context={"project": {"slug": "test"}},
         labeler_names=lambda ids: [{"id": i, "username": f"labeler{i}"} for i in ids],
         unsafe_path=unsafe_path,
+        rating_fields=rating_fields,
     )
