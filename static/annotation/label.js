@@ -120,6 +120,12 @@
       const badge = card.querySelector("[data-rank-display]");
       badge.textContent = rank === null ? "Unranked" : "Rank " + rank + (tie.checked ? " (tie)" : "");
       card.classList.toggle("is-ranked", rank !== null);
+      card.classList.toggle("tied-above", tie.checked); // the tie band joins it to the card above
+      card.querySelectorAll("[data-set-rank]").forEach(function (button) {
+        const pressed = rank !== null && Number(button.dataset.setRank) === rank;
+        button.setAttribute("aria-pressed", String(pressed));
+        button.hidden = Number(button.dataset.setRank) > all.length;
+      });
       card.setAttribute("aria-posinset", String(index + 1));
     });
     const ranked = all.filter((card) => rankOf(card) !== null).length;
@@ -396,20 +402,86 @@
   });
 
   // ---- mouse: drag-and-drop, move buttons, tie toggles ---------------------------------------------------------------
+  // Where the pointer is decides what a drop does: over the middle half of another card it ties the two (that card
+  // shows a tie band while hovered), near a card's top or bottom edge it orders them. Ranks update as cards move.
+  let tieTarget = null;
+  function setTieTarget(card) {
+    if (tieTarget === card) return;
+    if (tieTarget) tieTarget.classList.remove("tie-target");
+    tieTarget = card;
+    if (tieTarget) tieTarget.classList.add("tie-target");
+  }
+  function describe(card) {
+    const rank = rankOf(card);
+    const all = cards();
+    const mates = all.filter((other) => other !== card && rank !== null && rankOf(other) === rank).map(letterOf);
+    return "Response " + letterOf(card) + ": rank " + rank + (mates.length ? ", tied with " + mates.join(" and ") : "") + ".";
+  }
+  function announce(message) {
+    status.textContent = message;
+  }
   if (window.Sortable && !pairwise) {
+    let dragged = null;
     window.Sortable.create(list, {
       handle: ".drag-handle",
       animation: 120,
       forceFallback: true, // mouse events instead of HTML5 drag: same behaviour in every browser and on touch
       ghostClass: "drag-ghost",
       chosenClass: "drag-chosen",
+      // Reorder only when the pointer is near another card's top or bottom edge (Sortable's inverted swap zones,
+      // a quarter of the card each); the middle half is the tie zone the pointermove handler below watches.
+      invertSwap: true,
+      swapThreshold: 0.5,
+      onStart: function (event) {
+        dragged = event.item;
+        setTieTarget(null);
+      },
+      onChange: function () {
+        if (dragged) dragged.querySelector("[data-tie]").checked = false;
+        ranksFromOrder(); // the rank numbers follow the drag
+      },
       onEnd: function (event) {
-        event.item.querySelector("[data-tie]").checked = false; // a moved card ranks below its new neighbour
+        const card = event.item;
+        const target = tieTarget;
+        setTieTarget(null);
+        dragged = null;
+        if (target && target !== card) {
+          list.insertBefore(card, target.nextElementSibling); // right below the card it was dropped on, same rank
+          card.querySelector("[data-tie]").checked = true;
+          ranksFromOrder();
+          current = card;
+          announce(describe(card));
+          return;
+        }
+        card.querySelector("[data-tie]").checked = false; // a moved card ranks below its new neighbour
         ranksFromOrder();
-        current = event.item;
+        current = card;
+        announce(describe(card));
       },
     });
+    // Sortable's onMove only runs when the pointer crosses into another card: keep the tie band honest as the
+    // pointer moves within a card too.
+    document.addEventListener("pointermove", function (event) {
+      if (!dragged || !allowTies) return;
+      const under = document.elementFromPoint(event.clientX, event.clientY);
+      const card = under && under.closest && under.closest(".response-card");
+      if (!card || card === dragged || !list.contains(card)) {
+        setTieTarget(null); // over the dragged card's own place, a gap or the ghost: an ordinary move
+        return;
+      }
+      const box = card.getBoundingClientRect();
+      const y = (event.clientY - box.top) / box.height;
+      setTieTarget(y > 0.25 && y < 0.75 ? card : null);
+    });
   }
+  // Tapping a rank number (phones and tablets; any pointer): the same as typing the digit on a focused card.
+  list.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-set-rank]");
+    if (!button || pairwise) return;
+    current = button.closest(".response-card");
+    rankFocused(Number(button.dataset.setRank));
+    button.focus();
+  });
   list.addEventListener("click", function (event) {
     if (pairwise) return;
     const button = event.target.closest("[data-move]");
@@ -422,9 +494,13 @@
     else list.insertBefore(sibling, card);
     ranksFromOrder();
     button.focus();
+    announce(describe(card));
   });
   list.addEventListener("change", function (event) {
-    if (!pairwise && event.target.matches("[data-tie]")) ranksFromOrder();
+    if (!pairwise && event.target.matches("[data-tie]")) {
+      ranksFromOrder();
+      announce(describe(event.target.closest(".response-card")));
+    }
   });
   list.addEventListener("focusin", function (event) {
     const card = event.target.closest(".response-card");
@@ -511,6 +587,7 @@
       sortByRank();
       refresh();
       focusCard(current);
+      announce("Response " + letterOf(current) + ": rank cleared.");
     } else if (key === "Enter") {
       if (event.target.closest("button, a, summary")) return; // let buttons and links do their own thing
       submitRanking();

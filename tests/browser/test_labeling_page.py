@@ -92,8 +92,20 @@ def drag(page, source: str, target: str) -> None:
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
     page.mouse.down()
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2 - 10, steps=3)
-    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 5, steps=15)
+    glide(page, start["x"] + start["width"] / 2, start["y"] + start["height"] / 2 - 10, end["x"] + end["width"] / 2,
+          end["y"] + 5)  # fmt: skip
     page.mouse.up()
+
+
+def glide(page, x0: float, y0: float, x1: float, y1: float, steps: int = 15) -> None:
+    """Move the pressed mouse as a hand does, about 60 events a second: SortableJS animates each reorder (120 ms)
+    and reads the cards' edges, so a burst of events with no time between them is not what a person produces."""
+    for i in range(1, steps + 1):
+        page.mouse.move(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps)
+        page.wait_for_timeout(16)
+    for dy in (1, -1, 0):  # and settles on the target before letting go (Sortable ignores moves mid-animation)
+        page.wait_for_timeout(60)
+        page.mouse.move(x1, y1 + dy)
 
 
 def test_page_side_validation_blocks_non_dense_ranking(page):
