@@ -1,9 +1,11 @@
-"""Background tasks (django-tasks, run by `manage.py rlhf_worker`): thin wrappers around the services."""
+"""Background tasks (django-tasks, run by `manage.py rlhf_worker`): thin wrappers around the services that execute a
+job; the services that queue them (rlhf/services/queue.py) import this module, never the other way round."""
 
 from django_tasks import task
 
-from rlhf.services import response_scores_execute, training_run_execute
 from rlhf.services.loop import generation_execute
+from rlhf.services.scoring import response_scores_execute
+from rlhf.services.worker import training_run_execute
 
 
 @task()

@@ -3,6 +3,8 @@
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from rlhf.training.launch import LAUNCHER_HELP, launcher_parse
+
 REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
 TRUNCATION_CHOICES = ("left-prompt",)
 METHOD_CHOICES = ("finetune", "frozen-head")
@@ -10,7 +12,17 @@ DEBIAS_CHOICES = ("none", "balanced", "residual", "both", "decorrelate")
 
 
 @dataclass
-class RewardModelConfig:
+class LaunchBlock:
+    """What every stage's config shares: where it trains (rlhf/training/launch.py)."""
+
+    launcher: str = field(default="inprocess", metadata={"help": LAUNCHER_HELP})
+
+    def launcher_check(self) -> None:
+        launcher_parse(self.launcher)
+
+
+@dataclass
+class RewardModelConfig(LaunchBlock):
     train_file: str = field(
         default="",
         metadata={
@@ -150,6 +162,7 @@ class RewardModelConfig:
     )
 
     def __post_init__(self) -> None:
+        self.launcher_check()
         if self.report_to not in REPORT_TO_CHOICES:
             raise ValueError(f"report_to must be one of {', '.join(REPORT_TO_CHOICES)}, not {self.report_to!r}.")
         if self.truncation not in TRUNCATION_CHOICES:

@@ -7,6 +7,8 @@ into `--flags` and reads the same names from a YAML file (`--config run.yaml`).
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from rlhf.training.config import LaunchBlock
+
 REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
 STOP_TOKEN_CHOICES = ("eos", "none")
 ALGORITHM_CHOICES = ("grpo", "rloo")
@@ -25,6 +27,7 @@ def _preset(help_text: str) -> Any:
 
 
 def _check_common(cfg: Any) -> None:
+    cfg.launcher_check()
     if getattr(cfg, "report_to", "none") not in REPORT_TO_CHOICES:
         raise ValueError(f"report_to must be one of {', '.join(REPORT_TO_CHOICES)}, not {cfg.report_to!r}.")
     if hasattr(cfg, "bf16"):
@@ -46,7 +49,7 @@ class _Dict:
 
 
 @dataclass
-class SFTRunConfig(_Dict):
+class SFTRunConfig(LaunchBlock, _Dict):
     train_file: str = field(
         default="",
         metadata={
@@ -112,7 +115,7 @@ class SFTRunConfig(_Dict):
 
 
 @dataclass
-class PPORunConfig(_Dict):
+class PPORunConfig(LaunchBlock, _Dict):
     policy: str = field(default=DEFAULT, metadata={"help": "The policy to optimise. " + POLICY_HELP})
     reward_model: str = field(
         default="",
@@ -237,7 +240,7 @@ class PPORunConfig(_Dict):
 
 
 @dataclass
-class DPORunConfig(_Dict):
+class DPORunConfig(LaunchBlock, _Dict):
     train_file: str = field(
         default="", metadata={"help": "Preference JSONL from export_preferences: prompt/chosen/rejected rows."}
     )
@@ -267,7 +270,7 @@ class DPORunConfig(_Dict):
 
 
 @dataclass
-class GRPORunConfig(_Dict):
+class GRPORunConfig(LaunchBlock, _Dict):
     policy: str = field(default=DEFAULT, metadata={"help": "The policy to optimise. " + POLICY_HELP})
     reward_model: str = field(
         default="",
@@ -351,7 +354,7 @@ CHAIN_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class ChainConfig(_Dict):
+class ChainConfig(LaunchBlock, _Dict):
     sft_file: str = field(
         default="",
         metadata={"help": "JSONL of prompts with their best-ranked response (`prompt`, `completion`) for SFT."},
@@ -409,6 +412,7 @@ class ChainConfig(_Dict):
     seed: int = field(default=42, metadata={"help": "Random seed for every stage."})
 
     def __post_init__(self) -> None:
+        self.launcher_check()
         if self.n_embd % self.n_head:
             raise ValueError("n_embd must be a multiple of n_head.")
         preset = CHAIN_PRESETS[TINY if self.base_model == TINY else "pretrained"]

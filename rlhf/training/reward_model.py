@@ -371,16 +371,10 @@ def _resolved_config(cfg: RewardModelConfig, args: Any, model: Any) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trl import TrlParser
+    """`python -m rlhf.training.reward_model --config run.yaml` (rlhf/training/cli.py; --help lists every field)."""
+    from rlhf.training.cli import stage_main
 
-    (cfg,) = TrlParser(RewardModelConfig).parse_args_and_config(argv)
-    out = train_reward_model(cfg, progress=print_progress)
-    print(json.dumps(json.loads((out / "metrics.json").read_text()), indent=2))
-
-
-def print_progress(event: ProgressEvent) -> None:
-    if event.message:
-        print(f"[{event.stage}] {event.message}", flush=True)
+    stage_main("reward_model", argv)
 
 
 if __name__ == "__main__":

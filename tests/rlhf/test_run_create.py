@@ -84,7 +84,8 @@ def test_create_with_margins_exports_the_margin_column(project, runs_dir):
         ({"config": {"output_dir": "/etc"}}, "Unknown config field(s): output_dir"),
         ({"config": {"bf16": "maybe"}}, "Invalid config: bf16 must be"),
         ({"export_options": {"strategy": "vote"}}, "Invalid export options"),
-        ({"kind": "ppo"}, "Only reward-model runs"),
+        ({"kind": "ppo"}, "A PPO run needs a finished reward-model run"),  # any kind, by the registry
+        ({"kind": "bogus"}, "Unknown run kind 'bogus'"),
     ],
 )
 def test_create_refuses_bad_input_and_saves_nothing(project, runs_dir, kwargs, message):

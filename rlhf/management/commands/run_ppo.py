@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from rlhf.management.commands._training_cli import add_config_flags, config_from, creator, project_get, queue_or_train
 from rlhf.models import TrainingRun
-from rlhf.services.ppo import POLICY_MANAGED_FIELDS, policy_run_create
-from rlhf.training.ppo_config import PPORunConfig
+from rlhf.services.ppo import policy_run_create
+from rlhf.training.registry import STAGES
 
 EXAMPLES = """
 examples:
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--test-ratio", type=float, default=None, help="Share of prompts held out (default 0.1).")
         parser.add_argument("--user", default=None, metavar="USERNAME", help="Record this user as the run's creator.")
         parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
-        add_config_flags(parser, PPORunConfig, POLICY_MANAGED_FIELDS[TrainingRun.Kind.PPO])
+        add_config_flags(parser, STAGES["ppo"].config, set(STAGES["ppo"].managed))
 
     def handle(self, *args, project, reward_run, policy, name, foreground, test_ratio, user, site_url, **options):
         target = project_get(project)
