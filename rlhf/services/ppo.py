@@ -6,7 +6,6 @@ policy / reward model is needed, where the outputs are) is read from rlhf/traini
 """
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from rlhf.services.policies import (  # noqa: F401 - re-exported
     reward_dir,
     reward_resolve,
 )
+from rlhf.services.prepare import export_pending, run_inputs_check
 from rlhf.services.queue import training_run_enqueue
 from rlhf.training.ppo_config import DEFAULT as DEFAULT_POLICY
 from rlhf.training.registry import STAGES, Stage, stage_get
@@ -96,9 +96,10 @@ def policy_run_create(
     export_options: dict[str, Any] | None = None,
     enqueue: bool = True,
 ) -> TrainingRun:
-    """Check the settings, write the stage's input files into runs/<id>/data/, save the run queued and (after
-    commit) enqueue it. Nothing is trained here. ValidationError (nothing saved) on a bad config, a missing or
-    unfinished policy/reward run, a reward model on another tokenizer (PPO), or a project with nothing to train on."""
+    """Check the settings, save the run queued and (after commit) enqueue it; the worker writes the stage's input
+    files into runs/<id>/data/ when it takes the run (rlhf/services/prepare.py). Nothing is trained or exported here.
+    ValidationError (nothing saved) on a bad config, a missing or unfinished policy/reward run, or a project with
+    nothing ranked / no prompts."""
     resolved = policy_config_validate(kind, dict(config or {}))
     config_models_check(config=dict(config or {}), project=project, user=user)
     launcher_check(config=resolved, user=user)
@@ -109,31 +110,26 @@ def policy_run_create(
         options = ExportOptions(**(DEFAULT_EXPORT | dict(export_options or {})))
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"Invalid export options: {exc}") from None
+    run_inputs_check(stage=stage_get(kind), project=project)
     run = TrainingRun.objects.create(project=project, kind=kind, name=name, created_by=user, config=resolved)
     run_dir = runs_root() / str(run.pk)
-    try:
-        inputs = run_inputs_write(stage=stage_get(kind), project=project, data_dir=run_dir / "data", options=options)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    resolved |= _paths(stage_get(kind), inputs, run_dir / "model", path, reward)
-    run.config = resolved
+    run.config = resolved | _models(stage_get(kind), run_dir / "model", path, reward)
     run.name = name or f"{project.slug} {TrainingRun.Kind(kind).label} #{run.pk}"
-    run.export = {**inputs, "policy": path, "policy_run": policy_run and policy_run.pk,
-                  "reward_run": reward and reward.pk}  # fmt: skip
+    run.export = export_pending(options.as_dict()) | {
+        "policy": path, "policy_run": policy_run and policy_run.pk, "reward_run": reward and reward.pk,
+    }  # fmt: skip
     run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), str(run_dir / "model")
-    counts = f"{inputs['train_prompts']} training prompts, {inputs['test_prompts']} held out"
-    run.log_tail = timestamped(f"Queued: {counts}.")
+    run.log_tail = timestamped("Queued: the worker writes its input files when it takes the run.")
     run.save()
     if enqueue:
         transaction.on_commit(lambda: training_run_enqueue(run=run))
     return run
 
 
-def _paths(stage: Stage, inputs: dict, out: Path, policy: str, reward: TrainingRun | None) -> dict[str, Any]:
-    """The managed config fields of a new run: its input files (the registry's `input_fields`), output dir, policy
-    and reward model."""
-    paths = {name: inputs[source] for name, source in stage.input_fields.items()} | {"output_dir": str(out)}
+def _models(stage: Stage, out: Path, policy: str, reward: TrainingRun | None) -> dict[str, Any]:
+    """The managed config fields known when the run is created: its output dir, policy and reward model (the input
+    files' paths are set by the worker when it writes them)."""
+    paths = {"output_dir": str(out)}
     if stage.policy_field and (policy or stage.needs_policy):
         paths[stage.policy_field] = policy
     if stage.reward_field:

@@ -1,9 +1,8 @@
-"""Training runs: create any kind (a reward model here: export snapshot + enqueue; policy kinds in ppo.py), cancel,
-and fail runs whose worker died."""
+"""Training runs: create any kind (a reward model here, policy kinds in ppo.py: check, save queued, enqueue; the worker
+writes the inputs, rlhf/services/prepare.py), cancel, and fail runs whose worker died."""
 
 import logging
 import os
-import shutil
 import socket
 from datetime import timedelta
 from typing import Any
@@ -13,9 +12,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.exports.options import ExportOptions
 from annotation.models import Project
 from rlhf.models import TrainingRun
-from rlhf.selectors import human_agreement_get
 from rlhf.services.common import (  # noqa: F401 - re-exported: rlhf.services.runs is where callers found them
     ERROR_TAIL_CHARS,
     FLUSH_S,
@@ -36,9 +35,9 @@ from rlhf.services.common import (  # noqa: F401 - re-exported: rlhf.services.ru
     runs_root,
     timestamped,
 )
-from rlhf.services.inputs import export_snapshot_write
 from rlhf.services.model_refs import config_models_check, launcher_check
 from rlhf.services.ppo import policy_run_create
+from rlhf.services.prepare import export_pending, run_inputs_check
 from rlhf.services.queue import training_run_enqueue
 from rlhf.training.config import RewardModelConfig
 from rlhf.training.registry import STAGES
@@ -93,25 +92,18 @@ def training_run_create(
     export_options = dict(export_options or {})
     if resolved["use_margin"]:  # the loss needs the export's margin column
         export_options.setdefault("margin", "rank-diff")
+    try:
+        options = ExportOptions(**export_options).as_dict()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"Invalid export options: {exc}") from None
+    run_inputs_check(stage=STAGES[kind], project=project)
     run = TrainingRun.objects.create(project=project, kind=kind, name=name, created_by=user, config=resolved)
     run_dir = runs_root() / str(run.pk)
-    try:
-        snapshot = export_snapshot_write(project=project, data_dir=run_dir / "data", options=export_options)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    ceiling = human_agreement_get(project=project, prompt_ids=snapshot.pop("test_prompt_ids"))
-    resolved |= {
-        "train_file": snapshot["train_file"],
-        "eval_file": snapshot["eval_file"],
-        "output_dir": str(run_dir / "model"),
-        "human_agreement": ceiling["overall"],
-    }
-    run.config = resolved
+    run.config = resolved | {"output_dir": str(run_dir / "model")}
     run.name = name or f"{project.slug} reward model #{run.pk}"
-    run.export = {**snapshot, "human_agreement": ceiling}
-    run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), resolved["output_dir"]
-    run.log_tail = timestamped(f"Queued: {snapshot['train_pairs']} training pairs, {snapshot['test_pairs']} held out.")
+    run.export = export_pending(options)
+    run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), run.config["output_dir"]
+    run.log_tail = timestamped("Queued: the worker writes the export snapshot when it takes the run.")
     run.save()
     if enqueue:
         transaction.on_commit(lambda: training_run_enqueue(run=run))

@@ -30,6 +30,7 @@ from rlhf.services.common import (
     timestamped,
 )
 from rlhf.services.heartbeat import heartbeat
+from rlhf.services.prepare import run_inputs_prepare
 from rlhf.training.launch import INPROCESS, launcher_parse
 from rlhf.training.progress import ProgressCallback, ProgressEvent, TrainingCancelled
 from rlhf.training.registry import Stage, stage_get
@@ -135,6 +136,8 @@ def training_run_execute(*, run_id: int, observer: ProgressCallback | None = Non
     recorder.log(f"Started by worker pid {run.worker_pid} on {run.worker_host}.")
     with _heartbeat(run_id):
         try:
+            recorder(ProgressEvent(0, 0, message="Writing the run's inputs from the project.", stage="setup"))
+            recorder.log(run_inputs_prepare(run))
             output_dir, metrics = _train(run, recorder)
         except TrainingCancelled:
             return _finish(recorder, TrainingRun.Status.CANCELLED, message="Cancelled.")

@@ -12,6 +12,7 @@ from rlhf.models import TrainingRun
 from rlhf.services.ppo import policy_run_create
 from rlhf.training.registry import STAGES
 
+COUNTS = lambda run: f"{run.export['sft_rows']} best responses, {run.export['train_pairs']} pairs"  # noqa: E731
 EXAMPLES = """
 examples:
   python manage.py run_chain --project demo                      # queued; `manage.py rlhf_worker` runs it
@@ -53,8 +54,7 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        counts = f"{run.export['sft_rows']} best responses, {run.export['train_pairs']} pairs"
-        run = queue_or_train(self, run, counts=counts, site_url=site_url, foreground=foreground)
+        run = queue_or_train(self, run, counts=COUNTS, site_url=site_url, foreground=foreground)
         if run is None:
             return
         metrics = run.metrics

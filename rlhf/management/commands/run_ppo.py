@@ -11,6 +11,7 @@ from rlhf.models import TrainingRun
 from rlhf.services.ppo import policy_run_create
 from rlhf.training.registry import STAGES
 
+PROMPTS = lambda run: f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"  # noqa: E731
 EXAMPLES = """
 examples:
   # PPO of an earlier SFT run (run 3) against reward-model run 4 (trained from run 3: same tokenizer); queued
@@ -63,8 +64,7 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        prompts = f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"
-        run = queue_or_train(self, run, counts=prompts, site_url=site_url, foreground=foreground)
+        run = queue_or_train(self, run, counts=PROMPTS, site_url=site_url, foreground=foreground)
         if run is None:
             return
         metrics = run.metrics
