@@ -11,7 +11,7 @@ import pytest
 from rlhf.training.cli import parse_config
 from rlhf.training.registry import POLICY, REWARD_MODEL, STAGES, kinds_with, stage_get
 
-SAVED = Path(__file__).parent / "data" / "saved_configs_before_launchers.json"
+BEFORE = json.loads((Path(__file__).parent / "data" / "configs_before_blocks.json").read_text())
 
 
 def test_the_registry_has_exactly_the_run_kinds_of_the_model():
@@ -40,17 +40,30 @@ def test_each_entry_matches_its_config_and_module(kind):
 
 
 @pytest.mark.parametrize("kind", list(STAGES))
-def test_configs_stored_before_the_launcher_field_still_load(kind):
-    """Runs store their config as JSON; an older run's (here: saved by the code before `launcher` existed) loads
-    into the current class with every value kept and the new field at its default."""
-    stored = json.loads(SAVED.read_text())[kind]
+def test_configs_stored_before_the_launcher_field_and_the_blocks_still_load(kind):
+    """Runs store their config as JSON; an older run's (here: saved by the code before `launcher` and the shared
+    blocks existed) loads into the current class with every value kept and the new field at its default."""
+    stored = BEFORE["stored_runs"][kind]
     assert "launcher" not in stored
     cfg = STAGES[kind].config_from(stored)
     assert cfg.launcher == "inprocess"
     now = cfg.to_dict()
     assert {k: now[k] for k in stored if k in now} == {k: v for k, v in stored.items() if k in now}
-    assert len([k for k in stored if k in now]) >= len(stored) - 2  # (fields added on main since are ignored)
+    assert set(stored) <= set(now)
     assert STAGES[kind].config_from(json.loads(json.dumps(now))) == cfg  # and the new JSON round-trips
+
+
+@pytest.mark.parametrize("kind", list(STAGES))
+def test_composing_the_configs_from_blocks_kept_every_field_and_default(kind):
+    """The configs were flat dataclasses; built from the shared blocks (blocks.py) they have the same fields with the
+    same defaults (recorded from the code before), plus `launcher`, and a block's field is declared once."""
+    from rlhf.training.blocks import EpochsBlock, LoraBlock, TrainingBlock
+
+    now = {f.name: f.default for f in fields(STAGES[kind].config)}
+    assert now == BEFORE["defaults"][kind] | {"launcher": "inprocess"}
+    if kind != "chain":
+        assert issubclass(STAGES[kind].config, TrainingBlock) and issubclass(STAGES[kind].config, LoraBlock)
+    assert issubclass(STAGES[kind].config, EpochsBlock) == (kind in ("reward_model", "sft", "dpo", "grpo"))
 
 
 @pytest.mark.parametrize("kind", list(STAGES))
