@@ -124,3 +124,13 @@ def test_the_worker_fails_a_run_whose_project_has_nothing_to_train_on_by_then(pr
     run.refresh_from_db()
     assert run.error.startswith("RunInputsError: The export of project 'rm' has no training pairs yet")
     assert "Writing the run's inputs from the project." in run.log_tail and run.export["pending"] is True
+
+
+def test_a_queued_run_page_says_the_worker_writes_its_export(project, client):
+    run = training_run_create(project=project, config={"base_model": "tiny"}, enqueue=False)
+    client.force_login(manager(project))
+    body = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "written by the worker when it takes the run" in body and "no held-out" not in body.lower()
+    run_inputs_prepare(run)
+    body = client.get(f"/runs/{run.pk}/").content.decode()
+    assert f"{TrainingRun.objects.get(pk=run.pk).export['train_pairs']} training pairs" in body
