@@ -118,6 +118,17 @@ def stop_group(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None
     process.wait()
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the worker dies, even by SIGKILL; accelerate then stops its
+    ranks. Elsewhere a no-op (the worker's own exit paths still stop the group)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _reader(stream, lines: "queue.Queue[str | None]") -> None:
     for line in stream:
         lines.put(line.rstrip("\n"))
@@ -149,6 +160,7 @@ def launch_stage(
     process = subprocess.Popen(
         command, cwd=cwd, env=launch_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         bufsize=1, start_new_session=True,  # its own process group: a cancel stops accelerate and every rank
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
     )  # fmt: skip
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()

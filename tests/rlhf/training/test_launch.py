@@ -23,6 +23,7 @@ from rlhf.training.progress import ProgressEvent, TrainingCancelled
 
 from .conftest import pair_rows, write_jsonl
 
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = {
     "cpu_single": (DistributedType.NO, 1, True),
     "cpu_2proc": (DistributedType.MULTI_GPU, 2, False),
@@ -156,3 +157,27 @@ def test_a_failing_stage_raises_with_its_error(tmp_path):
             module="rlhf.training.reward_model", accelerate_config=accelerate_config_path("cpu_single"),
             config_file=config_file, output_dir=cfg.output_dir, progress=None, log=lambda line: None,
         )  # fmt: skip
+
+
+def test_a_launched_stage_dies_with_a_worker_killed_outright(tmp_path):
+    """SIGKILL leaves the worker no chance to stop the group: the launched process gets SIGTERM from the kernel
+    (PR_SET_PDEATHSIG), and accelerate stops its ranks on SIGTERM."""
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import subprocess, sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from rlhf.training.launch import _die_with_parent;"
+        "child = subprocess.Popen(['sleep', '120'], start_new_session=True, preexec_fn=_die_with_parent);"
+        "print(child.pid, flush=True); time.sleep(120)"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code, str(ROOT)], stdout=subprocess.PIPE, text=True)
+    child = int(worker.stdout.readline())
+    assert _alive(child)
+    worker.kill()
+    worker.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
