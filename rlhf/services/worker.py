@@ -31,7 +31,7 @@ from rlhf.services.common import (
 )
 from rlhf.services.heartbeat import heartbeat
 from rlhf.services.prepare import run_inputs_prepare
-from rlhf.training.launch import INPROCESS, launcher_parse
+from rlhf.training.launch import INPROCESS, accelerate_config_path, launch_stage, launcher_parse
 from rlhf.training.progress import ProgressCallback, ProgressEvent, TrainingCancelled
 from rlhf.training.registry import Stage, stage_get
 
@@ -169,14 +169,12 @@ def _train(run: TrainingRun, recorder: RunRecorder) -> tuple[Path, dict]:
 def _launched(run: TrainingRun, stage: Stage, cfg, spec: str, recorder: RunRecorder) -> Path:
     """The stage under `accelerate launch` (its own process group): its progress lines feed the recorder, its other
     output the log tail; a cancel (seen at a progress line or a tick) stops the whole group."""
-    from rlhf.training.launch import accelerate_config_path, launch_stage  # noqa: PLC0415
-
     config_file = Path(run.run_dir or Path(cfg.output_dir).parent) / "launch_config.yaml"
     config_file.parent.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump({**cfg.to_dict(), "launcher": INPROCESS}, sort_keys=False))
 
     def tick() -> None:  # flush and check for a cancel even while the stage prints nothing
-        if time.monotonic() - recorder.last_flush >= recorder.flush_s and recorder.flush():
+        if recorder.clock() - recorder.last_flush >= recorder.flush_s and recorder.flush():
             raise TrainingCancelled(f"Run {run.pk} was cancelled.")
 
     return launch_stage(
