@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--base-model", default="default", help="Reward model base (default: MiniLM-L6).")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-5, help="Learning rate (the MiniLM runs).")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-overhead", action="store_true", help="Skip the one-process launch (run 3).")
     parser.add_argument("--workdir", default=None, help="Keep the runs here (default: a temporary directory).")
@@ -141,6 +142,11 @@ def main() -> None:
         "train_pairs": single.get("train/pairs"),
         "eval_pairs": single.get("eval/pairs"),
         "base_model": single_cfg.base_model,
+        "learning_rate": single_cfg.learning_rate,
+        "epochs": single_cfg.num_train_epochs,
+        "max_length": single_cfg.max_length,
+        "single_final_loss": single.get("train/final_loss"),
+        "multi_final_loss": multi.get("train/final_loss"),
         "cpu_count": os.cpu_count(),
     }
     if not args.workdir:
