@@ -11,6 +11,9 @@
 #   2. bf16 is on (the stages' bf16 'auto' resolves to true on a GPU with bf16: bf16_resolved in the output);
 #   3. each stage's speed (steps/s) and the GPU memory peak (nvidia-smi, MiB), and the chain's figures: the reward
 #      model's held-out accuracy and PPO's held-out reward before / after (in reward SDs).
+# PROCS (default: every visible GPU) sets num_processes; PROCS=1 checks one GPU. The multi-process path is verified on
+# CPU for the reward model (tests, bench/scale.py); with several GPUs this script is also the first multi-GPU run of
+# the SFT and PPO stages.
 # Data: the HH-RLHF helpful slices in ../shared/data (N_PAIRS training pairs, the first 200 dev pairs held out).
 # The last line of stdout is one JSON object; the exit status is 0 only when the chain succeeded on a GPU.
 set -euo pipefail
@@ -27,8 +30,9 @@ if [ "${GPUS:-0}" -lt 1 ]; then
   exit 1
 fi
 
-# gpu_ddp.yaml with num_processes = the GPUs here.
-sed "s/^num_processes: .*/num_processes: $GPUS/" configs/accelerate/gpu_ddp.yaml > "$WORK/accelerate.yaml"
+# gpu_ddp.yaml with num_processes = PROCS (default: the GPUs here).
+PROCS="${PROCS:-$GPUS}"
+sed "s/^num_processes: .*/num_processes: $PROCS/" configs/accelerate/gpu_ddp.yaml > "$WORK/accelerate.yaml"
 
 # The chain's inputs from the HH slices: demonstrations (prompt + chosen), pairs, prompts; the dev pairs held out.
 "$PY" - "$WORK" "$N_PAIRS" <<'EOF'
