@@ -15,7 +15,8 @@ on a 2-core CPU two processes cannot be faster than one process using both cores
 accuracy, which must not move (|multi - single| <= 0.03). Data: ../shared/data/hh_helpful_train.jsonl (the first
 --pairs pairs) and hh_helpful_dev.jsonl (the first --eval-pairs), or with --quick the tiny fixture on synthetic pairs.
 
-    .venv/bin/python bench/scale.py                  # MiniLM (the default reward model), 600 HH pairs, 759 dev pairs
+    .venv/bin/python bench/scale.py                  # MiniLM (the default reward model), 600 HH pairs x 2 epochs at
+                                                     # 64 tokens, 759 dev pairs (docs/benchmarks.md, "Launchers")
     .venv/bin/python bench/scale.py --quick          # the tiny fixture, seconds: a smoke run
     .venv/bin/python bench/scale.py --pairs 3843     # every training pair (about 20 min per run on 2 CPU cores)
 
@@ -77,8 +78,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=600, help="Training pairs (the first N of the HH train file).")
     parser.add_argument("--eval-pairs", type=int, default=759, help="Held-out pairs (the first N of the dev file).")
     parser.add_argument("--base-model", default="default", help="Reward model base (default: MiniLM-L6).")
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-5, help="Learning rate (the MiniLM runs).")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-overhead", action="store_true", help="Skip the one-process launch (run 3).")
@@ -96,7 +97,7 @@ def main() -> None:
         model = dict(
             base_model=args.base_model,
             max_length=args.max_length,
-            learning_rate=5e-5,
+            learning_rate=args.lr,
             freeze_layers=3,
             num_train_epochs=args.epochs,
         )  # fmt: skip  (bench/reward_model.py's chosen defaults)
