@@ -8,6 +8,7 @@ from django import forms
 from annotation.exports.options import STRATEGIES
 from rlhf.training.config import DEBIAS_CHOICES, METHOD_CHOICES, RewardModelConfig
 from rlhf.training.ppo_config import PPORunConfig
+from rlhf.training.registry import stage_get
 
 _DEFAULTS = {f.name: f.default for f in fields(RewardModelConfig)}
 _HELP = {f.name: f.metadata.get("help", "") for f in fields(RewardModelConfig)}
@@ -164,37 +165,19 @@ class PolicyRunForm(forms.Form):
 
     @staticmethod
     def _config(kind: str, data: dict) -> dict[str, Any]:
-        lr = {"learning_rate": data["learning_rate"]} if data.get("learning_rate") else {}
-        # Adaptive KL over a run of N episodes: a horizon of N/4 lets kl_coef move by up to e^0.8 in the run.
+        """The form's settings under the kind's config names (the registry's `form_fields`); empty ones left out."""
         target = data.get("kl_target")
-        adaptive = {"kl_target": target, "kl_horizon": max(1, data["total_episodes"] // 4)} if target else {}
-        if kind == "ppo":
-            return {"kl_coef": data["kl_coef"], "total_episodes": data["total_episodes"], "seed": data["seed"],
-                    "response_length": data["response_length"], "per_device_train_batch_size": data["batch_size"],
-                    "num_ppo_epochs": data["num_ppo_epochs"], "temperature": data["temperature"], **lr,
-                    **adaptive}  # fmt: skip
-        if kind == "grpo":
-            return {"algorithm": data["algorithm"], "beta": data["kl_coef"], "seed": data["seed"], **lr,
-                    "max_completion_length": data["response_length"], "temperature": data["temperature"]}  # fmt: skip
-        if kind == "chain":
-            chain = {"ppo_kl_coef": data["kl_coef"], "ppo_total_episodes": data["total_episodes"], "seed": data["seed"],
-                     "ppo_response_length": data["response_length"], "ppo_batch_size": data["batch_size"],
-                     "ppo_num_ppo_epochs": data["num_ppo_epochs"], "ppo_temperature": data["temperature"],
-                     **{f"ppo_{k}": v for k, v in adaptive.items()}}  # fmt: skip
-            base = data.get("policy_path", "").strip()
-            return (
-                chain
-                | ({"ppo_learning_rate": data["learning_rate"]} if lr else {})
-                | ({"base_model": base} if base else {})
-            )
-        if kind == "dpo":
-            return {
-                "beta": data["kl_coef"],
-                "per_device_train_batch_size": data["batch_size"],
-                "seed": data["seed"],
-                **lr,
-            }
-        return {"per_device_train_batch_size": data["batch_size"], "seed": data["seed"], **lr}
+        values = {
+            **{name: data.get(name) for name in ("kl_coef", "total_episodes", "response_length", "batch_size",
+                                                 "num_ppo_epochs", "temperature", "seed", "algorithm")},
+            "learning_rate": data.get("learning_rate") or None,
+            # Adaptive KL over a run of N episodes: a horizon of N/4 lets kl_coef move by up to e^0.8 in the run.
+            "kl_target": target or None,
+            "kl_horizon": max(1, data["total_episodes"] // 4) if target else None,
+            "base_model": (data.get("policy_path") or "").strip() or None,
+        }  # fmt: skip
+        fields_ = stage_get(kind).form_fields
+        return {field: values[name] for name, field in fields_.items() if values.get(name) is not None}
 
 
 class GenerateForm(forms.Form):

@@ -113,8 +113,8 @@ def run_no_heldout_reason_get(*, run: TrainingRun) -> str | None:
     """Why a reward-model run has no held-out figure, in plain words, known as soon as its export is written; None
     when it has held-out pairs (or no export of a project to explain it by)."""
     export = run.export or {}
-    if run.kind != TrainingRun.Kind.REWARD_MODEL or not export or export.get("test_pairs"):
-        return None
+    if run.kind != TrainingRun.Kind.REWARD_MODEL or not export or export.get("pending") or export.get("test_pairs"):
+        return None  # (a pending export is written by the worker when it takes the run)
     if (run.metrics or {}).get("eval/pairs"):
         return None
     ratio = (export.get("options") or {}).get("test_ratio")

@@ -1,4 +1,5 @@
-"""Background tasks (django-tasks, run by `manage.py rlhf_worker`): thin wrappers around the services.
+"""Background tasks (django-tasks, run by `manage.py rlhf_worker`): thin wrappers around the services that execute a
+job; the services that queue them (rlhf/services/queue.py) import this module, never the other way round.
 
 Queues: training runs (every kind) go to TRAINING_QUEUE, the jobs on a finished run (scoring, generation) to
 DEFAULT_QUEUE. A plain `rlhf_worker` takes both; `rlhf_worker --queue gpu` only training, `--queue default` only the
@@ -7,8 +8,9 @@ rest (docs/deploy.md). Both must be listed in settings.TASKS["default"]["QUEUES"
 
 from django_tasks import task
 
-from rlhf.services import response_scores_execute, training_run_execute
 from rlhf.services.loop import generation_execute
+from rlhf.services.scoring import response_scores_execute
+from rlhf.services.worker import training_run_execute
 
 TRAINING_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"

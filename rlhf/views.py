@@ -23,9 +23,15 @@ from rlhf.selectors import (
     run_no_heldout_reason_get,
     runs_for_user,
 )
-from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create, training_run_sweep_if_running
-from rlhf.services.loop import generation_enqueue
-from rlhf.services.ppo import POLICY_KINDS, finished_runs_get, policy_run_create, ppo_page_get
+from rlhf.services import (
+    generation_enqueue,
+    scoring_enqueue,
+    training_run_cancel,
+    training_run_create,
+    training_run_sweep_if_running,
+)
+from rlhf.services.policies import POLICY_KINDS, REWARD_KINDS
+from rlhf.services.ppo import finished_runs_get, policy_run_create, ppo_page_get
 from rlhf.training.eta import CHAIN_STAGE_NAMES
 
 RUN_QUEUED = "Run {id} queued: a background worker picks it up (`manage.py rlhf_worker`, started by `make demo`)."
@@ -103,7 +109,7 @@ def policy_run_create_view(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug, manage=True)
     choices = {
         "policy_runs": finished_runs_get(project=project, kinds=POLICY_KINDS),
-        "reward_runs": finished_runs_get(project=project, kinds=(TrainingRun.Kind.REWARD_MODEL,)),
+        "reward_runs": finished_runs_get(project=project, kinds=REWARD_KINDS),
     }
     form = PolicyRunForm(request.POST or None, **choices)
     return _run_form_submit(request, project, form, policy_run_create, "rlhf/policy_run_form.html")

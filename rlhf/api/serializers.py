@@ -1,5 +1,5 @@
-"""Training-run serializers. The config serializer is generated from RewardModelConfig, so the API documents the
-same fields (with the same help) as the CLI and the dataclass."""
+"""Training-run serializers. Each kind's config serializer is generated from its dataclass in the registry, so the
+API documents the same fields (with the same help) as the CLI and the dataclass."""
 
 import types
 from dataclasses import MISSING, fields
@@ -12,10 +12,8 @@ from rest_framework.settings import api_settings
 from annotation.exports.options import MARGINS, STRATEGIES, TIES
 from rlhf.models import RunMetric, TrainingRun
 from rlhf.selectors import run_length_evaluation_get, run_no_heldout_reason_get
-from rlhf.services import MANAGED_CONFIG_FIELDS
 from rlhf.services.loop import PROMPT_SCOPES
-from rlhf.services.ppo import CONFIG_CLASSES, POLICY_MANAGED_FIELDS
-from rlhf.training.config import RewardModelConfig
+from rlhf.training.registry import STAGES
 
 _FIELD_TYPES = {str: serializers.CharField, int: serializers.IntegerField, float: serializers.FloatField,
                 bool: serializers.BooleanField}  # fmt: skip
@@ -52,35 +50,28 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-RewardModelConfigSerializer = type(
-    "RewardModelConfigSerializer",
-    (StrictSerializer,),
-    {
-        "__doc__": "Reward-model training settings (rlhf.training.config.RewardModelConfig); all optional.",
-        **{f.name: _config_field(f) for f in fields(RewardModelConfig) if f.name not in MANAGED_CONFIG_FIELDS},
-    },
-)
-
-
 def _dataclass_serializer(name: str, cls, managed: set[str], doc: str) -> type[StrictSerializer]:
     fields_ = {f.name: _config_field(f) for f in fields(cls) if f.name not in managed}
     return type(name, (StrictSerializer,), {"__doc__": doc, **fields_})
 
 
-# One strict serializer per policy kind, generated from its dataclass (rlhf.training.ppo_config).
-POLICY_CONFIG_SERIALIZERS = {
+# One strict serializer per run kind, generated from the kind's dataclass in the registry (rlhf/training/registry.py).
+CONFIG_SERIALIZERS = {
     kind: _dataclass_serializer(
-        f"{cls.__name__}Serializer", cls, POLICY_MANAGED_FIELDS[kind], f"{cls.__name__} settings; all optional."
+        f"{stage.config.__name__}Serializer",
+        stage.config,
+        set(stage.managed),
+        f"{stage.label} settings ({stage.config.__module__}.{stage.config.__name__}); all optional.",
     )
-    for kind, cls in CONFIG_CLASSES.items()
+    for kind, stage in STAGES.items()
 }
+RewardModelConfigSerializer = CONFIG_SERIALIZERS["reward_model"]
+POLICY_CONFIG_SERIALIZERS = {kind: cls for kind, cls in CONFIG_SERIALIZERS.items() if kind != "reward_model"}
 
 
 @extend_schema_field(
     PolymorphicProxySerializer(
-        component_name="RunConfig",
-        serializers=[RewardModelConfigSerializer, *POLICY_CONFIG_SERIALIZERS.values()],
-        resource_type_field_name=None,
+        component_name="RunConfig", serializers=list(CONFIG_SERIALIZERS.values()), resource_type_field_name=None
     )
 )
 class RunConfigField(serializers.JSONField):
@@ -89,7 +80,7 @@ class RunConfigField(serializers.JSONField):
 
 def run_config_validate(kind: str, config) -> dict:
     """The config checked by the kind's serializer; errors come back under `config` as for a nested serializer."""
-    serializer = POLICY_CONFIG_SERIALIZERS.get(kind, RewardModelConfigSerializer)()
+    serializer = CONFIG_SERIALIZERS[kind]()
     if not isinstance(config, dict):
         raise serializers.ValidationError({"config": ["Expected an object of settings."]})
     try:

@@ -21,9 +21,14 @@ from rlhf.api.serializers import (
 )
 from rlhf.models import TrainingRun
 from rlhf.selectors import disagreements_get, metric_points, run_get_for_user, runs_for_user
-from rlhf.services import scoring_enqueue, training_run_cancel, training_run_create, training_run_sweep_if_running
-from rlhf.services.loop import generation_enqueue
-from rlhf.services.ppo import policy_run_create
+from rlhf.services import (
+    generation_enqueue,
+    scoring_enqueue,
+    training_run_cancel,
+    training_run_create,
+    training_run_sweep_if_running,
+)
+from rlhf.training.registry import STAGES
 
 RUNS = ["training runs"]
 
@@ -46,9 +51,9 @@ class RunCreateApi(BaseApi):
     class InputSerializer(serializers.Serializer):
         project = serializers.SlugField(help_text="The project whose rankings are exported and trained on.")
         kind = serializers.ChoiceField(
-            choices=TrainingRun.Kind.choices, default=TrainingRun.Kind.REWARD_MODEL,
-            help_text="reward_model (default); sft, ppo, dpo, grpo (algorithm grpo or rloo) or chain (the offline "
-            "default chain SmolLM2 -> SFT -> reward model -> PPO).",
+            choices=[(kind, stage.label) for kind, stage in STAGES.items()], default=TrainingRun.Kind.REWARD_MODEL,
+            help_text="The run kind (rlhf/training/registry.py), reward_model by default: "
+            + "; ".join(f"{kind}: {stage.description}" for kind, stage in STAGES.items()),
         )  # fmt: skip
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
         config = RunConfigField(required=False, default=dict, help_text="The kind's settings (see RunConfig).")
@@ -82,12 +87,9 @@ class RunCreateApi(BaseApi):
         project = project_for(request, values["project"], manage=True)
         common = {"project": project, "user": request.user, "name": values["name"], "config": values["config"],
                   "export_options": dict(values["export"])}  # fmt: skip
-        if values["kind"] == TrainingRun.Kind.REWARD_MODEL:
-            run = training_run_create(kind=values["kind"], **common)
-        else:
-            run = policy_run_create(
-                kind=values["kind"], policy=values["policy"], reward_run=values["reward_run"], **common
-            )
+        run = training_run_create(
+            kind=values["kind"], policy=values["policy"], reward_run=values["reward_run"], **common
+        )
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

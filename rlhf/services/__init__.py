@@ -1,10 +1,17 @@
 """Writes on training runs. A run's life: queued -> running -> succeeded | failed | cancelled.
 
-- `runs`: create (snapshot the export, save the run queued, enqueue its task), cancel, and fail the runs a dead
+Modules, from the bottom of the import graph up (no module imports one above it; tests/rlhf/test_import_graph.py):
+
+- `common`: timings, limits, messages, the runs directory; `heartbeat`: the jobs' heartbeats and
+  `training_run_sweep_stale`, which fails the jobs that stopped beating; `model_refs`: which models and launchers a
+  caller may name; `inputs`: the files a run reads (export snapshot, prompts, best responses); `policies`: resolve
+  policy and reward-model runs;
+- `worker`: `training_run_execute`, the background task's body, with the progress recorder (every kind through the
+  registry, in-process or under `accelerate launch`); `scoring`, `loop`: the scoring and generation jobs' bodies;
+- `rlhf.tasks`: the django-tasks wrappers of those bodies;
+- `queue`: enqueue a training run, a scoring or a generation job (imports the tasks);
+- `ppo` (policy kinds) and `runs` (any kind; a reward model itself): create, cancel, and fail the runs a dead
   worker left 'running'.
-- `worker`: `training_run_execute`, the background task's body, with the progress recorder.
-- `scoring`: a trained reward model's score for every response of a project.
-- `heartbeat`: the jobs' heartbeats and `training_run_sweep_stale`, which fails the jobs that stopped beating.
 
 `training_run_execute` never leaves a run 'running': every way out of the training function (success,
 TrainingCancelled, any exception, the worker being stopped) ends in a final status. A worker that is killed outright
@@ -14,24 +21,23 @@ both mark such runs (and scoring / generation jobs, by their heartbeat) *failed*
 the worker once (out of memory, say) would kill it again, in a loop; a person decides whether to start it again.
 """
 
+from rlhf.services.common import MANAGED_CONFIG_FIELDS, STALE_AFTER_S, runs_root
 from rlhf.services.heartbeat import training_run_sweep_if_running, training_run_sweep_stale
+from rlhf.services.queue import generation_enqueue, scoring_enqueue, training_run_enqueue
 from rlhf.services.runs import (
-    MANAGED_CONFIG_FIELDS,
-    STALE_AFTER_S,
     reward_config_validate,
-    runs_root,
     training_run_cancel,
     training_run_create,
-    training_run_enqueue,
     training_run_mark_stale,
 )
-from rlhf.services.scoring import response_scores_compute, response_scores_execute, scoring_enqueue
+from rlhf.services.scoring import response_scores_compute, response_scores_execute
 from rlhf.services.worker import RunRecorder, training_run_execute
 
 __all__ = [
     "MANAGED_CONFIG_FIELDS",
     "STALE_AFTER_S",
     "RunRecorder",
+    "generation_enqueue",
     "response_scores_compute",
     "response_scores_execute",
     "reward_config_validate",

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from annotation.services.imports import import_batches_sweep_stale
 from rlhf.models import TrainingRun
-from rlhf.services.runs import HEARTBEAT_S, STALE_AFTER_S, _append_log
+from rlhf.services.common import HEARTBEAT_S, STALE_AFTER_S, append_log
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _sweep_runs(now: datetime, cutoff: datetime) -> list[tuple[int, str]]:
         same_beat = Q(heartbeat_at=beat) if beat else Q(heartbeat_at__isnull=True)
         updated = TrainingRun.objects.filter(same_beat, pk=pk, status=TrainingRun.Status.RUNNING).update(
             status=TrainingRun.Status.FAILED, error=error, finished_at=now, eta_s=None,
-            log_tail=_append_log(log_tail, error),
+            log_tail=append_log(log_tail, error),
         )  # fmt: skip
         if updated:
             marked.append((pk, "training"))

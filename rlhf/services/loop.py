@@ -20,9 +20,10 @@ from django.utils import timezone
 from annotation.exports.options import ExportOptions
 from annotation.models import MAX_RESPONSES, MIN_RESPONSES, Project, Prompt, Response
 from rlhf.models import TrainingRun
+from rlhf.services.common import prompt_input
 from rlhf.services.heartbeat import JobState
-from rlhf.services.ppo import DEFAULT_EXPORT, policy_resolve, prompt_split_get
-from rlhf.services.scoring import _prompt_input
+from rlhf.services.inputs import DEFAULT_EXPORT, prompt_split_get
+from rlhf.services.policies import policy_resolve
 
 PROMPT_SCOPES = ("train", "all")
 CHUNK_PROMPTS = 64  # prompts per call to the sampler: the progress bar moves after each
@@ -102,7 +103,7 @@ def _sample(project, prompts, path, k, max_new_tokens, temperature, seed, progre
     from rlhf.training.generation import generate_responses, load_for_generation  # noqa: PLC0415
 
     conversational = Prompt.objects.filter(project=project, messages__isnull=False).exists()
-    inputs = [_prompt_input(p, conversational) for p in prompts]
+    inputs = [prompt_input(p, conversational) for p in prompts]
     policy = load_for_generation(path)  # once: every chunk samples from the same loaded model
     texts: list[list[str]] = []
     for start in range(0, len(inputs), CHUNK_PROMPTS):
@@ -142,27 +143,6 @@ def _round_write(project, prompts, texts, label, round_, include_original, model
         result.copied += len(responses) - len(samples)
         result.prompt_ids.append(copy.pk)
     return result
-
-
-def generation_enqueue(*, run: TrainingRun, project: Project, **options: Any) -> TrainingRun:
-    """Queue a background job sampling this policy run's responses into a new round of `project`; returns at once."""
-    if run.status != TrainingRun.Status.SUCCEEDED or not run.output_dir:
-        raise ValidationError(GEN_NOT_DONE.format(id=run.pk, status=run.status))
-    policy_resolve(policy=run)  # a policy run, not a reward model
-    k = int(options.get("k", 4))
-    if not 1 <= k <= MAX_RESPONSES:
-        raise ValidationError(GEN_K_RANGE.format(lo=1, hi=MAX_RESPONSES, max=MAX_RESPONSES))
-    run.generation = {"status": "queued", "project": project.slug, "options": options,
-                      "queued_at": timezone.now().isoformat()}  # fmt: skip
-    run.save(update_fields=["generation"])
-
-    def enqueue() -> None:
-        from rlhf.tasks import responses_generate_task  # noqa: PLC0415 - tasks import this module
-
-        responses_generate_task.enqueue(run_id=run.pk, project_id=project.pk, options=options)
-
-    transaction.on_commit(enqueue)
-    return run
 
 
 def generation_execute(*, run_id: int, project_id: int, options: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from annotation.models import Project
 from annotation.selectors import is_admin
 from rlhf.models import TrainingRun
+from rlhf.services.common import runs_root
+from rlhf.training.launch import ACCELERATE, accelerate_config_path, launcher_parse, shipped_configs
 
 BUILTIN_MODELS = {"default", "tiny"}
 RUN_REF = re.compile(r"^(?:run[:#-]?)?(\d+)$", re.IGNORECASE)
@@ -43,8 +45,6 @@ def _is_hub_id(value: str) -> bool:
 
 def model_ref_check(*, value: str, project: Project, user: AbstractUser | None, what: str) -> None:
     """Raise ValidationError unless `value` names a model this caller may use for a run of `project`."""
-    from rlhf.services.runs import runs_root  # noqa: PLC0415 - runs imports this module's callers
-
     value = str(value or "").strip()
     if user is None or is_admin(user) or not value or value in BUILTIN_MODELS or RUN_REF.match(value):
         return
@@ -66,3 +66,22 @@ def config_models_check(*, config: dict, project: Project, user: AbstractUser | 
     for name in MODEL_FIELDS:
         if name in config:
             model_ref_check(value=config[name], project=project, user=user, what=f"config.{name}")
+
+
+LAUNCHER_REFUSED = (
+    "config.launcher: {value!r} names an accelerate config outside configs/accelerate/; use one of: {names} "
+    "(an admin may name any file)."
+)
+
+
+def launcher_check(*, config: dict, user: AbstractUser | None) -> None:
+    """A manager may launch with a shipped accelerate config (configs/accelerate/<name>); a path of their own choosing
+    only as an admin or from the command line (user None). The file must exist either way."""
+    try:
+        kind, spec = launcher_parse(config.get("launcher", "inprocess"))
+        if kind == ACCELERATE:
+            accelerate_config_path(spec)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValidationError(f"config.launcher: {exc}") from None
+    if kind == ACCELERATE and spec.removesuffix(".yaml") not in shipped_configs() and user and not is_admin(user):
+        raise ValidationError(LAUNCHER_REFUSED.format(value=config.get("launcher"), names=", ".join(shipped_configs())))

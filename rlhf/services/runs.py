@@ -1,68 +1,50 @@
-"""Training runs: create (export snapshot + enqueue), cancel, and fail runs whose worker died."""
+"""Training runs: create any kind (a reward model here, policy kinds in ppo.py: check, save queued, enqueue; the worker
+writes the inputs, rlhf/services/prepare.py), cancel, and fail runs whose worker died."""
 
-import json
 import logging
 import os
-import shutil
 import socket
-from collections import defaultdict
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from annotation.exports.options import ExportOptions
-from annotation.models import Project, Ranking
-from annotation.services.exports import preference_export_create
+from annotation.models import Project
 from rlhf.models import TrainingRun
-from rlhf.selectors import human_agreement_get
-from rlhf.services.model_refs import config_models_check
+from rlhf.services.common import (  # noqa: F401 - re-exported: rlhf.services.runs is where callers found them
+    ERROR_TAIL_CHARS,
+    FLUSH_S,
+    HEARTBEAT_S,
+    LOG_LINES,
+    MANAGED_CONFIG_FIELDS,
+    RUN_CONFIG_INVALID,
+    RUN_CONFIG_UNKNOWN,
+    RUN_FINISHED,
+    RUN_NO_PAIRS,
+    RUN_NOT_SCORABLE,
+    RUN_WORKER_LOST,
+    RUN_WORKER_STOPPED,
+    SCORE_CHUNK,
+    SKIPPED_POINTS,
+    STALE_AFTER_S,
+    append_log,
+    runs_root,
+    timestamped,
+)
+from rlhf.services.model_refs import config_models_check, launcher_check
+from rlhf.services.ppo import policy_run_create
+from rlhf.services.prepare import export_pending, run_inputs_check
+from rlhf.services.queue import training_run_enqueue
 from rlhf.training.config import RewardModelConfig
+from rlhf.training.registry import STAGES
 
 logger = logging.getLogger(__name__)
 
-
-FLUSH_S = 1.5  # the worker writes progress at most this often (and at every eval and at the end)
-HEARTBEAT_S = 20.0  # a running run's heartbeat, written by a thread independent of the training steps
-STALE_AFTER_S = 2 * 60  # a running job whose heartbeat is older than this has lost its worker
-LOG_LINES = 200
-ERROR_TAIL_CHARS = 4000
-SCORE_CHUNK = 256
-SKIPPED_POINTS = {"train/elapsed_s", "train/eta_s"}  # kept on the run itself (eta_s), not as curves
-
-RUN_KIND_UNSUPPORTED = "Only reward-model runs can be trained here so far (kind {kind!r})."
-RUN_CONFIG_UNKNOWN = "Unknown config field(s): {names}."
-RUN_CONFIG_INVALID = "Invalid config: {error}"
-RUN_NO_PAIRS = "The export of project '{slug}' has no training pairs yet: rank some prompts first."
-RUN_FINISHED = "Run {id} has already finished ({status})."
-RUN_NOT_SCORABLE = "Run {id} has no trained model to score with (status {status})."
-RUN_WORKER_LOST = (
-    "The worker running this run stopped without finishing it ({why}). Marked failed when a worker started at {at}; "
-    "create the run again to retry."
-)
-RUN_WORKER_STOPPED = "The worker was stopped while training ({name}); the run did not finish."
-# Paths and bookkeeping fields a caller may not choose: the service sets them per run.
-MANAGED_CONFIG_FIELDS = {"train_file", "eval_file", "output_dir", "human_agreement"}
-
-
-def runs_root() -> Path:
-    """Where run directories go: settings.RLHF_RUNS_DIR, else $RLHF_RUNS_DIR, else <BASE_DIR>/runs."""
-    root = getattr(settings, "RLHF_RUNS_DIR", None) or os.environ.get("RLHF_RUNS_DIR") or settings.BASE_DIR / "runs"
-    return Path(root).resolve()
-
-
-def timestamped(text: str) -> str:
-    return f"{timezone.now():%Y-%m-%d %H:%M:%S} {text}"
-
-
-def _append_log(tail: str, line: str) -> str:
-    lines = (tail.splitlines() if tail else [])[-(LOG_LINES - 1) :]
-    return "\n".join([*lines, timestamped(line)])
+RUN_KIND_UNKNOWN = "Unknown run kind {kind!r}; use one of: {choices}."
 
 
 # --- create ------------------------------------------------------------------------------------------------------
@@ -90,103 +72,41 @@ def training_run_create(
     config: dict[str, Any] | None = None,
     export_options: dict[str, Any] | None = None,
     enqueue: bool = True,
+    policy: "str | TrainingRun" = "",
+    reward_run: "int | TrainingRun | None" = None,
 ) -> TrainingRun:
-    """Snapshot the project's preference export into runs/<id>/data/, save the run as queued and (after commit)
-    enqueue its task. Returns at once; nothing is trained here. Raises ValidationError (nothing saved) on a bad
-    config or an export without training pairs."""
+    """Create a run of any kind (the registry's): a policy kind goes to `policy_run_create` (with `policy` and
+    `reward_run`); a reward model snapshots the project's preference export into runs/<id>/data/. Saves the run as
+    queued and (after commit) enqueues its task. Returns at once; nothing is trained here. Raises ValidationError
+    (nothing saved) on a bad config or an export without training pairs."""
+    if kind not in STAGES:
+        raise ValidationError(RUN_KIND_UNKNOWN.format(kind=kind, choices=", ".join(STAGES)))
     if kind != TrainingRun.Kind.REWARD_MODEL:
-        raise ValidationError(RUN_KIND_UNSUPPORTED.format(kind=kind))
+        return policy_run_create(
+            project=project, kind=kind, user=user, name=name, config=config, policy=policy, reward_run=reward_run,
+            export_options=export_options, enqueue=enqueue,
+        )  # fmt: skip
     resolved = reward_config_validate(config or {})
     config_models_check(config=config or {}, project=project, user=user)
+    launcher_check(config=resolved, user=user)
     export_options = dict(export_options or {})
     if resolved["use_margin"]:  # the loss needs the export's margin column: Llama 2's strength margin for A/B
         export_options.setdefault("margin", "strength" if project.is_pairwise else "rank-diff")
+    try:
+        options = ExportOptions(**export_options).as_dict()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"Invalid export options: {exc}") from None
+    run_inputs_check(stage=STAGES[kind], project=project)
     run = TrainingRun.objects.create(project=project, kind=kind, name=name, created_by=user, config=resolved)
     run_dir = runs_root() / str(run.pk)
-    try:
-        snapshot = _export_snapshot(project=project, data_dir=run_dir / "data", options=export_options)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    ceiling = human_agreement_get(project=project, prompt_ids=snapshot.pop("test_prompt_ids"))
-    resolved |= {
-        "train_file": snapshot["train_file"],
-        "eval_file": snapshot["eval_file"],
-        "output_dir": str(run_dir / "model"),
-        "human_agreement": ceiling["overall"],
-    }
-    run.config = resolved
+    run.config = resolved | {"output_dir": str(run_dir / "model")}
     run.name = name or f"{project.slug} reward model #{run.pk}"
-    run.export = {**snapshot, "human_agreement": ceiling}
-    run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), resolved["output_dir"]
-    run.log_tail = timestamped(f"Queued: {snapshot['train_pairs']} training pairs, {snapshot['test_pairs']} held out.")
+    run.export = export_pending(options)
+    run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), run.config["output_dir"]
+    run.log_tail = timestamped("Queued: the worker writes the export snapshot when it takes the run.")
     run.save()
     if enqueue:
         transaction.on_commit(lambda: training_run_enqueue(run=run))
-    return run
-
-
-def _export_snapshot(*, project: Project, data_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
-    """Write the project's JSONL export (train.jsonl, test.jsonl, export_meta.json) into data_dir, exactly as
-    `manage.py export_preferences` would, plus eval.jsonl: test.jsonl with each pair's guideline version, for the
-    per-version accuracy. Raises ValidationError when there is nothing to train on."""
-    try:
-        export_options = ExportOptions(**options)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"Invalid export options: {exc}") from None
-    if export_options.dataset != "pairs":
-        raise ValidationError("A reward model trains on preference pairs: export dataset must be pairs.")
-    result = preference_export_create(project=project, out=data_dir, fmt="jsonl", options=export_options)
-    train, test, evaluation = data_dir / "train.jsonl", data_dir / "test.jsonl", data_dir / "eval.jsonl"
-    train_pairs = _count_lines(train)
-    if not train_pairs:
-        raise ValidationError(RUN_NO_PAIRS.format(slug=project.slug))
-    test_prompt_ids, test_pairs = _eval_file_write(test, evaluation)
-    return {
-        "options": export_options.as_dict(),
-        "train_file": str(train),
-        "eval_file": str(evaluation) if test_pairs else None,
-        "train_pairs": train_pairs,
-        "test_pairs": test_pairs,
-        "content_hash": result.meta.get("content_hash"),
-        "counts": result.meta.get("counts", {}),
-        "test_prompt_ids": test_prompt_ids,
-    }
-
-
-def _count_lines(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
-def _eval_file_write(test: Path, evaluation: Path) -> tuple[list[int], int]:
-    """Copy the test split adding `guideline_version` (the ranking's; for aggregated pairs the prompt's rankings'
-    version when they share one, else 'mixed'). Returns the test prompt ids and the number of pairs."""
-    rows = [json.loads(line) for line in test.read_text().splitlines() if line.strip()] if test.exists() else []
-    prompt_ids = sorted({int(row["prompt_id"]) for row in rows if row.get("prompt_id") is not None})
-    by_ranking, by_prompt = {}, defaultdict(set)
-    for ranking_id, prompt_id, version in Ranking.objects.filter(prompt_id__in=prompt_ids, is_current=True).values_list(
-        "id", "prompt_id", "guideline_version"
-    ):
-        by_ranking[ranking_id] = version
-        by_prompt[prompt_id].add(version)
-    with evaluation.open("w", encoding="utf-8") as out:
-        for row in rows:
-            versions = by_prompt.get(row.get("prompt_id"), set())
-            version = by_ranking.get(row.get("ranking_id"), next(iter(versions)) if len(versions) == 1 else "mixed")
-            row["guideline_version"] = version
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return prompt_ids, len(rows)
-
-
-def training_run_enqueue(*, run: TrainingRun) -> TrainingRun:
-    from rlhf.tasks import training_run_task  # noqa: PLC0415 - tasks import this module
-
-    result = training_run_task.enqueue(run_id=run.pk)
-    TrainingRun.objects.filter(pk=run.pk).update(task_id=str(result.id))
-    run.task_id = str(result.id)
     return run
 
 
@@ -201,7 +121,7 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     if run.status == TrainingRun.Status.QUEUED:
         run.status, run.finished_at, run.eta_s = TrainingRun.Status.CANCELLED, timezone.now(), None
         run.cancel_requested = True
-        run.log_tail = _append_log(run.log_tail, "Cancelled before it started.")
+        run.log_tail = append_log(run.log_tail, "Cancelled before it started.")
         run.save(update_fields=["status", "finished_at", "eta_s", "cancel_requested", "log_tail"])
     elif run.status == TrainingRun.Status.RUNNING:
         run.cancel_requested = True
@@ -233,7 +153,7 @@ def training_run_mark_stale(*, stale_after_s: float = STALE_AFTER_S) -> list[int
         error = RUN_WORKER_LOST.format(why=why, at=f"{now:%Y-%m-%d %H:%M:%S}")
         updated = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
             status=TrainingRun.Status.FAILED, error=error, finished_at=now, eta_s=None,
-            log_tail=_append_log(run.log_tail, error),
+            log_tail=append_log(run.log_tail, error),
         )  # fmt: skip
         if updated:
             marked.append(run.pk)

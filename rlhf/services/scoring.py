@@ -3,21 +3,12 @@
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Project, Response
 from rlhf.models import ResponseScore, TrainingRun
+from rlhf.services.common import RUN_NOT_SCORABLE, SCORE_CHUNK, prompt_input
 from rlhf.services.heartbeat import JobState
-from rlhf.services.runs import RUN_NOT_SCORABLE, SCORE_CHUNK
-
-
-def _prompt_input(prompt, conversational: bool) -> str | list[dict]:
-    """The prompt as the export gave it to training: chat messages; in a project with chat prompts, a plain prompt
-    as one user turn (the export makes the whole file conversational); else the text."""
-    if prompt.messages:
-        return prompt.messages
-    return [{"role": "user", "content": prompt.text}] if conversational else prompt.text
 
 
 def response_scores_compute(
@@ -44,7 +35,7 @@ def response_scores_compute(
     )
     for start in range(0, len(responses), SCORE_CHUNK):
         chunk = responses[start : start + SCORE_CHUNK]
-        prompts = [_prompt_input(r.prompt, conversational) for r in chunk]
+        prompts = [prompt_input(r.prompt, conversational) for r in chunk]
         sequences, _ = encode_sequences(tokenizer, prompts, [r.text for r in chunk], max_length)
         scores = score_sequences(model, sequences, tokenizer.pad_token_id, batch_size=batch_size)
         ResponseScore.objects.bulk_create(
@@ -54,22 +45,6 @@ def response_scores_compute(
         if progress is not None:
             progress(start + len(chunk), len(responses))
     return len(responses)
-
-
-def scoring_enqueue(*, run: TrainingRun, project: Project) -> TrainingRun:
-    """Queue a background job scoring the project's responses with the run's model; returns at once."""
-    if run.status != TrainingRun.Status.SUCCEEDED or not run.output_dir:
-        raise ValidationError(RUN_NOT_SCORABLE.format(id=run.pk, status=run.status))
-    run.scoring = {"status": "queued", "project": project.slug, "queued_at": timezone.now().isoformat()}
-    run.save(update_fields=["scoring"])
-
-    def enqueue() -> None:
-        from rlhf.tasks import response_scores_task  # noqa: PLC0415 - tasks import this module
-
-        response_scores_task.enqueue(run_id=run.pk, project_id=project.pk)
-
-    transaction.on_commit(enqueue)
-    return run
 
 
 def response_scores_execute(*, run_id: int, project_id: int) -> int:

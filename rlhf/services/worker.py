@@ -1,4 +1,8 @@
-"""The background task's body: train a run, record its progress, store the outcome (never leaving it running)."""
+"""The background task's body: train a run, record its progress, store the outcome (never leaving it running).
+
+Every kind trains the same way (rlhf/training/registry.py): the stage's config from the run's JSON, then its training
+function here (launcher `inprocess`) or the stage's command line under `accelerate launch` in a subprocess
+(`accelerate:<config>`, rlhf/training/launch.py); the final metrics are the output dir's metrics.json."""
 
 import json
 import logging
@@ -12,12 +16,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import yaml
 from django.db import close_old_connections
 from django.utils import timezone
 
 from rlhf.models import RunMetric, TrainingRun
-from rlhf.services.heartbeat import heartbeat
-from rlhf.services.runs import (
+from rlhf.services.common import (
     ERROR_TAIL_CHARS,
     FLUSH_S,
     LOG_LINES,
@@ -25,9 +29,12 @@ from rlhf.services.runs import (
     SKIPPED_POINTS,
     timestamped,
 )
-from rlhf.training.config import RewardModelConfig
+from rlhf.services.heartbeat import heartbeat
+from rlhf.services.prepare import run_inputs_prepare
 from rlhf.training.eta import MovingEta, chain_stage_label
+from rlhf.training.launch import INPROCESS, accelerate_config_path, launch_stage, launcher_parse
 from rlhf.training.progress import ProgressCallback, ProgressEvent, TrainingCancelled
+from rlhf.training.registry import Stage, stage_get
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +140,8 @@ def training_run_execute(*, run_id: int, observer: ProgressCallback | None = Non
     recorder.log(f"Started by worker pid {run.worker_pid} on {run.worker_host}.")
     with _heartbeat(run_id):
         try:
+            recorder(ProgressEvent(0, 0, message="Writing the run's inputs from the project.", stage="setup"))
+            recorder.log(run_inputs_prepare(run))
             output_dir, metrics = _train(run, recorder)
         except TrainingCancelled:
             return _finish(recorder, TrainingRun.Status.CANCELLED, message="Cancelled.")
@@ -147,17 +156,35 @@ def training_run_execute(*, run_id: int, observer: ProgressCallback | None = Non
 
 
 def _train(run: TrainingRun, recorder: RunRecorder) -> tuple[Path, dict]:
-    if run.kind != TrainingRun.Kind.REWARD_MODEL:
-        from rlhf.services.policy_worker import policy_train  # noqa: PLC0415 - torch stays out of the web process
+    """Train the run as its registry entry says; returns (output dir, final metrics without the per-step history,
+    which is in RunMetric already). Torch and TRL are imported here only: they stay out of the web process."""
+    stage = stage_get(run.kind)
+    cfg = stage.config_from(run.config)
+    launcher, spec = launcher_parse(getattr(cfg, "launcher", INPROCESS))
+    if launcher == INPROCESS:
+        output_dir = stage.train(cfg, progress=recorder)
+    else:
+        output_dir = _launched(run, stage, cfg, spec, recorder)
+    metrics_file = Path(output_dir) / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    return Path(output_dir), {k: v for k, v in metrics.items() if k != "history"}
 
-        return policy_train(run, recorder)
-    from rlhf.training.reward_model import train_reward_model  # noqa: PLC0415 - torch stays out of the web process
 
-    cfg = RewardModelConfig.from_dict(run.config)
-    output_dir = Path(train_reward_model(cfg, progress=recorder))
-    metrics_file = output_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-    return output_dir, metrics
+def _launched(run: TrainingRun, stage: Stage, cfg, spec: str, recorder: RunRecorder) -> Path:
+    """The stage under `accelerate launch` (its own process group): its progress lines feed the recorder, its other
+    output the log tail; a cancel (seen at a progress line or a tick) stops the whole group."""
+    config_file = Path(run.run_dir or Path(cfg.output_dir).parent) / "launch_config.yaml"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump({**cfg.to_dict(), "launcher": INPROCESS}, sort_keys=False))
+
+    def tick() -> None:  # flush and check for a cancel even while the stage prints nothing
+        if recorder.clock() - recorder.last_flush >= recorder.flush_s and recorder.flush():
+            raise TrainingCancelled(f"Run {run.pk} was cancelled.")
+
+    return launch_stage(
+        module=stage.module, accelerate_config=accelerate_config_path(spec), config_file=config_file,
+        output_dir=cfg.output_dir, progress=recorder, log=recorder.log, tick=tick, tick_s=recorder.flush_s,
+    )  # fmt: skip
 
 
 def _finish(

@@ -20,6 +20,7 @@ writes next to its weights (`write_stage_files`).
 """
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -171,9 +172,14 @@ def save_policy(model: Any, tokenizer: Any, out: Path) -> Any:
 
     policy = _merged(model)
     set_generation_defaults(policy, tokenizer)
-    policy.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    if _main_process():  # several processes (accelerate launch): one writes
+        policy.save_pretrained(out)
+        tokenizer.save_pretrained(out)
     return policy
+
+
+def _main_process() -> bool:
+    return int(os.environ.get("RANK", "0") or 0) == 0
 
 
 def train_and_save(
@@ -191,7 +197,10 @@ def train_and_save(
 
 
 def write_stage_files(out: Path, cfg: Any, stage: str, metrics: dict, history: list) -> None:
-    """training_config.json (the resolved config and its stage) and metrics.json (final metrics + log history)."""
+    """training_config.json (the resolved config and its stage) and metrics.json (final metrics + log history);
+    under `accelerate launch`, by the main process only."""
+    if not _main_process():
+        return
     (out / "training_config.json").write_text(json.dumps({**cfg.to_dict(), "stage": stage}, indent=2))
     (out / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2))
 

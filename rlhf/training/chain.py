@@ -172,6 +172,21 @@ def run_default_chain(cfg: ChainConfig, progress: ProgressCallback | None = None
     return dirs
 
 
+def train_chain(cfg: ChainConfig, progress: ProgressCallback | None = None) -> Path:
+    """The chain as one stage (the registry's entry): run it, and write the output dir's metrics.json: the stages'
+    final metrics (the PPO stage's figures and warnings last, on top) and `chain/dirs`. Returns the output dir."""
+    dirs = run_default_chain(cfg, progress=progress)
+    metrics: dict[str, Any] = {}
+    for name in ("sft", "reward", "ppo"):
+        file = dirs[name] / "metrics.json"
+        data = json.loads(file.read_text()) if file.is_file() else {}
+        metrics |= {k: v for k, v in data.items() if k != "history"}
+    metrics["chain/dirs"] = {name: str(path) for name, path in dirs.items()}
+    out = Path(cfg.output_dir)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return out
+
+
 def _metrics(path: Path) -> dict[str, Any]:
     file = path / "metrics.json"
     data = json.loads(file.read_text()) if file.is_file() else {}
@@ -179,13 +194,10 @@ def _metrics(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trl import TrlParser
+    """`python -m rlhf.training.chain --config run.yaml` (rlhf/training/cli.py; --help lists every field)."""
+    from rlhf.training.cli import stage_main
 
-    from rlhf.training.reward_model import print_progress
-
-    (cfg,) = TrlParser(ChainConfig).parse_args_and_config(argv)
-    dirs = run_default_chain(cfg, progress=print_progress)
-    print(json.dumps({name: str(path) for name, path in dirs.items()}))
+    stage_main("chain", argv)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,38 @@
-"""Configuration dataclasses for the training stages (plain Python: the CLI, the worker and tests build them)."""
+"""The reward model's config (plain Python: the CLI, the worker and tests build it), composed of the shared blocks in
+blocks.py and its own fields."""
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
-REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
+from rlhf.training.blocks import (  # noqa: F401 - LaunchBlock and REPORT_TO_CHOICES: imported from here before
+    REPORT_TO_CHOICES,
+    EpochsBlock,
+    LaunchBlock,
+    LoraBlock,
+    TrainingBlock,
+    stage_field,
+)
+
 TRUNCATION_CHOICES = ("left-prompt",)
 METHOD_CHOICES = ("finetune", "frozen-head")
 DEBIAS_CHOICES = ("none", "balanced", "residual", "both", "decorrelate")
 
 
 @dataclass
-class RewardModelConfig:
+class RewardModelConfig(TrainingBlock, EpochsBlock, LoraBlock):
+    learning_rate: float = stage_field(
+        TrainingBlock,
+        "learning_rate",
+        3e-05,
+        "Peak learning rate (linear decay). ~2e-5..5e-5 for full fine-tuning, ~1e-3 for LoRA.",
+    )
+    per_device_train_batch_size: int = stage_field(
+        TrainingBlock, "per_device_train_batch_size", help="Pairs per batch and device (each pair is two sequences)."
+    )
+    use_lora: bool = stage_field(
+        LoraBlock,
+        "use_lora",
+        help="Train LoRA adapters (peft, task type SEQ_CLS, the head fully trained); merged when saved.",
+    )
     train_file: str = field(
         default="",
         metadata={
@@ -48,15 +70,6 @@ class RewardModelConfig:
             "help": "How pairs longer than max_length are cut. 'left-prompt': keep the end of the prompt and the "
             "start of each completion (never drop a pair). The count goes to metrics.json as train/truncated_pairs."
         },
-    )
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the training pairs."})
-    per_device_train_batch_size: int = field(
-        default=8, metadata={"help": "Pairs per batch and device (each pair is two sequences)."}
-    )
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
-    learning_rate: float = field(
-        default=3e-5,
-        metadata={"help": "Peak learning rate (linear decay). ~2e-5..5e-5 for full fine-tuning, ~1e-3 for LoRA."},
     )
     warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the steps used for linear warm-up."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
@@ -100,10 +113,6 @@ class RewardModelConfig:
             "'none' = no cache). Refitting the head or retraining on a grown project reuses them."
         },
     )
-    use_lora: bool = field(
-        default=False,
-        metadata={"help": "Train LoRA adapters (peft, task type SEQ_CLS, the head fully trained); merged when saved."},
-    )
     freeze_layers: int = field(
         default=0,
         metadata={
@@ -111,8 +120,6 @@ class RewardModelConfig:
             "skipping their backward pass trains ~1.5x faster. With LoRA: no adapters on those layers."
         },
     )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters."})
     use_margin: bool = field(
         default=False,
@@ -122,21 +129,11 @@ class RewardModelConfig:
         default=None,
         metadata={"help": "Pushes rewards towards mean zero (Eisenstein et al. 2023); e.g. 0.01. None = off."},
     )
-    seed: int = field(default=42, metadata={"help": "Random seed (head initialisation, shuffling, dropout)."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
-    logging_steps: int = field(default=10, metadata={"help": "Log train/loss and train/accuracy every N steps."})
     eval_steps: int | None = field(
         default=None,
         metadata={"help": "Evaluate on eval_file every N steps during training (None = only at the end)."},
     )
     per_device_eval_batch_size: int = field(default=16, metadata={"help": "Pairs per batch when evaluating."})
-    report_to: str = field(
-        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
-    )
-    bf16: str = field(
-        default="auto",
-        metadata={"help": "'auto' = bf16 only where the hardware supports it (never on CPU); 'true' or 'false'."},
-    )
     gradient_checkpointing: bool = field(
         default=False,
         metadata={"help": "Recompute activations in the backward pass: less memory, ~20-30% slower."},
@@ -150,15 +147,9 @@ class RewardModelConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.report_to not in REPORT_TO_CHOICES:
-            raise ValueError(f"report_to must be one of {', '.join(REPORT_TO_CHOICES)}, not {self.report_to!r}.")
+        self.training_check()
         if self.truncation not in TRUNCATION_CHOICES:
             raise ValueError(f"truncation must be one of {', '.join(TRUNCATION_CHOICES)}, not {self.truncation!r}.")
-        if isinstance(self.bf16, bool):
-            self.bf16 = "true" if self.bf16 else "false"
-        self.bf16 = str(self.bf16).lower()
-        if self.bf16 not in ("auto", "true", "false"):
-            raise ValueError(f"bf16 must be auto, true or false, not {self.bf16!r}.")
         if self.method not in METHOD_CHOICES:
             raise ValueError(f"method must be one of {', '.join(METHOD_CHOICES)}, not {self.method!r}.")
         if self.length_debias not in DEBIAS_CHOICES:
@@ -169,12 +160,3 @@ class RewardModelConfig:
             raise ValueError("head_l2 must be positive.")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8 tokens.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RewardModelConfig":
-        """Build a config from a dict, ignoring unknown keys (e.g. a stored config from an older version)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})

@@ -116,12 +116,10 @@ def run_dpo(cfg: DPORunConfig, progress: ProgressCallback | None = None) -> Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trl import TrlParser
+    """`python -m rlhf.training.dpo --config run.yaml` (rlhf/training/cli.py; --help lists every field)."""
+    from rlhf.training.cli import stage_main
 
-    from rlhf.training.reward_model import print_progress
-
-    (cfg,) = TrlParser(DPORunConfig).parse_args_and_config(argv)
-    run_dpo(cfg, progress=print_progress)
+    stage_main("dpo", argv)
 
 
 if __name__ == "__main__":

@@ -129,12 +129,10 @@ def run_grpo(cfg: GRPORunConfig, progress: ProgressCallback | None = None) -> Pa
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trl import TrlParser
+    """`python -m rlhf.training.grpo --config run.yaml` (rlhf/training/cli.py; --help lists every field)."""
+    from rlhf.training.cli import stage_main
 
-    from rlhf.training.reward_model import print_progress
-
-    (cfg,) = TrlParser(GRPORunConfig).parse_args_and_config(argv)
-    run_grpo(cfg, progress=print_progress)
+    stage_main("grpo", argv)
 
 
 if __name__ == "__main__":

@@ -518,14 +518,10 @@ def _resolved(cfg: PPORunConfig, trainer: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trl import TrlParser
+    """`python -m rlhf.training.ppo --config run.yaml` (rlhf/training/cli.py; --help lists every field)."""
+    from rlhf.training.cli import stage_main
 
-    from rlhf.training.reward_model import print_progress
-
-    (cfg,) = TrlParser(PPORunConfig).parse_args_and_config(argv)
-    out = run_ppo(cfg, progress=print_progress)
-    report = json.loads((out / "metrics.json").read_text())
-    print(json.dumps({k: v for k, v in report.items() if k != "history"}, indent=2))
+    stage_main("ppo", argv)
 
 
 if __name__ == "__main__":

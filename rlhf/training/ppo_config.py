@@ -4,10 +4,11 @@ Plain Python (the CLI, the worker and the tests build them). Every field carries
 into `--flags` and reads the same names from a YAML file (`--config run.yaml`).
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-REPORT_TO_CHOICES = ("none", "wandb", "trackio", "tensorboard")
+from rlhf.training.blocks import EpochsBlock, LaunchBlock, LoraBlock, TrainingBlock, stage_field
+
 STOP_TOKEN_CHOICES = ("eos", "none")
 ALGORITHM_CHOICES = ("grpo", "rloo")
 TINY = "tiny"
@@ -24,29 +25,16 @@ def _preset(help_text: str) -> Any:
     return field(default=None, metadata={"help": f"{help_text} Unset: the base model's preset (CHAIN_PRESETS)."})
 
 
-def _check_common(cfg: Any) -> None:
-    if getattr(cfg, "report_to", "none") not in REPORT_TO_CHOICES:
-        raise ValueError(f"report_to must be one of {', '.join(REPORT_TO_CHOICES)}, not {cfg.report_to!r}.")
-    if hasattr(cfg, "bf16"):
-        value = cfg.bf16
-        cfg.bf16 = ("true" if value else "false") if isinstance(value, bool) else str(value).lower()
-        if cfg.bf16 not in ("auto", "true", "false"):
-            raise ValueError(f"bf16 must be auto, true or false, not {value!r}.")
-
-
-class _Dict:
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Any:
-        """Build a config from a dict, ignoring unknown keys (e.g. a stored config from an older version)."""
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
 @dataclass
-class SFTRunConfig(_Dict):
+class SFTRunConfig(TrainingBlock, EpochsBlock, LoraBlock):
+    learning_rate: float = stage_field(
+        TrainingBlock,
+        "learning_rate",
+        2e-05,
+        "Peak learning rate. ~1e-5..5e-5 for a pretrained model (~2e-4 with LoRA), ~1e-3 for 'tiny'.",
+    )
+    logging_steps: int = stage_field(TrainingBlock, "logging_steps", 5)
+    num_train_epochs: float = stage_field(EpochsBlock, "num_train_epochs", 3.0, "Passes over the demonstrations.")
     train_file: str = field(
         default="",
         metadata={
@@ -73,29 +61,10 @@ class SFTRunConfig(_Dict):
     max_prompt_length: int = field(
         default=256, metadata={"help": "Prompts longer than this many tokens keep their last tokens."}
     )
-    num_train_epochs: float = field(default=3.0, metadata={"help": "Passes over the demonstrations."})
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "Demonstrations per batch and device."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
-    learning_rate: float = field(
-        default=2e-5,
-        metadata={
-            "help": "Peak learning rate. ~1e-5..5e-5 for a pretrained model (~2e-4 with LoRA), ~1e-3 for 'tiny'."
-        },
-    )
     warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the steps used for linear warm-up."})
     completion_only_loss: bool = field(
         default=True, metadata={"help": "Train on the completion tokens only (the prompt is context, not a target)."}
     )
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft), merged when saved."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    seed: int = field(default=42, metadata={"help": "Random seed."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
-    logging_steps: int = field(default=5, metadata={"help": "Log sft/loss every N steps."})
-    report_to: str = field(
-        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
-    )
-    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
     tokenizer_texts_file: str | None = field(
         default=None,
         metadata={"help": "For the 'tiny' fixture: extra JSONL whose texts also train its tokenizer (e.g. the pairs)."},
@@ -106,13 +75,32 @@ class SFTRunConfig(_Dict):
     tiny_heads: int = field(default=4, metadata={"help": "Attention heads of the 'tiny' test fixture."})
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        self.training_check()
         if self.max_prompt_length >= self.max_length:
             raise ValueError("max_prompt_length must be smaller than max_length.")
 
 
 @dataclass
-class PPORunConfig(_Dict):
+class PPORunConfig(TrainingBlock, LoraBlock):
+    learning_rate: float = stage_field(
+        TrainingBlock, "learning_rate", 3e-06, "AdamW learning rate (policy and value model)."
+    )
+    logging_steps: int = stage_field(TrainingBlock, "logging_steps", 1, "Log PPO metrics every N batches.")
+    per_device_train_batch_size: int = stage_field(
+        TrainingBlock,
+        "per_device_train_batch_size",
+        help="Micro batch of episodes per forward/backward pass and device.",
+    )
+    gradient_accumulation_steps: int = stage_field(
+        TrainingBlock,
+        "gradient_accumulation_steps",
+        help="Micro batches per mini batch (rollout batch = micro batch x this).",
+    )
+    use_lora: bool = stage_field(
+        LoraBlock,
+        "use_lora",
+        help="Train LoRA adapters on the policy (the reference is the adapter-free model); merged.",
+    )
     policy: str = field(default=DEFAULT, metadata={"help": "The policy to optimise. " + POLICY_HELP})
     reward_model: str = field(
         default="",
@@ -135,12 +123,6 @@ class PPORunConfig(_Dict):
         metadata={"help": "Policy, tokenizer, samples.json, metrics.json and training_config.json go here."},
     )
     total_episodes: int = field(default=256, metadata={"help": "Prompts sampled and scored in total (episodes)."})
-    per_device_train_batch_size: int = field(
-        default=8, metadata={"help": "Micro batch of episodes per forward/backward pass and device."}
-    )
-    gradient_accumulation_steps: int = field(
-        default=1, metadata={"help": "Micro batches per mini batch (rollout batch = micro batch x this)."}
-    )
     num_mini_batches: int = field(default=1, metadata={"help": "Mini batches the rollout batch is split into."})
     local_rollout_forward_batch_size: int = field(
         default=64, metadata={"help": "Episodes per no-grad forward pass while generating and scoring."}
@@ -191,15 +173,7 @@ class PPORunConfig(_Dict):
         default=1.0,
         metadata={"help": "Subtracted from the score of a response that never produced EOS (None = off)."},
     )
-    learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate (policy and value model)."})
-    use_lora: bool = field(
-        default=False,
-        metadata={"help": "Train LoRA adapters on the policy (the reference is the adapter-free model); merged."},
-    )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters."})
-    seed: int = field(default=42, metadata={"help": "Random seed."})
     num_eval_prompts: int = field(
         default=8, metadata={"help": "Held-out prompts sampled at the start and the end (side by side)."}
     )
@@ -213,14 +187,9 @@ class PPORunConfig(_Dict):
         default=0.25,
         metadata={"help": "Warn when the per-token entropy falls below this fraction of its first value."},
     )
-    logging_steps: int = field(default=1, metadata={"help": "Log PPO metrics every N batches."})
-    report_to: str = field(
-        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
-    )
-    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        self.training_check()
         if self.stop_token not in STOP_TOKEN_CHOICES:
             raise ValueError(f"stop_token must be one of {', '.join(STOP_TOKEN_CHOICES)}, not {self.stop_token!r}.")
         if self.kl_estimator not in ("k1", "k3"):
@@ -237,7 +206,9 @@ class PPORunConfig(_Dict):
 
 
 @dataclass
-class DPORunConfig(_Dict):
+class DPORunConfig(TrainingBlock, EpochsBlock, LoraBlock):
+    learning_rate: float = stage_field(TrainingBlock, "learning_rate", 5e-06)
+    logging_steps: int = stage_field(TrainingBlock, "logging_steps", 5)
     train_file: str = field(
         default="", metadata={"help": "Preference JSONL from export_preferences: prompt/chosen/rejected rows."}
     )
@@ -247,27 +218,20 @@ class DPORunConfig(_Dict):
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how far the policy may move from the reference."})
     loss_type: str = field(default="sigmoid", metadata={"help": "TRL DPO loss: sigmoid | ipo | hinge | robust ..."})
     max_length: int = field(default=512, metadata={"help": "Maximum tokens of prompt + response."})
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "Pairs per batch and device."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
-    learning_rate: float = field(default=5e-6, metadata={"help": "Peak learning rate."})
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters; merged when saved."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    seed: int = field(default=42, metadata={"help": "Random seed."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
-    logging_steps: int = field(default=5, metadata={"help": "Log dpo/* metrics every N steps."})
-    report_to: str = field(
-        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
-    )
-    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        self.training_check()
 
 
 @dataclass
-class GRPORunConfig(_Dict):
+class GRPORunConfig(TrainingBlock, EpochsBlock, LoraBlock):
+    learning_rate: float = stage_field(TrainingBlock, "learning_rate", 1e-06)
+    logging_steps: int = stage_field(TrainingBlock, "logging_steps", 1)
+    per_device_train_batch_size: int = stage_field(
+        TrainingBlock,
+        "per_device_train_batch_size",
+        help="Completions per batch and device (a multiple of num_generations).",
+    )
     policy: str = field(default=DEFAULT, metadata={"help": "The policy to optimise. " + POLICY_HELP})
     reward_model: str = field(
         default="",
@@ -284,26 +248,10 @@ class GRPORunConfig(_Dict):
     max_prompt_length: int = field(default=256, metadata={"help": "Prompts keep their last this many tokens."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     beta: float = field(default=0.04, metadata={"help": "KL coefficient against the reference (0 = no reference)."})
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the prompts."})
-    per_device_train_batch_size: int = field(
-        default=8, metadata={"help": "Completions per batch and device (a multiple of num_generations)."}
-    )
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches accumulated per optimizer step."})
-    learning_rate: float = field(default=1e-6, metadata={"help": "Peak learning rate."})
     reward_max_length: int = field(default=512, metadata={"help": "Maximum tokens the reward model reads."})
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters; merged when saved."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    seed: int = field(default=42, metadata={"help": "Random seed."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps; -1 = use epochs."})
-    logging_steps: int = field(default=1, metadata={"help": "Log grpo/* metrics every N steps."})
-    report_to: str = field(
-        default="none", metadata={"help": "Experiment tracker: none | wandb | trackio | tensorboard"}
-    )
-    bf16: str = field(default="auto", metadata={"help": "'auto' = bf16 only on a GPU that supports it; true; false."})
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        self.training_check()
         if self.algorithm not in ALGORITHM_CHOICES:
             raise ValueError(f"algorithm must be one of {', '.join(ALGORITHM_CHOICES)}, not {self.algorithm!r}.")
         if self.num_generations < 2:
@@ -351,7 +299,7 @@ CHAIN_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class ChainConfig(_Dict):
+class ChainConfig(LaunchBlock):
     sft_file: str = field(
         default="",
         metadata={"help": "JSONL of prompts with their best-ranked response (`prompt`, `completion`) for SFT."},
@@ -409,6 +357,7 @@ class ChainConfig(_Dict):
     seed: int = field(default=42, metadata={"help": "Random seed for every stage."})
 
     def __post_init__(self) -> None:
+        self.launcher_check()
         if self.n_embd % self.n_head:
             raise ValueError("n_embd must be a multiple of n_head.")
         preset = CHAIN_PRESETS[TINY if self.base_model == TINY else "pretrained"]

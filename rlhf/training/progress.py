@@ -6,6 +6,8 @@ callback: the training function lets it propagate (after saving nothing further)
 cancelled. Any other exception means the run failed.
 """
 
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,3 +31,28 @@ ProgressCallback = Callable[[ProgressEvent], None]
 def emit(progress: ProgressCallback | None, event: ProgressEvent) -> None:
     if progress is not None:
         progress(event)
+
+
+# A stage launched as a subprocess (`accelerate launch -m rlhf.training.<stage>`) reports its events on stdout, one
+# JSON line each after this prefix, from its main process only; the worker reads them back (rlhf/training/launch.py).
+EVENT_PREFIX = "@rlhf-progress "
+
+
+def event_line(event: ProgressEvent) -> str:
+    metrics = {k: v for k, v in event.metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
+    data = {"step": event.step, "total_steps": event.total_steps, "metrics": metrics,
+            "message": event.message, "stage": event.stage}  # fmt: skip
+    return EVENT_PREFIX + json.dumps(data, allow_nan=False, default=str)
+
+
+def event_from_line(line: str) -> ProgressEvent | None:
+    """The event a progress line carries; None for any other line (or a garbled one)."""
+    if not line.startswith(EVENT_PREFIX):
+        return None
+    try:
+        data = json.loads(line[len(EVENT_PREFIX) :])
+        metrics = {str(k): float(v) for k, v in (data.get("metrics") or {}).items() if isinstance(v, int | float)}
+        return ProgressEvent(int(data.get("step") or 0), int(data.get("total_steps") or 0), metrics,
+                             str(data.get("message") or ""), str(data.get("stage") or "train"))  # fmt: skip
+    except (ValueError, TypeError, AttributeError):
+        return None

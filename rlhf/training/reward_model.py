@@ -10,6 +10,7 @@ to RewardTrainer pre-tokenized, and the trained model is saved as a plain `AutoM
 
 import json
 import logging
+import os
 import platform
 import time
 from dataclasses import asdict
@@ -125,7 +126,15 @@ def build_trainer_args(cfg: RewardModelConfig, out: Path, has_eval: bool) -> Any
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         disable_tqdm=True,
+        # No GPU: the CPU, also under `accelerate launch` with several processes (gloo, one process per rank).
+        use_cpu=not _cuda(),
     )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def lora_config(cfg: RewardModelConfig, model: Any) -> Any:
@@ -216,6 +225,8 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
     set_seed(cfg.seed)
     model, tokenizer = _load_model(cfg, rows)
     if cfg.method == "frozen-head":
+        if int(os.environ.get("RANK", "0") or 0) != 0:  # under accelerate launch one process fits the head
+            return out
         from rlhf.training.reward_head import train_head
 
         model, train_metrics = train_head(cfg, model, tokenizer, rows, progress)
@@ -223,6 +234,8 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
         args, history = None, []
     else:
         model, train_metrics, args, history = _finetune(cfg, model, tokenizer, rows, eval_rows, ties, out, progress)
+        if args.process_index != 0:  # several processes (accelerate launch): the main one saves and evaluates
+            return out
 
     if cfg.length_debias == "decorrelate":
         from rlhf.training.reward_head import decorrelate_head
@@ -305,6 +318,7 @@ def _finetune(
         "train/steps": trainer.state.global_step,
         "train/final_loss": _last_logged(trainer.state.log_history, "loss"),
         "train/mean_loss": result.metrics.get("train_loss"),
+        "train/world_size": args.world_size,  # processes that trained (accelerate launch: each on 1/N of a batch)
     }
     return _merged(trainer.model), metrics, args, trainer.state.log_history
 
@@ -371,16 +385,10 @@ def _resolved_config(cfg: RewardModelConfig, args: Any, model: Any) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trl import TrlParser
+    """`python -m rlhf.training.reward_model --config run.yaml` (rlhf/training/cli.py; --help lists every field)."""
+    from rlhf.training.cli import stage_main
 
-    (cfg,) = TrlParser(RewardModelConfig).parse_args_and_config(argv)
-    out = train_reward_model(cfg, progress=print_progress)
-    print(json.dumps(json.loads((out / "metrics.json").read_text()), indent=2))
-
-
-def print_progress(event: ProgressEvent) -> None:
-    if event.message:
-        print(f"[{event.stage}] {event.message}", flush=True)
+    stage_main("reward_model", argv)
 
 
 if __name__ == "__main__":

@@ -218,13 +218,10 @@ def run_sft(cfg: SFTRunConfig, progress: ProgressCallback | None = None) -> Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    from trl import TrlParser
+    """`python -m rlhf.training.sft --config run.yaml` (rlhf/training/cli.py; --help lists every field)."""
+    from rlhf.training.cli import stage_main
 
-    from rlhf.training.reward_model import print_progress
-
-    (cfg,) = TrlParser(SFTRunConfig).parse_args_and_config(argv)
-    out = run_sft(cfg, progress=print_progress)
-    print(json.dumps({k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k != "history"}))
+    stage_main("sft", argv)
 
 
 if __name__ == "__main__":

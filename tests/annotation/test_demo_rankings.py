@@ -177,6 +177,7 @@ def test_simulated_demo_labelers_cannot_log_in(demo, client):
 def test_demo_default_split_holds_out_prompts_for_a_reward_model_run(demo, settings, tmp_path):
     """The demo's 27 prompts at the default 10%: the hash alone holds out none; the floor holds out 3."""
     from rlhf.services import training_run_create
+    from rlhf.services.prepare import run_inputs_prepare
 
     settings.RLHF_RUNS_DIR = str(tmp_path / "runs")
     options = exports.ExportOptions()
@@ -186,5 +187,6 @@ def test_demo_default_split_holds_out_prompts_for_a_reward_model_run(demo, setti
     assert result.stats.splits["test"].pairs > 0 and result.stats.splits["train"].prompts == 24
 
     run = training_run_create(project=demo.project, config={"base_model": "tiny"}, enqueue=False)
+    run_inputs_prepare(run)  # what the worker does first
     assert run.export["test_pairs"] > 0 and run.config["eval_file"]
     assert run.export["counts"]["splits"]["test"]["prompts"] >= 1

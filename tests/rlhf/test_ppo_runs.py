@@ -12,6 +12,7 @@ from django.urls import reverse
 from annotation.exports.options import ExportOptions
 from rlhf.models import TrainingRun
 from rlhf.services.ppo import best_responses_get, policy_run_create, prompt_split_get
+from rlhf.services.prepare import run_inputs_prepare
 from rlhf.training.ppo_config import PPORunConfig
 from tests.annotation.api._helpers import api_client
 from tests.factories import AdminFactory, ProjectFactory, PromptFactory, labeler, manager
@@ -62,6 +63,8 @@ def test_ppo_run_create_writes_train_side_prompts_and_keeps_test_prompts_held_ou
         project=world.project, kind="ppo", policy=world.policy, reward_run=world.reward,
         config={"total_episodes": 16}, export_options={"test_ratio": 0.3}, enqueue=False,
     )  # fmt: skip
+    assert run.config["train_file"] == "" and run.export["pending"] is True  # the worker writes the inputs
+    run_inputs_prepare(run)
 
     sides = prompt_split_get(project=world.project, options=ExportOptions(test_ratio=0.3))
     train, held = _lines(run.config["train_file"]), _lines(run.config["eval_file"])
@@ -79,6 +82,7 @@ def test_sft_files_hold_the_consensus_best_response_of_each_ranked_prompt(world)
     assert best == {p.pk: p.responses.get(index=1).pk for p in world.prompts}
 
     run = policy_run_create(project=world.project, kind="sft", enqueue=False, config={"max_steps": 2})
+    run_inputs_prepare(run)
     rows = _lines(run.config["train_file"]) + _lines(run.config["eval_file"] or "/dev/null")
     assert len(rows) == 20 and all(row["completion"].startswith("Answer 1 to") for row in rows)
     assert run.config["base_model"] == "default"  # SmolLM2; 'tiny' is a test fixture
@@ -135,6 +139,7 @@ def test_default_chain_from_the_form_needs_no_policy_nor_reward_model(world, cli
     assert response.status_code == 302
     assert (run.config["ppo_kl_coef"], run.config["ppo_total_episodes"]) == (0.1, 32)
     assert run.config["ppo_kl_target"] is None
+    run_inputs_prepare(run)
     assert _lines(run.config["sft_file"]) and _lines(run.config["pairs_file"])
     assert run.config["base_model"] == "default" and run.config["sft_use_lora"] is True  # SmolLM2's preset
 

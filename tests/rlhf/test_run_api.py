@@ -1,5 +1,7 @@
 """The training-run API beyond the role matrix: input validation, polling metrics, and the error shape."""
 
+from pathlib import Path
+
 import pytest
 from django_tasks_db.models import DBTaskResult
 
@@ -32,8 +34,8 @@ def test_create_returns_at_once_with_a_queued_run_and_an_enqueued_task(world, dj
     data = response.json()
     assert (data["status"], data["name"], data["step"], data["metrics"]) == ("queued", "api run", 0, {})
     assert data["config"]["use_lora"] is True and data["config"]["lora_r"] == 4
-    assert data["config"]["train_file"].endswith(f"/{data['id']}/data/train.jsonl")
-    assert data["export"]["options"]["strategy"] == "majority"
+    assert data["config"]["train_file"] == "" and data["export"]["pending"] is True  # the worker exports
+    assert data["export"]["options"]["strategy"] == "majority" and not Path(data["data_dir"]).exists()
     assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"run_id": data["id"]}
 
 

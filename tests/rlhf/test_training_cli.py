@@ -68,12 +68,11 @@ def test_train_reward_model_queues_a_run_and_prints_its_page(project):
                      "--user", creator.username, "--site-url", "http://example.org/")  # fmt: skip
 
     run = TrainingRun.objects.get()
-    pairs = f"{run.export['train_pairs']} training pairs, {run.export['test_pairs']} held out"
     assert out.splitlines() == [
-        f"Run {run.pk} queued ({pairs}): http://example.org/runs/{run.pk}/",
-        "A worker trains it: python manage.py rlhf_worker",
+        f"Run {run.pk} queued: http://example.org/runs/{run.pk}/",
+        "A worker writes its inputs and trains it: python manage.py rlhf_worker",
     ]
-    assert run.status == "queued" and run.created_by == creator and run.export["train_pairs"] > 0
+    assert run.status == "queued" and run.created_by == creator and run.export["pending"] is True
     assert run.config["num_train_epochs"] == 2.0 and run.export["options"]["test_ratio"] == 0.3
 
 
@@ -106,9 +105,10 @@ def test_train_reward_model_in_the_foreground_shows_the_loss_on_its_bar_and_repo
     assert run.status == "succeeded"
     pairs = f"{run.export['train_pairs']} training pairs, {run.export['test_pairs']} held out"
     lines = out.splitlines()
-    assert lines[0] == f"Run {run.pk} ({pairs}), training here: http://127.0.0.1:8000/runs/{run.pk}/"
-    assert lines[1] == f"Run {run.pk} succeeded. Model: {run.output_dir}"
-    assert lines[2].startswith("  held-out accuracy: ") and len(lines) == 3
+    assert lines[0] == f"Run {run.pk}, training here: http://127.0.0.1:8000/runs/{run.pk}/"
+    assert lines[1] == f"  trained on {pairs}" and run.export["train_pairs"] > 0
+    assert lines[2] == f"Run {run.pk} succeeded. Model: {run.output_dir}"
+    assert lines[3].startswith("  held-out accuracy: ") and len(lines) == 4
     assert "training: 2 steps" in err and "loss=" in err
 
 

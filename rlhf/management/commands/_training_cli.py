@@ -106,16 +106,19 @@ def queue_or_train(
     command: BaseCommand,
     run: TrainingRun,
     *,
-    counts: str,
+    counts: Callable[[TrainingRun], str],
     site_url: str,
     foreground: bool,
     shows: Callable[[str, Any], bool] = policy_bar_metric,
 ) -> TrainingRun | None:
-    """Print the run's page: queued for the worker (returns None), or trained here (returns the succeeded run)."""
+    """Print the run's page: queued for the worker (returns None; the worker writes its inputs when it takes it), or
+    trained here (the inputs written first; prints what it trained on, `counts(run)`; returns the succeeded run)."""
     url = site_url.rstrip("/") + reverse("rlhf:run-detail", args=[run.pk])
     if not foreground:
-        command.stdout.write(f"Run {run.pk} queued ({counts}): {url}")
-        command.stdout.write("A worker trains it: python manage.py rlhf_worker")
+        command.stdout.write(f"Run {run.pk} queued: {url}")
+        command.stdout.write("A worker writes its inputs and trains it: python manage.py rlhf_worker")
         return None
-    command.stdout.write(f"Run {run.pk} ({counts}), training here: {url}")
-    return train_in_foreground(command, run, shows)
+    command.stdout.write(f"Run {run.pk}, training here: {url}")
+    run = train_in_foreground(command, run, shows)
+    command.stdout.write(f"  trained on {counts(run)}")
+    return run

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from rlhf.management.commands._training_cli import project_get
 from rlhf.services.loop import PROMPT_SCOPES, responses_generate
-from rlhf.services.ppo import RUN_REF, policy_resolve
+from rlhf.services.policies import RUN_REF, policy_resolve
 
 EXAMPLES = """
 examples:

@@ -9,9 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from rlhf.management.commands._training_cli import add_config_flags, config_from, creator, project_get, queue_or_train
 from rlhf.models import TrainingRun
-from rlhf.services.ppo import POLICY_MANAGED_FIELDS, policy_run_create
-from rlhf.training.ppo_config import ChainConfig
+from rlhf.services.ppo import policy_run_create
+from rlhf.training.registry import STAGES
 
+COUNTS = lambda run: f"{run.export['sft_rows']} best responses, {run.export['train_pairs']} pairs"  # noqa: E731
 EXAMPLES = """
 examples:
   python manage.py run_chain --project demo                      # queued; `manage.py rlhf_worker` runs it
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--test-ratio", type=float, default=None, help="Share of prompts held out (default 0.1).")
         parser.add_argument("--user", default=None, metavar="USERNAME", help="Record this user as the run's creator.")
         parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
-        add_config_flags(parser, ChainConfig, POLICY_MANAGED_FIELDS[TrainingRun.Kind.CHAIN])
+        add_config_flags(parser, STAGES["chain"].config, set(STAGES["chain"].managed))
 
     def handle(self, *args, project, name, foreground, test_ratio, user, site_url, **options):
         export = {"test_ratio": test_ratio} if test_ratio is not None else {}
@@ -53,8 +54,7 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        counts = f"{run.export['sft_rows']} best responses, {run.export['train_pairs']} pairs"
-        run = queue_or_train(self, run, counts=counts, site_url=site_url, foreground=foreground)
+        run = queue_or_train(self, run, counts=COUNTS, site_url=site_url, foreground=foreground)
         if run is None:
             return
         metrics = run.metrics

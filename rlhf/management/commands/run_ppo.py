@@ -8,9 +8,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from rlhf.management.commands._training_cli import add_config_flags, config_from, creator, project_get, queue_or_train
 from rlhf.models import TrainingRun
-from rlhf.services.ppo import POLICY_MANAGED_FIELDS, policy_run_create
-from rlhf.training.ppo_config import PPORunConfig
+from rlhf.services.ppo import policy_run_create
+from rlhf.training.registry import STAGES
 
+PROMPTS = lambda run: f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"  # noqa: E731
 EXAMPLES = """
 examples:
   # PPO of an earlier SFT run (run 3) against reward-model run 4 (trained from run 3: same tokenizer); queued
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         parser.add_argument("--test-ratio", type=float, default=None, help="Share of prompts held out (default 0.1).")
         parser.add_argument("--user", default=None, metavar="USERNAME", help="Record this user as the run's creator.")
         parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
-        add_config_flags(parser, PPORunConfig, POLICY_MANAGED_FIELDS[TrainingRun.Kind.PPO])
+        add_config_flags(parser, STAGES["ppo"].config, set(STAGES["ppo"].managed))
 
     def handle(self, *args, project, reward_run, policy, name, foreground, test_ratio, user, site_url, **options):
         target = project_get(project)
@@ -63,8 +64,7 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        prompts = f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"
-        run = queue_or_train(self, run, counts=prompts, site_url=site_url, foreground=foreground)
+        run = queue_or_train(self, run, counts=PROMPTS, site_url=site_url, foreground=foreground)
         if run is None:
             return
         metrics = run.metrics

@@ -18,6 +18,7 @@ from rlhf.management.commands._training_cli import (
 from rlhf.services import MANAGED_CONFIG_FIELDS, training_run_create
 from rlhf.training.config import RewardModelConfig
 
+PAIRS = lambda run: f"{run.export['train_pairs']} training pairs, {run.export['test_pairs']} held out"  # noqa: E731
 EXAMPLES = """
 examples:
   # queue a run with the offline default model (MiniLM-L6); a worker trains it (`manage.py rlhf_worker`)
@@ -73,8 +74,7 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        pairs = f"{run.export['train_pairs']} training pairs, {run.export['test_pairs']} held out"
-        run = queue_or_train(self, run, counts=pairs, site_url=site_url, foreground=foreground, shows=reward_bar_metric)
+        run = queue_or_train(self, run, counts=PAIRS, site_url=site_url, foreground=foreground, shows=reward_bar_metric)
         if run is None:
             return
         self.stdout.write(self.style.SUCCESS(f"Run {run.pk} succeeded. Model: {run.output_dir}"))

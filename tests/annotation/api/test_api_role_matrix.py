@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking
 from annotation.services.gold import prompt_gold_set
 from rlhf.models import RunMetric, TrainingRun
+from rlhf.services.prepare import run_inputs_prepare
 from tests.annotation.api._helpers import SECRET_MODELS, api_client, ranks_body
 from tests.factories import PromptFactory
 
@@ -431,7 +432,9 @@ def check_run_create(world, role, response):
     run = TrainingRun.objects.get(pk=body["id"])
     assert body["status"] == run.status == "queued" and body["project"] == "alpha"
     assert run.created_by == getattr(world, role) and run.config["base_model"] == "tiny"
-    assert run.export["train_pairs"] == 6 and body["page_url"] == f"/runs/{run.pk}/"
+    assert run.export["pending"] is True and body["page_url"] == f"/runs/{run.pk}/"  # the worker exports
+    run_inputs_prepare(run)
+    assert TrainingRun.objects.get(pk=run.pk).export["train_pairs"] == 6
 
 
 def check_run_detail(world, role, response):
