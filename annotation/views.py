@@ -27,6 +27,7 @@ from annotation.services.assignments import assignment_next, assignment_skip
 from annotation.services.projects import guideline_publish
 from annotation.services.qualification import is_qualified
 from annotation.services.rankings import ranking_submit
+from annotation.templatetags.annotation_tags import letter
 
 MANAGING_ROLES = ("admin", "manager")
 NO_LONGER_MEMBER = (
@@ -162,6 +163,8 @@ def _task_page(request, project: Project, assignment: Assignment, *, form=None, 
         "prompt": assignment.prompt,
         "cards": cards,
         "rank_numbers": range(1, len(cards) + 1),
+        # The raw texts by letter, for the compare view's word-level differences (json_script: never as HTML).
+        "compare_texts": {letter(card["position"]): card["response"].text for card in cards},
         "guideline": project.guidelines.order_by("-version").first(),
         "progress": _labeler_progress(project, request.user),
         "errors": list(errors),
