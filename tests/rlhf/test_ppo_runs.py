@@ -244,8 +244,11 @@ SNEAKY = """
 from rlhf.models import TrainingRun
 from rlhf.services.runs import training_run_enqueue
 ok = TrainingRun.objects.get(name="queued ppo")
-run = TrainingRun.objects.create(name="sneaky", kind="ppo", config=dict(ok.config, reward_model={bert!r},
-                                 output_dir=ok.config["output_dir"] + "-sneaky"))
+# Its inputs are still to be written by the worker, like every queued run's (export "pending"), into its own folder.
+run = TrainingRun.objects.create(name="sneaky", kind="ppo", project=ok.project, export=dict(ok.export),
+                                 data_dir=ok.data_dir + "-sneaky", run_dir=ok.run_dir + "-sneaky",
+                                 config=dict(ok.config, reward_model={bert!r},
+                                             output_dir=ok.config["output_dir"] + "-sneaky"))
 training_run_enqueue(run=run)
 """
 
