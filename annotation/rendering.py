@@ -8,14 +8,19 @@ Two layers, each enough on its own:
    link rel="noopener nofollow".
 
 Fenced code with a language Pygments knows is highlighted on the server (classes only; the colours are in
-static/annotation/highlight.css), so no script runs in the page to do it. Pure module: no Django imports.
+static/annotation/highlight.css), so no script runs in the page to do it. LaTeX between dollars ($x^2$ inline,
+$$…$$ as a block; mdit-py-plugins' dollarmath, with "$5 and $10" left as text) becomes MathML on the server
+(latex2mathml), which the browser draws natively: no KaTeX script in the page, and the MathML goes through the same
+allow-list. Pure module: no Django imports.
 """
 
 import html
 from functools import lru_cache
 
 import nh3
+from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -29,11 +34,24 @@ HIGHLIGHT_STYLE = "default"
 # A text is rendered once per process; the cache is bounded because a text may be up to 50,000 characters.
 CACHE_SIZE = 1024
 
+MATHML_TAGS = frozenset(
+    {"math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup", "msub", "msubsup", "mfrac", "msqrt", "mroot",
+     "mover", "munder", "munderover", "mtable", "mtr", "mtd", "mstyle", "menclose", "mpadded", "mphantom"}
+)  # fmt: skip
+MATHML_ATTRIBUTES = {
+    "math": {"display", "xmlns"}, "mo": {"stretchy", "fence", "separator", "lspace", "rspace", "form", "largeop",
+    "movablelimits", "symmetric", "minsize", "maxsize", "accent"}, "mi": {"mathvariant"}, "mn": {"mathvariant"},
+    "mtext": {"mathvariant"}, "mstyle": {"displaystyle", "scriptlevel", "mathvariant"}, "mspace": {"width"},
+    "mfrac": {"linethickness"}, "mover": {"accent"}, "munder": {"accentunder"}, "menclose": {"notation"},
+    "mtable": {"columnalign", "rowspacing", "columnspacing"}, "mtd": {"columnalign"},
+    "mpadded": {"width", "height", "depth", "lspace", "voffset"},
+}  # fmt: skip
 ALLOWED_TAGS = frozenset(
     {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "em",
      "strong", "s", "a", "table", "thead", "tbody", "tr", "th", "td", "span"}
-)  # fmt: skip
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}}
+) | MATHML_TAGS  # fmt: skip
+MAX_MATH_CHARS = 2000  # longer "formulas" are shown as the text they are
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}} | MATHML_ATTRIBUTES
 ALLOWED_CLASSES = {"pre": {CODE_BLOCK_CLASS}, "span": {cls for cls in STANDARD_TYPES.values() if cls}}
 ALLOWED_STYLE_PROPERTIES = frozenset({"text-align"})  # table column alignment, nothing else
 
@@ -59,8 +77,23 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return f'<pre class="{CODE_BLOCK_CLASS}"><code>{spans}</code></pre>'
 
 
+def _math(content: str, options: dict) -> str:
+    """MathML for a $…$ or $$…$$ formula; what latex2mathml cannot read is shown as the source, escaped."""
+    display = bool(options.get("display_mode"))
+    fence = "$$" if display else "$"
+    try:
+        if len(content) > MAX_MATH_CHARS:
+            raise ValueError("too long")
+        mathml = latex_to_mathml(content, display="block" if display else "inline")
+    except Exception:  # noqa: BLE001 - any parse failure: show the source instead
+        return f"<code>{html.escape(fence + content + fence)}</code>"
+    return f"<p>{mathml}</p>" if display else mathml
+
+
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "breaks": True, "highlight": _highlight})
+    # allow_space/allow_digits off: "$5 and $10" (prices) stays text, as does "$ x $".
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, allow_labels=False, renderer=_math)
     md.enable(["table", "strikethrough"])
     md.disable("image")
     md.validateLink = _link_is_safe

@@ -111,3 +111,24 @@ def test_plain_text_is_escaped_verbatim():
 def test_shipped_highlight_css_matches_the_pinned_pygments():
     shipped = (ROOT / "static" / "annotation" / "highlight.css").read_text(encoding="utf-8")
     assert shipped == highlight_css(), "regenerate it from annotation.rendering.highlight_css()"
+
+
+def test_latex_between_dollars_becomes_mathml_and_prices_stay_text():
+    from annotation.rendering import render_markdown
+
+    out = render_markdown(r"Area: $\pi r^2$, and it costs $5 and $10.")
+    assert "<math" in out and "<msup><mi>r</mi><mn>2</mn></msup>" in out
+    assert "costs $5 and $10." in out
+    block = render_markdown("$$\\frac{a}{b}$$")
+    assert 'display="block"' in block and "<mfrac>" in block
+    assert "<code>$\\begin{foo$</code>" in render_markdown(r"$\begin{foo$")  # unreadable: the source, as code
+
+
+def test_math_cannot_smuggle_markup_or_links():
+    from annotation.rendering import render_markdown
+
+    for text in [r"$<img src=x onerror=alert(1)>$", r"$\href{javascript:alert(1)}{x}$", "$x$<svg onload=alert(1)>",
+                 r"$\style{color:red}{x}$", "$" + "x^" * 3000 + "$"]:  # fmt: skip
+        out = render_markdown(text)
+        assert "<img" not in out and "javascript:" not in out and "onerror" not in out.replace("&lt;", "")
+        assert "<svg" not in out and "href" not in out and "style=" not in out

@@ -64,3 +64,14 @@ def test_compare_two_responses_with_keys(page):
     page.locator(f"#response-{long_a}").get_by_role("button", name="Show all").click()
     assert card_text.evaluate("el => el.clientHeight") > height * 2
     expect(page.locator(f"#response-{first} .card-length")).to_have_text("8 words")
+
+
+def test_latex_in_a_prompt_is_drawn_as_mathml(page):
+    project = ProjectFactory(overlap=1)
+    PromptFactory(project=project, text=r"Solve $x^2 + 1 = 0$ over $\mathbb{C}$.", responses=["$x = \\pm i$", "No."])
+    log_in(page, labeler(project), next_url=f"/projects/{project.slug}/label/")
+    formula = page.locator("#prompt-text math").first
+    expect(formula).to_be_visible()
+    box = formula.bounding_box()
+    assert box["width"] > 20 and box["height"] > 8  # drawn by Chromium's MathML layout, no script involved
+    expect(page.locator(".response-text math")).to_have_count(1)
