@@ -30,10 +30,24 @@ def browser():
         browser.close()
 
 
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    # A phone in Chromium's mobile emulation: 390 px wide, touch, a mobile user agent's meta viewport handling.
+    "mobile": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    },
+}
+
+
 @pytest.fixture
-def page(browser, live_server, transactional_db):
-    """A fresh browser context (no cookies) per test; every JS dialog (alert/confirm/prompt) is recorded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+def page(request, browser, live_server, transactional_db):
+    """A fresh browser context (no cookies) per test; every JS dialog (alert/confirm/prompt) is recorded. Desktop
+    by default; `@pytest.mark.parametrize("page", ["desktop", "mobile"], indirect=True)` runs a test at both."""
+    size = VIEWPORTS[getattr(request, "param", "desktop")]
+    context = browser.new_context(**size, base_url=live_server.url)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.dialogs = []
@@ -68,3 +82,8 @@ def screenshot(page, name: str, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
     return path
+
+
+def fits_width(page) -> bool:
+    """No sideways scrolling: the page is no wider than the window (what a phone user needs)."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

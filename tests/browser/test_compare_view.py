@@ -4,7 +4,7 @@ picked with keys, synchronised scrolling, lengths; long cards capped with "Show 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import fits_width, log_in, screenshot
 from tests.factories import ProjectFactory, PromptFactory, labeler
 
 pytestmark = pytest.mark.browser
@@ -12,6 +12,7 @@ pytestmark = pytest.mark.browser
 LONG = "\n\n".join(f"Paragraph {i}: the tide rises twice a day because of the moon." for i in range(60))
 
 
+@pytest.mark.parametrize("page", ["desktop", "mobile"], indirect=True)
 def test_compare_two_responses_with_keys(page):
     project = ProjectFactory(overlap=1)
     PromptFactory(
@@ -34,6 +35,7 @@ def test_compare_two_responses_with_keys(page):
     page.keyboard.press("v")
     dialog = page.locator("#compare-dialog")
     expect(dialog).to_be_visible()
+    assert fits_width(page)
     page.keyboard.press(second.lower())  # a letter sets the right side
     expect(page.locator("#compare-left-title")).to_have_text(f"Response {first}")
     expect(page.locator("#compare-right-title")).to_have_text(f"Response {second}")
@@ -66,6 +68,7 @@ def test_compare_two_responses_with_keys(page):
     expect(page.locator(f"#response-{first} .card-length")).to_have_text("8 words")
 
 
+@pytest.mark.parametrize("page", ["desktop", "mobile"], indirect=True)
 def test_latex_in_a_prompt_is_drawn_as_mathml(page):
     project = ProjectFactory(overlap=1)
     PromptFactory(project=project, text=r"Solve $x^2 + 1 = 0$ over $\mathbb{C}$.", responses=["$x = \\pm i$", "No."])

@@ -4,7 +4,7 @@ the agreement with the others on settled prompts, the flipped pairs and the guid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import fits_width, log_in
 from tests.factories import ProjectFactory, PromptFactory, labeler, rank_queue
 
 pytestmark = pytest.mark.browser
@@ -12,6 +12,7 @@ pytestmark = pytest.mark.browser
 GUIDELINES = "# Guidelines\nRank.\n\n## Code\nWorking python code beats pseudo-code; a function that runs wins.\n"
 
 
+@pytest.mark.parametrize("page", ["desktop", "mobile"], indirect=True)
 def test_feedback_after_a_batch(page):
     project = ProjectFactory(overlap=3, feedback_every=2, guideline=GUIDELINES)
     for i in range(2):
@@ -24,5 +25,6 @@ def test_feedback_after_a_batch(page):
     page.get_by_role("link", name="New feedback on your 2 rankings").click()
     expect(page.locator('[data-stat="consensus"]')).to_have_text("0%")
     expect(page.locator(".feedback-item")).to_have_count(2)
+    assert fits_width(page)
     expect(page.locator(".feedback-item").first.locator(".flipped li")).to_have_count(3)
     expect(page.locator(".feedback-item").first.locator("summary")).to_contain_text("Guidelines: Code")

@@ -5,12 +5,13 @@ import pytest
 from playwright.sync_api import expect
 
 from annotation.models import Ranking
-from tests.browser.conftest import log_in
+from tests.browser.conftest import fits_width, log_in
 from tests.factories import ProjectFactory, PromptFactory, labeler, rank_queue
 
 pytestmark = pytest.mark.browser
 
 
+@pytest.mark.parametrize("page", ["desktop", "mobile"], indirect=True)
 def test_labeler_reviews_and_revises_a_ranking(page):
     project = ProjectFactory(overlap=1)
     PromptFactory(project=project, responses=3, text="Explain **tides**")
@@ -19,6 +20,7 @@ def test_labeler_reviews_and_revises_a_ranking(page):
     rank_queue(project, user)
     log_in(page, user, next_url=f"/projects/{project.slug}/my-rankings/")
     expect(page.locator("#my-rankings tbody tr")).to_have_count(2)
+    assert fits_width(page)
     page.get_by_label("Prompt contains").fill("tides")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#my-rankings tbody tr")).to_have_count(1)
