@@ -7,7 +7,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 NEVER, UNTIL_CLOSED, WITHIN_HOURS = "never", "until_closed", "within_hours"
-LETTERS = "ABCDEFGHIJ"
 
 
 @dataclass(frozen=True)

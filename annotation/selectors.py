@@ -6,7 +6,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from annotation.models import Assignment, Membership, Project, Prompt, Ranking
+from annotation.models import Assignment, Membership, Project, Prompt, Ranking, RankingEntry
 
 
 def is_admin(user: AbstractUser) -> bool:
@@ -159,3 +159,12 @@ def project_progress_get(*, project: Project) -> dict:
         "active_leases": Assignment.objects.filter(project=project, status="active", expires_at__gt=now).count(),
         "per_labeler": [{"labeler": row["labeler__username"], "rankings": row["rankings"]} for row in per_labeler],
     }
+
+
+def ranks_by_ranking(ranking_ids) -> dict[int, dict[int, int]]:
+    """{ranking id: {response id: rank}} for these rankings, in one query."""
+    ranks: dict[int, dict[int, int]] = {}
+    entries = RankingEntry.objects.filter(ranking_id__in=ranking_ids)
+    for ranking_id, response_id, rank in entries.values_list("ranking_id", "response_id", "rank"):
+        ranks.setdefault(ranking_id, {})[response_id] = rank
+    return ranks

@@ -19,19 +19,11 @@ from annotation.feedback import (
     pair_agreement,
     passage_for,
 )
-from annotation.models import Project, Ranking, RankingEntry, Response
+from annotation.models import Project, Ranking, Response
+from annotation.selectors import ranks_by_ranking
 
 MIN_OTHERS = 2
 SHOWN_DISAGREEMENTS = 20
-
-
-def _ranks_by_ranking(ranking_ids) -> dict[int, dict[int, int]]:
-    ranks: dict[int, dict[int, int]] = {}
-    for ranking_id, response_id, rank in RankingEntry.objects.filter(ranking_id__in=ranking_ids).values_list(
-        "ranking_id", "response_id", "rank"
-    ):
-        ranks.setdefault(ranking_id, {})[response_id] = rank
-    return ranks
 
 
 def labeler_feedback_get(*, project: Project, labeler: AbstractUser) -> dict:
@@ -62,7 +54,7 @@ def labeler_feedback_get(*, project: Project, labeler: AbstractUser) -> dict:
         .exclude(labeler=labeler)
         .values_list("pk", "prompt_id")
     )
-    ranks = _ranks_by_ranking([r.pk for r in mine] + [pk for pk, _ in others])
+    ranks = ranks_by_ranking([r.pk for r in mine] + [pk for pk, _ in others])
     others_by_prompt: dict[int, list[dict[int, int]]] = {}
     for pk, prompt_id in others:
         others_by_prompt.setdefault(prompt_id, []).append(ranks.get(pk, {}))

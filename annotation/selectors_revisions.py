@@ -9,8 +9,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 from django.http import Http404
 
+from annotation.feedback import LETTERS
 from annotation.models import Project, Ranking
-from annotation.revision_rules import LETTERS, version_changes
+from annotation.revision_rules import version_changes
 from annotation.selectors import rankings_for_labeler, role_in_project
 
 MANAGING = ("admin", "manager")

@@ -14,15 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from itertools import combinations
 
+from annotation.feedback import pair_agreement
+
 
 def pairwise_agreement(a: dict[int, int], b: dict[int, int]) -> tuple[int, int]:
     """(same, compared): response pairs both rankings order strictly, and how many of them they order alike."""
-    same = compared = 0
-    for x, y in combinations(sorted(set(a) & set(b)), 2):
-        da, db = a[x] - a[y], b[x] - b[y]
-        if da and db:
-            compared += 1
-            same += (da < 0) == (db < 0)
+    same, compared, _ = pair_agreement(a, b, {}, who="")
     return same, compared
 
 

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.feedback import LETTERS, guideline_sections, order_string, pair_agreement, passage_for
-from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry
+from annotation.models import Membership, Project, Prompt, Ranking
+from annotation.selectors import ranks_by_ranking
 from annotation.services.gold import prompt_gold_set
 
 QUALIFIED = ("passed", "admitted")
@@ -44,15 +45,6 @@ def qualification_prompts(project: Project):
     return Prompt.objects.filter(project=project, is_gold=True, is_qualification=True).order_by("id")
 
 
-def _ranks(ranking_ids) -> dict[int, dict[int, int]]:
-    out: dict[int, dict[int, int]] = {}
-    for ranking_id, response_id, rank in RankingEntry.objects.filter(ranking_id__in=ranking_ids).values_list(
-        "ranking_id", "response_id", "rank"
-    ):
-        out.setdefault(ranking_id, {})[response_id] = rank
-    return out
-
-
 def qualification_items(*, project: Project, labeler: AbstractUser) -> list[dict]:
     """Each qualification prompt this labeler ranked: their order, the reference, the pairs that differ, the
     agreement and the guideline section that decides (the one named in the prompt's metadata, else the closest)."""
@@ -61,7 +53,7 @@ def qualification_items(*, project: Project, labeler: AbstractUser) -> list[dict
         .select_related("prompt")
         .order_by("prompt_id")
     )
-    ranks = _ranks([r.pk for r in rankings])
+    ranks = ranks_by_ranking([r.pk for r in rankings])
     guideline = project.guidelines.order_by("-version").values_list("text", flat=True).first() or ""
     sections = guideline_sections(guideline)
     items = []

@@ -20,6 +20,7 @@ from annotation.models import (
 )
 from annotation.ranking_rules import ranking_errors
 from annotation.revision_rules import RevisionWindow, revision_window
+from annotation.selectors import ranks_by_ranking
 from annotation.services.assignments import open_slots
 from annotation.services.qualification import qualification_after_submit
 
@@ -260,11 +261,9 @@ def _adaptive_decision(project: Project, prompt: Prompt, count: int) -> dict:
         return {}
     if count >= project.overlap:
         return {"is_complete": True, "wanted": count}
-    entries = RankingEntry.objects.filter(ranking__prompt=prompt, ranking__is_current=True)
-    by_ranking: dict[int, dict[int, int]] = {}
-    for ranking_id, response_id, rank in entries.values_list("ranking_id", "response_id", "rank"):
-        by_ranking.setdefault(ranking_id, {})[response_id] = rank
-    more, _ = needs_more_labels(list(by_ranking.values()), min_agreement=project.adaptive_agreement)
+    current = Ranking.objects.filter(prompt=prompt, is_current=True).values_list("id", flat=True)
+    rankings = list(ranks_by_ranking(current).values())
+    more, _ = needs_more_labels(rankings, min_agreement=project.adaptive_agreement)
     return {"wanted": count + 1, "is_complete": False} if more else {"is_complete": True, "wanted": count}
 
 

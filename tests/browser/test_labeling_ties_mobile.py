@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotation.models import Ranking
-from tests.browser.conftest import CHROMIUM_ARGS, log_in, screenshot  # noqa: F401 - CHROMIUM_ARGS documents the launch
+from tests.browser.conftest import log_in, screenshot
 from tests.browser.test_labeling_page import glide, label_url, make_project, stored_ranks_by_position
 
 pytestmark = pytest.mark.browser
@@ -64,36 +64,28 @@ def test_drop_onto_a_card_ties_and_between_cards_orders(page):
     assert stored_ranks_by_position(ranking) == [1, 3, 2, 3]  # A, B, C, D in shown order
 
 
-def test_phone_width_taps_rank_buttons_and_opens_guidelines_as_a_sheet(browser, live_server, transactional_db):
+@pytest.mark.parametrize("page", ["mobile"], indirect=True)
+def test_phone_width_taps_rank_buttons_and_opens_guidelines_as_a_sheet(page):
     project, first, _, user = make_project()
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2,
-        base_url=live_server.url,
-    )  # fmt: skip
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
-        log_in(page, user, next_url=label_url(project))
-        cards = page.locator("#response-list > .response-card")
-        expect(cards).to_have_count(4)
-        boxes = [cards.nth(i).bounding_box() for i in range(4)]
-        assert all(box["width"] <= 390 for box in boxes)
-        assert all(boxes[i]["y"] < boxes[i + 1]["y"] for i in range(3))  # stacked, one per row
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
-        for letter, rank in [("A", 2), ("B", 1), ("C", 3), ("D", 3)]:
-            page.locator(f"#response-{letter} [data-set-rank='{rank}']").tap()
-        expect(page.locator("#response-D [data-rank-display]")).to_have_text("Rank 3 (tie)")
-        expect(page.locator("#response-B [data-set-rank='1']")).to_have_attribute("aria-pressed", "true")
-        page.locator("#guidelines-toggle").tap()
-        sheet = page.locator("#guidelines-panel")
-        expect(sheet).to_be_visible()
-        box = sheet.bounding_box()
-        assert box["width"] >= 385 and box["y"] > 150 and abs(box["y"] + box["height"] - 844) < 2  # a bottom sheet
-        screenshot(page, "labeling-mobile", full_page=False)
-        page.keyboard.press("Escape")
-        page.locator("#submit-button").tap()
-        expect(page.locator("#prompt-text")).to_have_text("Second prompt: explain rainbows.")
-        ranking = Ranking.objects.get(labeler=user, prompt=first)
-        assert stored_ranks_by_position(ranking) == [2, 1, 3, 3]
-    finally:
-        context.close()
+    log_in(page, user, next_url=label_url(project))
+    cards = page.locator("#response-list > .response-card")
+    expect(cards).to_have_count(4)
+    boxes = [cards.nth(i).bounding_box() for i in range(4)]
+    assert all(box["width"] <= 390 for box in boxes)
+    assert all(boxes[i]["y"] < boxes[i + 1]["y"] for i in range(3))  # stacked, one per row
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    for letter, rank in [("A", 2), ("B", 1), ("C", 3), ("D", 3)]:
+        page.locator(f"#response-{letter} [data-set-rank='{rank}']").tap()
+    expect(page.locator("#response-D [data-rank-display]")).to_have_text("Rank 3 (tie)")
+    expect(page.locator("#response-B [data-set-rank='1']")).to_have_attribute("aria-pressed", "true")
+    page.locator("#guidelines-toggle").tap()
+    sheet = page.locator("#guidelines-panel")
+    expect(sheet).to_be_visible()
+    box = sheet.bounding_box()
+    assert box["width"] >= 385 and box["y"] > 150 and abs(box["y"] + box["height"] - 844) < 2  # a bottom sheet
+    screenshot(page, "labeling-mobile", full_page=False)
+    page.keyboard.press("Escape")
+    page.locator("#submit-button").tap()
+    expect(page.locator("#prompt-text")).to_have_text("Second prompt: explain rainbows.")
+    ranking = Ranking.objects.get(labeler=user, prompt=first)
+    assert stored_ranks_by_position(ranking) == [2, 1, 3, 3]
