@@ -1,44 +1,41 @@
-"""PPO benchmark: the offline default chain (tiny GPT-2 -> SFT -> reward model -> PPO), then a bare TRL PPO script.
+"""PPO on a real policy: SmolLM2-135M-Instruct against the MiniLM reward model, with what RL costs measured.
 
-Data (built here, from files; no database):
-  - human rankings: Anthropic HH-RLHF helpfulness comparisons from ../shared/data/hh_helpful_train.jsonl (the demo
-    project's only rankings are simulated ones). The first --pairs pairs (default: all 3,843) are the preference
-    export (prompt/chosen/rejected, plain HH text), their chosen responses are the best-ranked responses for SFT,
-    their prompts are PPO's training prompts;
-  - the reward model's held-out accuracy: the first --rm-eval-pairs pairs of ../shared/data/hh_helpful_dev.jsonl;
-  - held-out prompts: the demo project's 27 prompts (annotation/demo/data.py), never trained on by any stage.
-The BPE tokenizer is trained on the export's texts (byte-level: the held-out prompts encode all the same).
+Data, all from ../shared/data/ (HH-RLHF helpful-base):
+  - reward models: the default reward model of the real-models issue (MiniLM-L6 fine-tuned on all 3,843 train pairs,
+    max length 128, 1 epoch, lr 5e-5, 3 frozen layers, seed 42) and a second opinion PPO never sees (the same recipe
+    on the other half of the pairs, the odd-numbered ones, seed 7). Trained here unless --reward-model and
+    --second-reward-model name finished ones (bench/reward_model.py --keep writes the first);
+  - PPO's training prompts: the single-turn train prompts that render to at most --max-prompt-tokens tokens with
+    SmolLM2's chat template (1,145 of the 1,244 single-turn prompts at 64);
+  - held-out prompts: the first --eval-prompts single-turn dev prompts under the same limit (their labels are never
+    read: nothing here is chosen on them).
 
-Then:
-  1. `run_default_chain` (rlhf.training.chain): SFT, reward model, and `run_ppo` for --episodes episodes. run_ppo
-     samples --samples responses per held-out prompt before and after PPO and scores them with the reward model;
-     reward_gain_std = (mean after - mean before) / std of the reward over all those samples (before and after),
-     where the reward is what PPO optimises (the reward model's score less the missing-EOS penalty of 1.0 for a
-     sample that never ended); score_gain_std = the same for the reward model's score alone.
-     kl_final = the mean KL to the reference (nats per response, TRL's objective/kl) over the last 10% of batches.
-     s_per_episode = run_ppo's wall time, loading to saving (samples included), divided by the episodes.
-  2. The baseline: a bare TRL script on the same SFT policy, reward model and prompt ids with identical PPOConfig
-     settings (load models, PPOTrainer, train, save). baseline_trl_s_per_episode = its wall time / episodes.
-Both PPO runs use torch with --threads threads (1 by default: on a busy shared 2-core machine, two OpenMP threads
-spin against each other and run tiny models several times slower).
+Then `rlhf.training.ppo.run_ppo` with the settings below (LoRA on the policy's top layers, the value model's top layers
+trained, the MiniLM reward model behind the re-encoding wrapper). run_ppo samples --best-of reference samples per
+held-out prompt before training and --samples after it, and reports (in units of the reference samples' std):
+  reward_gain_std      the reward model's gain on the held-out prompts (what PPO optimised)
+  second_rm_gain_std   the second reward model's gain on the same samples (not optimised)
+  best_of_4_gain_std   best-of-4 sampling from the reference, scored by the reward model (the cheap alternative)
+  kl_final             mean KL to the reference over the last 10% of batches (nats per response)
+  ppl_ratio            perplexity under the reference of the policy's samples / of the reference's own samples
+  distinct2_ratio      distinct-2 after / before;  length_ratio: mean tokens after / before
+  s_per_episode        PPO's training loop (monitor, adaptive KL included; no loading, no held-out sampling) / episodes
+Then the baseline: a bare TRL PPOTrainer on the same models and prompts with the same PPOConfig, no callbacks, for
+--baseline-episodes episodes: baseline_trl_s_per_episode = its training loop / its episodes.
 
-Targets: reward_gain_std >= 1 with kl_final <= 5 nats, s_per_episode <= 1.10 x baseline_trl_s_per_episode.
-The last line of stdout is one JSON object: {"reward_gain_std", "kl_final", "s_per_episode",
-"baseline_trl_s_per_episode", ...}
+Targets (issue #11): policy_params >= 100M; reward_gain_std >= 1.0 at kl_final <= 5; second_rm_gain_std >= 0.3;
+ppl_ratio <= 1.5; distinct2_ratio >= 0.8; length_ratio <= 1.5; s_per_episode <= 1.1 x baseline; train_s <= 90 min.
+The last line of stdout is one JSON object.
 
 Examples:
-    .venv/bin/python bench/ppo.py                       # ~20 minutes on 2 cores (chain ~12, bare TRL ~6)
-    .venv/bin/python bench/ppo.py --episodes 128 --pairs 200 --rm-eval-pairs 0 --samples 2   # a quick run
-    .venv/bin/python bench/ppo.py --keep --workdir /tmp/ppo-bench   # keep the models
-    .venv/bin/python bench/ppo.py --kl-target 4 --kl-horizon 256 --skip-baseline   # adaptive KL, no baseline
+    .venv/bin/python bench/ppo.py --workdir /tmp/ppo-bench --keep          # the benchmark (trains the reward models)
+    .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2
+    .venv/bin/python bench/ppo.py --episodes 32 --eval-prompts 4 --best-of 4 --baseline-episodes 16   # a smoke run
 """
 
 import argparse
-import importlib.util
 import json
 import os
-import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -48,43 +45,47 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 HH_TRAIN = REPO.parent / "shared" / "data" / "hh_helpful_train.jsonl"
 HH_DEV = REPO.parent / "shared" / "data" / "hh_helpful_dev.jsonl"
-DEMO_DATA = REPO / "annotation" / "demo" / "data.py"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# The reward-model recipe of bench/reward_model.py's defaults (chosen there on a slice of the training pairs).
+RM_SETTINGS = dict(base_model="minilm", max_length=128, freeze_layers=3, learning_rate=5e-5,
+                   per_device_train_batch_size=8, num_train_epochs=1.0, logging_steps=50)  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="ppo.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--pairs", type=int, default=4000, help="HH preference pairs (SFT, reward model, prompts); the file has 3,843."
-    )
-    parser.add_argument("--episodes", type=int, default=2048, help="PPO episodes (both runs).")
-    parser.add_argument("--batch", type=int, default=16, help="PPO rollout batch.")
-    parser.add_argument("--mini-batches", type=int, default=2, help="PPO mini batches per rollout batch.")
-    parser.add_argument("--ppo-epochs", type=int, default=4, help="PPO epochs per rollout batch.")
-    parser.add_argument("--response-length", type=int, default=24, help="Maximum new tokens per response.")
-    parser.add_argument("--lr", type=float, default=1e-4, help="PPO learning rate.")
-    parser.add_argument("--kl-coef", type=float, default=0.05, help="PPO KL coefficient (the start with --kl-target).")
-    parser.add_argument("--kl-target", type=float, default=None, help="Adaptive KL target (nats); default: fixed.")
-    parser.add_argument("--kl-horizon", type=int, default=10000, help="Adaptive KL horizon (episodes).")
-    parser.add_argument("--temperature", type=float, default=0.7, help="Sampling temperature.")
-    parser.add_argument("--samples", type=int, default=16, help="Samples per held-out prompt, before and after.")
-    parser.add_argument("--max-length", type=int, default=192, help="Tokens of prompt + response in every stage.")
-    parser.add_argument("--sft-epochs", type=float, default=2.0, help="SFT epochs.")
-    parser.add_argument("--rm-epochs", type=float, default=1.0, help="Reward-model epochs.")
-    parser.add_argument(
-        "--rm-eval-pairs", type=int, default=759, help="HH dev pairs: the reward model's held-out accuracy (0 = none)."
-    )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (see above).")
-    parser.add_argument("--seed", type=int, default=42, help="Seed of every stage.")
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="Where the files and models go (default: a tmp dir)."
-    )
-    parser.add_argument("--keep", action="store_true", help="Keep the work directory.")
-    parser.add_argument("--skip-baseline", action="store_true", help="Only the chain (for tuning).")
+    add = parser.add_argument
+    add("--policy", default="default", help="The policy (default: SmolLM2-135M-Instruct, prepared on first use).")
+    add("--reward-model", type=Path, default=None, help="A finished reward model (default: trained here).")
+    add("--second-reward-model", type=Path, default=None, help="The second opinion (default: trained here).")
+    add("--episodes", type=int, default=512, help="PPO episodes.")
+    add("--batch", type=int, default=16, help="Rollout batch (episodes per PPO update).")
+    add("--mini-batches", type=int, default=2, help="Mini batches per rollout batch.")
+    add("--ppo-epochs", type=int, default=1, help="PPO epochs per rollout batch.")
+    add("--response-length", type=int, default=40, help="Maximum new tokens per response.")
+    add("--max-prompt-tokens", type=int, default=64, help="Only prompts this short (rendered), train and held out.")
+    add("--lr", type=float, default=1e-4, help="Learning rate (LoRA adapters and the value model's top layers).")
+    add("--lora-r", type=int, default=16, help="LoRA rank.")
+    add("--lora-top-layers", type=int, default=8, help="LoRA on the policy's top N of 30 decoder layers.")
+    add("--value-top-layers", type=int, default=4, help="Value model: train its top N decoder layers and head.")
+    add("--kl-coef", type=float, default=0.05, help="KL coefficient (the start value with --kl-target).")
+    add("--kl-target", type=float, default=3.0, help="Adaptive KL target, nats per response (0 = fixed kl_coef).")
+    add("--kl-horizon", type=int, default=512, help="Adaptive KL horizon (episodes).")
+    add("--temperature", type=float, default=0.7, help="Sampling temperature (rollouts and held-out samples).")
+    add("--missing-eos-penalty", type=float, default=None, help="Subtracted from responses without EOS (off).")
+    add("--eval-prompts", type=int, default=16, help="Held-out prompts.")
+    add("--samples", type=int, default=4, help="Policy samples per held-out prompt after training.")
+    add("--best-of", type=int, default=16, help="Reference samples per held-out prompt (best-of-4 and best-of-N).")
+    add("--baseline-episodes", type=int, default=64, help="Episodes of the bare TRL baseline (0 = skip it).")
+    add("--threads", type=int, default=2, help="torch threads.")
+    add("--seed", type=int, default=42)
+    add("--workdir", type=Path, default=None, help="Where files and models go (default: a tmp dir).")
+    add("--keep", action="store_true", help="Keep the work directory (default: only with --workdir).")
     return parser.parse_args(argv)
 
 
@@ -93,180 +94,186 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def demo_prompts() -> list[dict]:
-    """annotation/demo/data.py is plain data; loaded by path so that no Django set-up is needed."""
-    spec = importlib.util.spec_from_file_location("demo_data", DEMO_DATA)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PROMPTS
-
-
-def read_pairs(path: Path, n_pairs: int) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     if not path.is_file():
         raise SystemExit(f"{path}: the HH-RLHF file is missing (see ../shared/data/README.md).")
     with path.open(encoding="utf-8") as fh:
-        rows = [json.loads(line) for _, line in zip(range(n_pairs), fh, strict=False)]
-    return [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]
+        return [json.loads(line) for line in fh if line.strip()]
 
 
-def build_files(work: Path, n_pairs: int, n_dev_pairs: int = 0) -> dict[str, Path]:
-    pairs = read_pairs(HH_TRAIN, n_pairs)
-    demo = demo_prompts()
-    held_out = [{"prompt": f"\n\nHuman: {p['prompt']}\n\nAssistant:"} for p in demo]  # HH-style, like the train side
-    files = {
-        "pairs": write_jsonl(work / "pairs.jsonl", pairs),
-        "sft": write_jsonl(work / "best.jsonl", [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]),
-        "prompts": write_jsonl(work / "prompts.jsonl", [{"prompt": p["prompt"]} for p in pairs]),
-        "held_out": write_jsonl(work / "held_out.jsonl", held_out),
-    }
-    if n_dev_pairs:  # HH helpful-base test pairs: the reward model's held-out accuracy (never trained on)
-        files["dev_pairs"] = write_jsonl(work / "dev_pairs.jsonl", read_pairs(HH_DEV, n_dev_pairs))
-    return files
+def short_prompts(path: Path, tokenizer, limit: int) -> list[str]:
+    """The file's distinct single-turn prompts that render to at most `limit` tokens, in file order."""
+    from rlhf.training.generation import encode_prompts
+
+    prompts = list(dict.fromkeys(r["prompt"] for r in read_rows(path) if r["prompt"].count("Human:") == 1))
+    ids = encode_prompts(tokenizer, prompts, 10**6)
+    return [p for p, seq in zip(prompts, ids, strict=True) if len(seq) <= limit]
 
 
-def chain_config(args: argparse.Namespace, files: dict[str, Path], out: Path):
-    from rlhf.training.ppo_config import ChainConfig
+def train_reward_models(work: Path, seed: int) -> tuple[Path, Path, float]:
+    """The default reward model on all train pairs and the second opinion on the odd-numbered half (seed 7)."""
+    from rlhf.training.config import RewardModelConfig
+    from rlhf.training.reward_model import print_progress, train_reward_model
 
-    return ChainConfig(
-        sft_file=str(files["sft"]),
-        pairs_file=str(files["pairs"]),
-        prompts_file=str(files["prompts"]),
-        eval_prompts_file=str(files["held_out"]),
+    rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in read_rows(HH_TRAIN)]
+    started = time.monotonic()
+    dirs = []
+    for name, pairs, rm_seed in (("rm", rows, seed), ("rm2", rows[1::2], 7)):
+        out = work / name
+        if not (out / "config.json").is_file():
+            data = write_jsonl(work / f"{name}_pairs.jsonl", pairs)
+            cfg = RewardModelConfig(train_file=str(data), output_dir=str(out), seed=rm_seed, **RM_SETTINGS)
+            train_reward_model(cfg, progress=print_progress)
+        dirs.append(out)
+    return dirs[0], dirs[1], time.monotonic() - started
+
+
+def ppo_config(args: argparse.Namespace, files: dict[str, Path], rm: Path, rm2: Path, out: Path, episodes: int):
+    from rlhf.training.ppo_config import PPORunConfig
+
+    return PPORunConfig(
+        policy=args.policy,
+        reward_model=str(rm),
+        second_reward_model=str(rm2),
+        train_file=str(files["train"]),
+        eval_file=str(files["held_out"]),
         output_dir=str(out),
-        base_model="tiny",  # the figures in docs/benchmarks.md were measured on the tiny fixture
-        max_length=args.max_length,
-        sft_epochs=args.sft_epochs,
-        rm_epochs=args.rm_epochs,
-        ppo_total_episodes=args.episodes,
-        ppo_batch_size=args.batch,
-        ppo_num_mini_batches=args.mini_batches,
-        ppo_num_ppo_epochs=args.ppo_epochs,
-        ppo_response_length=args.response_length,
-        ppo_learning_rate=args.lr,
-        ppo_kl_coef=args.kl_coef,
-        ppo_kl_target=args.kl_target,
-        ppo_kl_horizon=args.kl_horizon,
-        eval_pairs_file=str(files["dev_pairs"]) if "dev_pairs" in files else None,
-        ppo_temperature=args.temperature,
-        ppo_num_eval_prompts=1000,  # all the demo prompts
-        ppo_eval_samples_per_prompt=args.samples,
+        total_episodes=episodes,
+        per_device_train_batch_size=args.batch // args.mini_batches,
+        gradient_accumulation_steps=args.mini_batches,
+        num_mini_batches=args.mini_batches,
+        local_rollout_forward_batch_size=args.batch,
+        num_ppo_epochs=args.ppo_epochs,
+        response_length=args.response_length,
+        max_prompt_length=args.max_prompt_tokens,
+        learning_rate=args.lr,
+        use_lora=True,
+        lora_r=args.lora_r,
+        lora_alpha=2 * args.lora_r,
+        lora_top_layers=args.lora_top_layers,
+        value_top_layers=args.value_top_layers,
+        kl_coef=args.kl_coef,
+        kl_target=args.kl_target or None,
+        kl_horizon=args.kl_horizon,
+        temperature=args.temperature,
+        missing_eos_penalty=args.missing_eos_penalty,
+        num_eval_prompts=args.eval_prompts,
+        eval_samples_per_prompt=args.samples,
+        best_of_n=args.best_of,
         seed=args.seed,
     )
 
 
-def bare_trl_ppo(ppo_cfg, out: Path) -> float:
-    """The baseline: TRL's PPO example reduced to its core, on our models and prompts, with the same settings."""
+def bare_trl_ppo(cfg, out: Path) -> float:
+    """The baseline: TRL's PPOTrainer built from the same models, prompts and PPOConfig, no callbacks; returns the
+    seconds of `trainer.train()`. The models come from the same loaders as run_ppo's (the policy, the re-encoding
+    reward model, the value model with its lower layers frozen): what differs is only the platform's loop around
+    TRL (progress bridge, adaptive KL, the monitor)."""
     import copy
 
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-    from trl.experimental.ppo import PPOConfig, PPOTrainer
+    from transformers import set_seed
+    from trl.experimental.ppo import PPOTrainer
 
+    from rlhf.training.causal_defaults import load_causal_lm
     from rlhf.training.generation import encode_prompts, read_prompts
+    from rlhf.training.ppo import _peft_config, freeze_value_model, reward_and_value_models, trl_ppo_config
 
-    started = time.monotonic()
-    tokenizer = AutoTokenizer.from_pretrained(ppo_cfg.policy, padding_side="left")
-    policy = AutoModelForCausalLM.from_pretrained(ppo_cfg.policy)
-    ref_policy = copy.deepcopy(policy)
-    reward_model = AutoModelForSequenceClassification.from_pretrained(ppo_cfg.reward_model, num_labels=1)
-    value_model = AutoModelForSequenceClassification.from_pretrained(ppo_cfg.reward_model, num_labels=1)
-    prompts = read_prompts(ppo_cfg.train_file)
-    ids = encode_prompts(tokenizer, prompts, ppo_cfg.max_prompt_length)
-    args = PPOConfig(
-        output_dir=str(out),
-        total_episodes=ppo_cfg.total_episodes,
-        per_device_train_batch_size=ppo_cfg.per_device_train_batch_size,
-        num_mini_batches=ppo_cfg.num_mini_batches,
-        num_ppo_epochs=ppo_cfg.num_ppo_epochs,
-        response_length=ppo_cfg.response_length,
-        kl_coef=ppo_cfg.kl_coef,
-        temperature=ppo_cfg.temperature,
-        stop_token="eos",
-        missing_eos_penalty=ppo_cfg.missing_eos_penalty,
-        learning_rate=ppo_cfg.learning_rate,
-        seed=ppo_cfg.seed,
-        logging_steps=1,
-        num_sample_generations=0,
-        save_strategy="no",
-        report_to=[],
-        bf16=False,
-        gradient_checkpointing=False,
-    )
+    set_seed(cfg.seed)
+    policy, tokenizer = load_causal_lm(cfg.policy)
+    prompts = read_prompts(cfg.train_file)
+    ids = encode_prompts(tokenizer, prompts, cfg.max_prompt_length)
+    reward_model, value_model = reward_and_value_models(cfg, policy, tokenizer, list(zip(ids, prompts, strict=True)))
+    freeze_value_model(value_model, cfg.value_top_layers)
+    tokenizer.padding_side = "left"
     trainer = PPOTrainer(
-        args=args,
+        args=trl_ppo_config(cfg, out),
         processing_class=tokenizer,
         model=policy,
-        ref_model=ref_policy,
+        ref_model=None if cfg.use_lora else copy.deepcopy(policy),
         reward_model=reward_model,
         value_model=value_model,
         train_dataset=Dataset.from_dict({"input_ids": ids}),
         eval_dataset=Dataset.from_dict({"input_ids": ids[:1]}),
+        peft_config=_peft_config(cfg, policy),
     )
+    started = time.monotonic()
     trainer.train()
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
     return time.monotonic() - started
-
-
-def words_before_after(samples_path: Path) -> list[float]:
-    """Mean words per held-out sample before and after PPO: a policy that buys reward by ending early shows here."""
-    samples = json.loads(samples_path.read_text())
-    return [round(statistics.fmean(len(s[k].split()) for s in samples), 1) for k in ("before", "after")]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
+    from transformers import AutoTokenizer
 
-    from rlhf.training.chain import run_default_chain, stage_configs
+    from rlhf.training.models import resolve_model
+    from rlhf.training.ppo import run_ppo
     from rlhf.training.reward_model import print_progress
 
     torch.set_num_threads(args.threads)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ppo-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    files = build_files(work, args.pairs, args.rm_eval_pairs)
-    cfg = chain_config(args, files, work / "chain")
     print(f"work dir {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
 
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.policy))
+    train = short_prompts(HH_TRAIN, tokenizer, args.max_prompt_tokens)
+    held_out = short_prompts(HH_DEV, tokenizer, args.max_prompt_tokens)[: args.eval_prompts]
+    files = {
+        "train": write_jsonl(work / "prompts.jsonl", [{"prompt": p} for p in train]),
+        "held_out": write_jsonl(work / "held_out.jsonl", [{"prompt": p} for p in held_out]),
+    }
+    rm, rm2, rm_s = args.reward_model, args.second_reward_model, 0.0
+    if rm is None or rm2 is None:
+        trained_rm, trained_rm2, rm_s = train_reward_models(work, args.seed)
+        rm, rm2 = rm or trained_rm, rm2 or trained_rm2
+    print(f"{len(train)} train prompts, {len(held_out)} held out; reward models {rm}, {rm2}", flush=True)
+
+    cfg = ppo_config(args, files, rm, rm2, work / "ppo", args.episodes)
     started = time.monotonic()
-    dirs = run_default_chain(cfg, progress=print_progress)
-    chain_s = time.monotonic() - started
-    report = json.loads((dirs["ppo"] / "metrics.json").read_text())
-    kls = [h["ppo/kl"] for h in report["history"] if "ppo/kl" in h]
-    tail = kls[-max(1, len(kls) // 10) :]
-    ours_s = report["ppo/runtime_s"]
+    out = run_ppo(cfg, progress=print_progress)
+    run_s = time.monotonic() - started
+    report = json.loads((out / "metrics.json").read_text())
 
     baseline_s = None
-    if not args.skip_baseline:
-        _, _, ppo_cfg = stage_configs(cfg, dirs)
-        print("bare TRL PPO on the same models and prompts ...", flush=True)
-        baseline_s = bare_trl_ppo(ppo_cfg, work / "bare_trl")
+    if args.baseline_episodes:
+        print(f"bare TRL PPO for {args.baseline_episodes} episodes on the same models ...", flush=True)
+        base_cfg = ppo_config(args, files, rm, rm2, work / "bare_trl", args.baseline_episodes)
+        baseline_s = bare_trl_ppo(base_cfg, work / "bare_trl")
 
-    sft = json.loads((dirs["sft"] / "metrics.json").read_text())
-    rm = json.loads((dirs["reward"] / "metrics.json").read_text())
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(out).parameters())
+    m = report.get
     result = {
-        "reward_gain_std": round(report["ppo/eval_reward_gain_std"], 3),
-        "kl_final": round(statistics.fmean(tail), 3),
-        "s_per_episode": round(ours_s / args.episodes, 4),
-        "baseline_trl_s_per_episode": round(baseline_s / args.episodes, 4) if baseline_s else None,
-        "score_gain_std": round(report["ppo/eval_score_gain_std"], 3),  # the reward model alone, no EOS penalty
-        "reward_before": round(report["ppo/eval_reward_before"], 3),
-        "reward_after": round(report["ppo/eval_reward_after"], 3),
-        "reward_std": round(report["ppo/eval_reward_std"], 3),
-        "ppo_train_loop_s": report["ppo/train_runtime_s"],
+        "policy": AutoConfig.from_pretrained(out).architectures[0] + f" ({args.policy})",
+        "policy_params": params,
+        "reward_gain_std": round(m("ppo/eval_score_gain_std"), 3),
+        "kl_final": round(m("ppo/kl_final"), 3),
+        "ppl_ratio": round(m("ppo/perplexity_ratio"), 3),
+        "distinct2_ratio": round(m("ppo/distinct2_ratio"), 3),
+        "length_ratio": round(m("ppo/length_ratio"), 3),
+        "second_rm_gain_std": round(m("ppo/eval_second_gain_std"), 3),
+        "best_of_4_gain_std": round(m("ppo/best_of_4_reward_gain_std"), 3),
+        f"best_of_{args.best_of}_gain_std": round(m(f"ppo/best_of_{args.best_of}_reward_gain_std") or 0.0, 3),
+        "best_of_4_second_gain_std": round(m("ppo/best_of_4_second_gain_std"), 3),
+        "s_per_episode": round(m("ppo/train_runtime_s") / args.episodes, 3),
+        "baseline_trl_s_per_episode": round(baseline_s / args.baseline_episodes, 3) if baseline_s else None,
+        "train_s": round(m("ppo/train_runtime_s"), 1),
+        "eval_s": round(m("ppo/eval_runtime_s"), 1),
+        "run_s": round(run_s, 1),
+        "rm_train_s": round(rm_s, 1),
         "episodes": args.episodes,
-        "held_out_samples": len(json.loads((dirs["ppo"] / "samples.json").read_text())),
-        "warnings": len(report["warnings"]),
-        "sft_loss": [round(sft["sft/loss_before"], 3), round(sft["sft/loss_after"], 3)],
-        "rm_eval_accuracy": round(rm["eval/accuracy"], 4) if "eval/accuracy" in rm else None,
-        "words_before_after": words_before_after(dirs["ppo"] / "samples.json"),
-        "kl_coef_final": report.get("ppo/kl_coef"),
-        "chain_s": round(chain_s, 1),
+        "self_similarity": [round(m("ppo/self_similarity_before"), 3), round(m("ppo/self_similarity_after"), 3)],
+        "length_tokens": [round(m("ppo/length_before"), 1), round(m("ppo/length_after"), 1)],
+        "perplexity": [round(m("ppo/perplexity_before"), 2), round(m("ppo/perplexity_after"), 2)],
+        "distinct1_ratio": round(m("ppo/distinct1_ratio"), 3),
+        "kl_coef_final": m("ppo/kl_coef"),
+        "warnings": report["warnings"],
         "threads": args.threads,
         "load_avg_end": round(os.getloadavg()[0], 1),
+        "workdir": str(work),
     }
-    if not args.keep and args.workdir is None:
-        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))
 
 

@@ -116,6 +116,11 @@ class PolicyRunForm(forms.Form):
         label="Reward model run", required=False,
         help_text="A succeeded reward-model run (PPO, GRPO, RLOO), on any tokenizer.",
     )  # fmt: skip
+    second_reward_run = forms.ChoiceField(
+        label="Second reward model (optional)", required=False,
+        help_text="PPO: a second succeeded reward-model run that PPO does not optimise (another seed, split or "
+        "backbone). The held-out samples are scored by both; a growing gap between them flags reward hacking.",
+    )  # fmt: skip
     kl_coef = forms.FloatField(label="KL coefficient", initial=_PPO["kl_coef"].default, min_value=0, max_value=10,
                                help_text=_PPO["kl_coef"].metadata["help"])  # fmt: skip
     kl_target = forms.FloatField(
@@ -144,6 +149,7 @@ class PolicyRunForm(forms.Form):
             (str(r.pk), f"#{r.pk} {r.name} ({r.get_kind_display()})") for r in policy_runs
         ]
         self.fields["reward_run"].choices = [("", "—")] + [(str(r.pk), f"#{r.pk} {r.name}") for r in reward_runs]
+        self.fields["second_reward_run"].choices = self.fields["reward_run"].choices
 
     def clean(self):
         data = super().clean()
@@ -159,6 +165,7 @@ class PolicyRunForm(forms.Form):
         policy = "" if data["policy_run"] in ("", DEFAULT_CHAIN) else f"run:{data['policy_run']}"
         arguments = {"kind": kind, "name": data["name"], "policy": policy or data["policy_path"].strip(),
                      "reward_run": int(data["reward_run"]) if data["reward_run"] else None,
+                     "second_reward_run": int(data["second_reward_run"]) if data.get("second_reward_run") else None,
                      "export_options": {"test_ratio": data["test_ratio"]}}  # fmt: skip
         arguments["config"] = self._config(kind, data)
         return arguments

@@ -50,7 +50,10 @@ PPO_CHARTS = [
     ("chart-entropy", "Entropy", ["ppo/entropy", "ppo/token_entropy", "grpo/entropy", "rloo/entropy"]),
     ("chart-ppo-loss", "Policy and value loss", ["ppo/policy_loss", "ppo/value_loss"]),
     ("chart-clip", "Clip fraction", ["ppo/clipfrac", "ppo/value_clipfrac", "grpo/clipfrac", "rloo/clipfrac"]),
-]
+    ("chart-hacking", "Held-out gain: reward model vs second opinion (SDs)",
+     ["ppo/monitor_reward_gain_std", "ppo/monitor_second_gain_std", "ppo/monitor_gap"]),
+    ("chart-length", "Held-out response length (tokens)", ["ppo/monitor_length"]),
+]  # fmt: skip
 
 
 def run_progress_data(run: TrainingRun, after: int = 0) -> dict:

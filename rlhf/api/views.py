@@ -67,6 +67,11 @@ class RunCreateApi(BaseApi):
             required=False, allow_null=True, default=None,
             help_text="ppo, grpo: a succeeded reward-model run (any tokenizer).",
         )  # fmt: skip
+        second_reward_run = serializers.IntegerField(
+            required=False, allow_null=True, default=None,
+            help_text="ppo: a second succeeded reward-model run that PPO does not optimise (the reward-hacking "
+            "check: held-out samples scored by both, their gap charted).",
+        )  # fmt: skip
 
         def validate(self, attrs):
             attrs["config"] = run_config_validate(attrs["kind"], attrs.get("config") or {})
@@ -88,7 +93,11 @@ class RunCreateApi(BaseApi):
         common = {"project": project, "user": request.user, "name": values["name"], "config": values["config"],
                   "export_options": dict(values["export"])}  # fmt: skip
         run = training_run_create(
-            kind=values["kind"], policy=values["policy"], reward_run=values["reward_run"], **common
+            kind=values["kind"],
+            policy=values["policy"],
+            reward_run=values["reward_run"],
+            second_reward_run=values["second_reward_run"],
+            **common,
         )
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 

@@ -44,14 +44,26 @@ POLICY_MANAGED_FIELDS = {kind: set(STAGES[kind].managed) for kind in CONFIG_CLAS
 
 POLICY_KIND_UNKNOWN = "Unknown policy run kind {kind!r}; use one of: {choices}."
 REWARD_REQUIRED = "A {kind} run needs a finished reward-model run (reward_run)."
+SECOND_REWARD_KIND = "A second reward model (second_reward_run) is for PPO runs only, not {kind}."
 HEADLINE = [
     ("Held-out reward before", "ppo/eval_reward_before"),
     ("Held-out reward after", "ppo/eval_reward_after"),
     ("Gain (reward SDs)", "ppo/eval_reward_gain_std"),
     ("Gain, reward model alone (SDs)", "ppo/eval_score_gain_std"),
+    ("Gain, second reward model (SDs)", "ppo/eval_second_gain_std"),
+    ("Best-of-4 from the reference (SDs)", "ppo/best_of_4_reward_gain_std"),
+    ("Best-of-16 from the reference (SDs)", "ppo/best_of_16_reward_gain_std"),
     ("KL at the end (nats)", "ppo/kl_final"),
     ("Token entropy at the end", "ppo/token_entropy"),
     ("Reward-model accuracy", "eval/accuracy"),
+]
+# What RL cost, before (the reference's samples) vs after (the policy's), same held-out prompts: (label, key, note).
+COSTS = [
+    ("distinct-1", "distinct1", "distinct words / words (higher = more varied)"),
+    ("distinct-2", "distinct2", "distinct word pairs / word pairs"),
+    ("Self-similarity", "self_similarity", "mean cosine of one prompt's samples (MiniLM; higher = more alike)"),
+    ("Mean length (tokens)", "length", ""),
+    ("Perplexity under the reference", "perplexity", "higher = text the reference finds less likely"),
 ]
 
 
@@ -93,6 +105,7 @@ def policy_run_create(
     config: dict[str, Any] | None = None,
     policy: "str | TrainingRun" = "",
     reward_run: "int | TrainingRun | None" = None,
+    second_reward_run: "int | TrainingRun | None" = None,
     export_options: dict[str, Any] | None = None,
     enqueue: bool = True,
 ) -> TrainingRun:
@@ -106,6 +119,11 @@ def policy_run_create(
     if not isinstance(policy, TrainingRun):
         model_ref_check(value=policy, project=project, user=user, what="policy")
     path, policy_run, reward = _sources(kind, policy, reward_run, user)
+    second = None
+    if second_reward_run not in (None, ""):
+        if not stage_get(kind).second_reward_field:
+            raise ValidationError(SECOND_REWARD_KIND.format(kind=stage_get(kind).label))
+        second = reward_resolve(reward_run=second_reward_run, user=user)
     try:
         options = ExportOptions(**(DEFAULT_EXPORT | dict(export_options or {})))
     except (TypeError, ValueError) as exc:
@@ -114,9 +132,12 @@ def policy_run_create(
     run = TrainingRun.objects.create(project=project, kind=kind, name=name, created_by=user, config=resolved)
     run_dir = runs_root() / str(run.pk)
     run.config = resolved | _models(stage_get(kind), run_dir / "model", path, reward)
+    if second is not None:
+        run.config[stage_get(kind).second_reward_field] = str(reward_dir(second))
     run.name = name or f"{project.slug} {TrainingRun.Kind(kind).label} #{run.pk}"
     run.export = export_pending(options.as_dict()) | {
         "policy": path, "policy_run": policy_run and policy_run.pk, "reward_run": reward and reward.pk,
+        "second_reward_run": second and second.pk,
     }  # fmt: skip
     run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), str(run_dir / "model")
     run.log_tail = timestamped("Queued: the worker writes its input files when it takes the run.")
@@ -153,10 +174,13 @@ def ppo_page_get(run: TrainingRun) -> dict[str, Any]:
         parts = [part.strip() for line in run.log_tail.splitlines() for part in line.split("WARNING: ")[1:]]
         warnings = list(dict.fromkeys(parts))
     samples: list[dict[str, Any]] = []
-    if run.status == TrainingRun.Status.SUCCEEDED and run.output_dir:
-        file = policy_dir(run) / "samples.json"
-        if file.is_file():
-            samples = json.loads(file.read_text(encoding="utf-8"))
+    live = False
+    if run.output_dir:
+        final, running = policy_dir(run) / "samples.json", policy_dir(run) / "samples_live.json"
+        if run.status == TrainingRun.Status.SUCCEEDED and final.is_file():
+            samples = json.loads(final.read_text(encoding="utf-8"))
+        elif running.is_file():  # the monitor's latest samples while the run trains
+            samples, live = json.loads(running.read_text(encoding="utf-8")), True
     for sample in samples:
         prompt = sample.get("prompt")
         sample["prompt_text"] = (
@@ -167,5 +191,11 @@ def ppo_page_get(run: TrainingRun) -> dict[str, Any]:
         sample["gain"] = (sample.get("after_reward") or 0.0) - (sample.get("before_reward") or 0.0)
     metrics = run.metrics or {}
     headline = [(label, metrics.get(key)) for label, key in HEADLINE if key in metrics]
-    return {"warnings": warnings, "samples": samples, "headline": headline,
+    costs = [
+        {"label": label, "before": metrics[f"ppo/{key}_before"], "after": metrics[f"ppo/{key}_after"],
+         "ratio": metrics.get(f"ppo/{key}_ratio"), "note": note}
+        for label, key, note in COSTS if f"ppo/{key}_before" in metrics
+    ]  # fmt: skip
+    return {"warnings": warnings, "samples": samples, "live": live, "headline": headline, "costs": costs,
+            "step": samples[0].get("step") if live and samples else None,
             "policy_dir": str(policy_dir(run)) if run.output_dir else ""}  # fmt: skip

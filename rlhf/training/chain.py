@@ -117,6 +117,7 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
         temperature=cfg.ppo_temperature,
         num_eval_prompts=cfg.ppo_num_eval_prompts,
         eval_samples_per_prompt=cfg.ppo_eval_samples_per_prompt,
+        best_of_n=cfg.ppo_best_of_n,
         seed=cfg.seed,
     )
     return sft, reward, ppo

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rlhf.training.diversity import Embedder, cost_warnings, perplexity, sample_set_metrics
 from rlhf.training.generation import encode_prompts, read_prompts, sample_ids, split_held_out
 from rlhf.training.ppo_config import PPORunConfig
 from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
@@ -50,6 +51,10 @@ PPO_LOG_KEYS = {
     "eps": "ppo/episodes_per_s",
     "kl_coef": "ppo/kl_coef",
     "epoch": "ppo/epoch",
+    "monitor/reward_gain_std": "ppo/monitor_reward_gain_std",
+    "monitor/second_gain_std": "ppo/monitor_second_gain_std",
+    "monitor/gap": "ppo/monitor_gap",
+    "monitor/length": "ppo/monitor_length",
 }
 REENCODING_NOTE = (
     "NOTE: reward model on another tokenizer: responses are decoded and re-encoded for it ({detail}); the value model "
@@ -157,6 +162,28 @@ def reward_and_value_models(
     return _reencoding_reward_model(cfg.reward_model, tokenizer, known_prompts), value_model
 
 
+def reward_scorer(path: str | Path, tokenizer: Any, known_prompts: list[tuple[list[int], Any]]) -> Any:
+    """A reward model that `score_responses` can call on the policy's token ids: as it is on the policy's tokenizer
+    (with a `score` head), else behind the re-encoding wrapper. Used for the second opinion."""
+    from transformers import AutoTokenizer
+
+    check_reward_model(path, tokenizer)
+    if tokenizer_difference(tokenizer, AutoTokenizer.from_pretrained(str(path))) is None:
+        model = _load_scorer(path, tokenizer.pad_token_id)
+        if hasattr(model, "score"):
+            return model.eval()
+    return _reencoding_reward_model(path, tokenizer, known_prompts)
+
+
+def freeze_value_model(value_model: Any, top_layers: int) -> None:
+    """Train only the value model's top `top_layers` decoder layers and its head (0 = everything)."""
+    from rlhf.training.reward_model import _layer_list, freeze_lower_layers
+
+    layers = _layer_list(value_model.base_model)
+    if top_layers > 0 and layers is not None and top_layers < len(layers):
+        freeze_lower_layers(value_model, len(layers) - top_layers)
+
+
 # --- samples -------------------------------------------------------------------------------------------------------
 
 
@@ -177,14 +204,18 @@ def score_responses(reward_model: Any, query_ids: list[list[int]], response_ids:
     return [float(s) for s in scores]
 
 
-def sample_and_score(cfg: PPORunConfig, policy: Any, reward_model: Any, tokenizer: Any, prompt_ids: list) -> tuple:
-    """(texts, rewards, scores) of `eval_samples_per_prompt` samples for each held-out prompt: `rewards` as PPO
-    optimises them (the missing-EOS penalty included), `scores` the reward model's alone."""
+def sample_and_score(
+    cfg: PPORunConfig, policy: Any, reward_model: Any, tokenizer: Any, prompt_ids: list, per_prompt: int | None = None
+) -> tuple:
+    """(texts, rewards, scores, response ids) of `per_prompt` (default `eval_samples_per_prompt`) samples for each
+    held-out prompt, grouped by prompt: `rewards` as PPO optimises them (the missing-EOS penalty included), `scores`
+    the reward model's alone."""
     from rlhf.training.generation import decode_response
 
-    repeated = [ids for ids in prompt_ids for _ in range(cfg.eval_samples_per_prompt)]
+    per_prompt = per_prompt or cfg.eval_samples_per_prompt
+    repeated = [ids for ids in prompt_ids for _ in range(per_prompt)]
     if not repeated:
-        return [], [], []
+        return [], [], [], []
     responses = sample_ids(
         policy,
         tokenizer,
@@ -201,39 +232,71 @@ def sample_and_score(cfg: PPORunConfig, policy: Any, reward_model: Any, tokenize
             r - cfg.missing_eos_penalty * (tokenizer.eos_token_id not in ids)
             for r, ids in zip(scores, responses, strict=True)
         ]
-    return [decode_response(tokenizer, ids) for ids in responses], rewards, scores
+    return [decode_response(tokenizer, ids) for ids in responses], rewards, scores, responses
 
 
-def side_by_side(cfg: PPORunConfig, prompts: list, before: tuple, after: tuple) -> list[dict[str, Any]]:
-    k = cfg.eval_samples_per_prompt
-    return [
-        {
-            "prompt": prompts[i // k],
-            "before": before[0][i],
-            "before_reward": round(before[1][i], 4),
+def side_by_side(
+    prompts: list, before: tuple, after: tuple, second: tuple[list, list] | None = None
+) -> list[dict[str, Any]]:
+    """One row per policy sample: the reference's sample of the same prompt with the same index next to it (the
+    reference has at least as many samples per prompt), both rewards, and the second reward model's scores."""
+    k_after = len(after[0]) // max(len(prompts), 1)
+    k_before = len(before[0]) // max(len(prompts), 1)
+    rows = []
+    for i in range(len(after[0])):
+        j = (i // k_after) * k_before + i % k_after
+        row = {
+            "prompt": prompts[i // k_after],
+            "before": before[0][j],
+            "before_reward": round(before[1][j], 4),
             "after": after[0][i],
             "after_reward": round(after[1][i], 4),
         }
-        for i in range(len(before[0]))
-    ]
+        if second is not None:
+            row["before_second"], row["after_second"] = round(second[0][j], 4), round(second[1][i], 4)
+        rows.append(row)
+    return rows
 
 
 def sample_metrics(before: list[float], after: list[float], name: str = "reward") -> dict[str, float]:
-    """Mean reward before/after and the gain in units of the reward's standard deviation over all those samples."""
+    """Mean reward before (the reference's samples) and after, and the gain in units of the standard deviation of
+    the reference's rewards on the same prompts."""
     import numpy as np
 
-    if not before:
+    if not before or not after:
         return {}
-    both = np.asarray(before + after, dtype=float)
-    std = float(both.std()) or 1.0
+    std = float(np.std(before)) or 1.0
     gain = float(np.mean(after) - np.mean(before))
     return {
         f"ppo/eval_{name}_before": float(np.mean(before)),
         f"ppo/eval_{name}_after": float(np.mean(after)),
-        f"ppo/eval_{name}_std": float(both.std()),
+        f"ppo/eval_{name}_std": float(np.std(before)),
         f"ppo/eval_{name}_gain": gain,
         f"ppo/eval_{name}_gain_std": gain / std,
     }
+
+
+def best_of_n_metrics(rewards: list[float], per_prompt: int, others: dict[str, list[float]]) -> dict[str, float]:
+    """Best-of-n from the reference (Nakano et al. 2021; Gao et al. 2023): each prompt's samples split into groups
+    of n, the highest-`rewards` sample of each group kept; its mean gain over the reference's mean, in units of the
+    reference's std, for `rewards` and for every other scorer in `others` (on the same picks), for n = 4 and
+    n = per_prompt."""
+    import numpy as np
+
+    if not rewards or per_prompt < 2:
+        return {}
+    metrics: dict[str, float] = {}
+    scorers = {"reward": rewards, **others}
+    for n in sorted({k for k in (4, per_prompt) if 2 <= k <= per_prompt}):
+        picks = []
+        for start in range(0, len(rewards), per_prompt):
+            for group in range(start, start + per_prompt - n + 1, n):
+                picks.append(max(range(group, group + n), key=lambda i: rewards[i]))
+        for name, values in scorers.items():
+            std = float(np.std(values)) or 1.0
+            gain = float(np.mean([values[i] for i in picks]) - np.mean(values))
+            metrics[f"ppo/best_of_{n}_{name}_gain_std"] = gain / std
+    return metrics
 
 
 # --- warnings ------------------------------------------------------------------------------------------------------
@@ -242,8 +305,10 @@ def sample_metrics(before: list[float], after: list[float], name: str = "reward"
 class Watch:
     """Wraps the progress callback: flags KL past the threshold and entropy collapse as the metrics arrive."""
 
-    def __init__(self, progress: ProgressCallback | None, kl_threshold: float, collapse_ratio: float) -> None:
-        self.progress, self.kl_threshold, self.collapse_ratio = progress, kl_threshold, collapse_ratio
+    def __init__(
+        self, progress: ProgressCallback | None, kl_threshold: float, collapse_ratio: float, gap: float = 1.0
+    ) -> None:
+        self.progress, self.kl_threshold, self.collapse_ratio, self.gap = progress, kl_threshold, collapse_ratio, gap
         self.first_entropy: float | None = None
         self.warnings: list[str] = []
         self._kinds: set[str] = set()
@@ -267,6 +332,14 @@ class Watch:
                 "the policy's outputs are losing diversity, a known effect of RL; check the samples."
             )
             self._kinds.add("entropy")
+        gap = metrics.get("ppo/monitor_gap")
+        if gap is not None and gap > self.gap and "gap" not in self._kinds:
+            new.append(
+                f"The reward model's gain on held-out prompts exceeds the second reward model's by {gap:.2f} standard "
+                f"deviations at step {step} (threshold {self.gap:g}): the policy may be exploiting the reward model "
+                "(reward hacking); read the samples."
+            )
+            self._kinds.add("gap")
         self.warnings += new
         return new
 
@@ -276,6 +349,67 @@ class Watch:
             event.message = " ".join([event.message, *[f"WARNING: {w}" for w in new]]).strip()
             event.metrics = {**event.metrics, "ppo/warnings": float(len(self.warnings))}
         emit(self.progress, event)
+
+
+# --- the monitor ---------------------------------------------------------------------------------------------------
+
+
+class Reference:
+    """The reference's held-out samples at the start: each scorer's mean and std (the unit of every gain)."""
+
+    def __init__(self, scores: dict[str, list[float]]) -> None:
+        import numpy as np
+
+        self.mean = {name: float(np.mean(v)) for name, v in scores.items() if v}
+        self.std = {name: float(np.std(v)) or 1.0 for name, v in scores.items() if v}
+        self.second_values = list(scores.get("second") or [])
+
+    def gain(self, name: str, values: list[float]) -> float | None:
+        if name not in self.mean or not values:
+            return None
+        return (sum(values) / len(values) - self.mean[name]) / self.std[name]
+
+
+def monitor_callback(cfg: PPORunConfig, out: Path, tokenizer: Any, prompt_ids: list) -> Any:
+    """A TrainerCallback that, every `every` batches (set by run_ppo), samples the monitor prompts from the current
+    policy, scores them with the reward model and the second one, adds `monitor/reward_gain_std`,
+    `monitor/second_gain_std` and `monitor/gap` (their difference) to the batch's logs (-> ppo/monitor_… on the
+    run's charts) and rewrites `samples_live.json` (reference vs policy, the run page's table while it runs).
+    `trainer`, `reward`, `second`, `reference` and `rows` (the reference's samples of the monitor prompts, two per
+    prompt) are set by run_ppo once the trainer exists."""
+    from transformers import TrainerCallback
+
+    class Monitor(TrainerCallback):
+        every = 0
+        trainer: Any = None
+        reward: Any = None
+        second: Any = None
+        reference: Reference | None = None
+        rows: list[dict] = []
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            if not logs or "objective/kl" not in logs or self.every <= 0 or state.global_step % self.every:
+                return
+            logs.update(self.measure(state.global_step))
+
+        def measure(self, step: int) -> dict[str, float]:
+            policy = self.trainer.accelerator.unwrap_model(self.trainer.model).policy
+            texts, _, scores, responses = sample_and_score(cfg, policy, self.reward, tokenizer, prompt_ids, 2)
+            repeated = [ids for ids in prompt_ids for _ in range(2)]
+            logs = {"monitor/reward_gain_std": self.reference.gain("score", scores),
+                    "monitor/length": sum(map(len, responses)) / max(len(responses), 1)}  # fmt: skip
+            rows = [{**ref, "step": step, "after": text, "after_reward": round(score, 4)}
+                    for ref, text, score in zip(self.rows, texts, scores, strict=False)]  # fmt: skip
+            if self.second is not None:
+                second = score_responses(self.second, repeated, responses, tokenizer.pad_token_id)
+                logs["monitor/second_gain_std"] = self.reference.gain("second", second)
+                logs["monitor/gap"] = logs["monitor/reward_gain_std"] - logs["monitor/second_gain_std"]
+                for row, value in zip(rows, second, strict=False):
+                    row["after_second"] = round(value, 4)
+            (out / "samples_live.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False))
+            return {k: v for k, v in logs.items() if v is not None}
+
+    return Monitor()
 
 
 # --- adaptive KL ---------------------------------------------------------------------------------------------------
@@ -362,17 +496,23 @@ def _prompt_budget(cfg: PPORunConfig, policy: Any) -> int:
     return min(cfg.max_prompt_length, limit - cfg.response_length) if limit else cfg.max_prompt_length
 
 
-def _peft_config(cfg: PPORunConfig) -> Any:
+def _peft_config(cfg: PPORunConfig, policy: Any = None) -> Any:
     if not cfg.use_lora:
         return None
     from peft import LoraConfig
 
+    from rlhf.training.reward_model import _lora_targets
+
+    n_layers = getattr(getattr(policy, "config", None), "num_hidden_layers", None)
+    top = cfg.lora_top_layers if n_layers and 0 < cfg.lora_top_layers < n_layers else 0
     return LoraConfig(
         task_type="CAUSAL_LM",
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules="all-linear",
+        # the linear layers of the top `top` decoder layers by name (torch Linear layers: Llama, not GPT-2's Conv1D),
+        # else every linear layer but the output head
+        target_modules=(_lora_targets(policy, n_layers - top) if top else None) or "all-linear",
     )
 
 
@@ -392,6 +532,7 @@ def build_trainer(
     from trl.experimental.ppo import PPOTrainer
 
     reward_model, value_model = reward_and_value_models(cfg, policy, tokenizer, known_prompts or [])
+    freeze_value_model(value_model, cfg.value_top_layers)
     tokenizer.padding_side = "left"  # prompts end where generation starts
     trainer = PPOTrainer(
         args=trl_ppo_config(cfg, out),
@@ -402,7 +543,7 @@ def build_trainer(
         value_model=value_model,
         train_dataset=Dataset.from_dict({"input_ids": train_ids}),
         eval_dataset=Dataset.from_dict({"input_ids": train_ids[:1]}),
-        peft_config=_peft_config(cfg),
+        peft_config=_peft_config(cfg, policy),
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)
@@ -437,13 +578,33 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     message = f"{len(train_ids)} train prompts, {len(eval_ids)} held out; {cfg.total_episodes} episodes"
     emit(progress, ProgressEvent(0, n_batches, {"ppo/train_prompts": len(train_ids)}, message, "setup"))
 
-    watch = Watch(progress, cfg.kl_warning_threshold, cfg.entropy_collapse_ratio)
+    watch = Watch(progress, cfg.kl_warning_threshold, cfg.entropy_collapse_ratio, cfg.hacking_warning_gap)
     bridge = trainer_progress(watch, PPO_LOG_KEYS, "ppo")
-    callbacks = [kl_controller(cfg.kl_target, cfg.kl_horizon), bridge]  # the controller first: it adds to the logs
+    monitor_ids = eval_ids[: cfg.monitor_prompts]
+    monitor = monitor_callback(cfg, out, tokenizer, monitor_ids)
+    # the controller and the monitor first: they add to the logs the bridge reports
+    callbacks = [kl_controller(cfg.kl_target, cfg.kl_horizon), monitor, bridge]
     known = [*zip(train_ids, train_prompts, strict=True), *zip(eval_ids, eval_prompts, strict=True)]
     trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, callbacks, known)
+    second = reward_scorer(cfg.second_reward_model, tokenizer, known) if cfg.second_reward_model else None
+    embed = Embedder()
+
     emit(progress, ProgressEvent(0, n_batches, message=f"sampling {len(eval_ids)} held-out prompts", stage="eval"))
-    before = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids)
+    eval_started = time.monotonic()
+    k_ref = max(cfg.best_of_n, cfg.eval_samples_per_prompt)
+    before = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids, k_ref)
+    before_eval = evaluate_samples(cfg, before, k_ref, eval_ids, policy, tokenizer, second, embed)
+    reference = Reference({"score": before[2], "reward": before[1], "second": before_eval.pop("second_scores")})
+    monitor.trainer, monitor.reward, monitor.second, monitor.reference = (
+        trainer,
+        trainer.reward_model,
+        second,
+        reference,
+    )
+    monitor.rows = monitor_rows(eval_prompts, before, k_ref, len(monitor_ids), second_scores=reference)
+    monitor.every = _monitor_every(cfg, n_batches)
+    eval_s = time.monotonic() - eval_started
+
     set_seed(cfg.seed)
     train_started = time.monotonic()
     trainer.train()
@@ -451,16 +612,31 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     steps = trainer.state.global_step
 
     emit(progress, ProgressEvent(steps, steps, message="sampling the held-out prompts again", stage="eval"))
-    policy = _merged(trainer.accelerator.unwrap_model(trainer.model).policy)
-    after = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids)
-    samples = side_by_side(cfg, eval_prompts, before, after)
+    eval_started = time.monotonic()
+    trained = trainer.accelerator.unwrap_model(trainer.model).policy
+    after = sample_and_score(cfg, trained, trainer.reward_model, tokenizer, eval_ids)
+    with _reference_of(trainer, trained) as reference_model:
+        after_eval = evaluate_samples(
+            cfg, after, cfg.eval_samples_per_prompt, eval_ids, reference_model, tokenizer, second, embed
+        )
+    eval_s += time.monotonic() - eval_started
+    second_scores = (reference.second_values, after_eval.pop("second_scores"))
+    samples = side_by_side(eval_prompts, before, after, second_scores if second is not None else None)
 
     emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
+    policy = _merged(trained)
     set_generation_defaults(policy, tokenizer)
     tokenizer.padding_side = "left"
     policy.save_pretrained(out)
     tokenizer.save_pretrained(out)
     metrics = _final_metrics(cfg, bridge.history, before, after, steps, train_s, time.monotonic() - started)
+    metrics |= cost_metrics(before_eval, after_eval, second_scores if second is not None else None)
+    metrics |= best_of_n_metrics(before[1], k_ref, {"second": reference.second_values} if second else {})
+    metrics["ppo/eval_runtime_s"] = round(eval_s, 3)
+    for warning in cost_warnings(
+        before_eval, after_eval, drop=cfg.diversity_warning_drop, length_sd=cfg.length_warning_sd
+    ) + _final_gap_warning(cfg, metrics):
+        watch.warnings.append(warning)
     (out / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False))
     (out / "training_config.json").write_text(json.dumps(_resolved(cfg, trainer), indent=2))
     report = {**metrics, "warnings": watch.warnings, "history": bridge.history}
@@ -470,19 +646,111 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     return out
 
 
+def _monitor_every(cfg: PPORunConfig, n_batches: int) -> int:
+    if cfg.monitor_every < 0:
+        return 0
+    return cfg.monitor_every or max(1, math.ceil(n_batches / 8))
+
+
+def monitor_rows(prompts: list, before: tuple, k_ref: int, n_prompts: int, second_scores: "Reference") -> list[dict]:
+    """The reference's first two samples of each monitor prompt, as the live table's left side."""
+    rows = []
+    for p in range(n_prompts):
+        for j in range(p * k_ref, p * k_ref + min(2, k_ref)):
+            row = {"prompt": prompts[p], "before": before[0][j], "before_reward": round(before[2][j], 4)}
+            if second_scores.second_values:
+                row["before_second"] = round(second_scores.second_values[j], 4)
+            rows.append(row)
+    return rows
+
+
+class _reference_of:  # noqa: N801 - used as a context manager
+    """The reference model for perplexities after training: the adapter-free policy (LoRA) or TRL's frozen copy."""
+
+    def __init__(self, trainer: Any, trained: Any) -> None:
+        self.trainer, self.trained, self._ctx = trainer, trained, None
+
+    def __enter__(self) -> Any:
+        if self.trainer.ref_model is not None:
+            return self.trainer.ref_model
+        self._ctx = self.trained.disable_adapter()
+        self._ctx.__enter__()
+        return self.trained
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+
+
+def evaluate_samples(
+    cfg: PPORunConfig,
+    samples: tuple,
+    per_prompt: int,
+    prompt_ids: list,
+    reference_model: Any,
+    tokenizer: Any,
+    second: Any,
+    embed: "Embedder",
+) -> dict[str, Any]:
+    """Diversity, length and perplexity under the reference of one set of samples, and the second reward model's
+    scores of them (`second_scores`, [] without one)."""
+    texts, _, _, responses = samples
+    repeated = [ids for ids in prompt_ids for _ in range(per_prompt)]
+    lengths = [len(r) for r in responses]
+    result: dict[str, Any] = sample_set_metrics(texts, lengths, per_prompt, embed)
+    result["perplexity"] = perplexity(reference_model, tokenizer.pad_token_id, repeated, responses) if texts else None
+    result["second_scores"] = (
+        score_responses(second, repeated, responses, tokenizer.pad_token_id) if second is not None and texts else []
+    )
+    return result
+
+
+def cost_metrics(before: dict, after: dict, second: tuple[list, list] | None) -> dict[str, float]:
+    """Before/after diversity, length and perplexity figures and their ratios (after / before)."""
+    metrics: dict[str, float] = {}
+    for key in ("distinct1", "distinct2", "self_similarity", "length", "perplexity"):
+        b, a = before.get(key), after.get(key)
+        if b is not None and a is not None:
+            metrics[f"ppo/{key}_before"], metrics[f"ppo/{key}_after"] = float(b), float(a)
+            if b:
+                metrics[f"ppo/{key}_ratio"] = float(a) / float(b)
+    if second is not None:
+        metrics |= sample_metrics(second[0], second[1], name="second")
+    return metrics
+
+
+def _final_gap_warning(cfg: PPORunConfig, metrics: dict) -> list[str]:
+    gain, second = metrics.get("ppo/eval_score_gain_std"), metrics.get("ppo/eval_second_gain_std")
+    if gain is None or second is None or gain - second <= cfg.hacking_warning_gap:
+        return []
+    return [
+        f"On the held-out prompts the reward model's gain ({gain:+.2f} sd) exceeds the second reward model's "
+        f"({second:+.2f} sd) by more than {cfg.hacking_warning_gap:g}: part of the gain may be reward hacking."
+    ]
+
+
 def _final_metrics(cfg, history: list, before: tuple, after: tuple, steps: int, train_s: float, total_s: float) -> dict:
     last = history[-1] if history else {}
     return {
         **{k: v for k, v in last.items() if k.startswith("ppo/") and k != "ppo/elapsed_s"},
         **sample_metrics(before[1], after[1]),
         **sample_metrics(before[2], after[2], name="score"),  # the reward model alone, without the EOS penalty
-        "ppo/kl_final": last.get("ppo/kl"),
+        "ppo/kl_final": _kl_final(history) if history else None,
         "ppo/steps": steps,
         "ppo/episodes": cfg.total_episodes,
         "ppo/train_runtime_s": round(train_s, 3),
         "ppo/runtime_s": round(total_s, 3),
-        "ppo/s_per_episode": round(total_s / max(cfg.total_episodes, 1), 5),
+        "ppo/s_per_episode": round(train_s / max(cfg.total_episodes, 1), 5),
     }
+
+
+def _kl_final(history: list) -> float | None:
+    """The mean KL to the reference over the last 10% of the logged batches (one batch is noisy)."""
+    kls = [row["ppo/kl"] for row in history if "ppo/kl" in row]
+    if not kls:
+        return None
+    tail = kls[-max(1, len(kls) // 10) :]
+    return sum(tail) / len(tail)
 
 
 def _summary(metrics: dict, warnings: list[str], out: Path) -> str:

@@ -174,11 +174,75 @@ class PPORunConfig(TrainingBlock, LoraBlock):
         metadata={"help": "Subtracted from the score of a response that never produced EOS (None = off)."},
     )
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters."})
+    lora_top_layers: int = field(
+        default=0,
+        metadata={
+            "help": "With use_lora: adapters on the top N decoder layers only (0 = all). Backpropagation then stops "
+            "at the lowest adapted layer: on a CPU the cheapest way to train a 135M policy."
+        },
+    )
+    value_top_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Train only the value model's top N decoder layers and its value head (0 = all; the rest "
+            "frozen), for the same reason."
+        },
+    )
     num_eval_prompts: int = field(
         default=8, metadata={"help": "Held-out prompts sampled at the start and the end (side by side)."}
     )
     eval_samples_per_prompt: int = field(
-        default=1, metadata={"help": "Samples per held-out prompt (rewards are averaged over all of them)."}
+        default=4,
+        metadata={
+            "help": "Samples per held-out prompt from the trained policy (rewards are averaged over all of them; "
+            "self-similarity needs at least 2)."
+        },
+    )
+    best_of_n: int = field(
+        default=16,
+        metadata={
+            "help": "Reference samples per held-out prompt at the start (at least eval_samples_per_prompt): the "
+            "before-side of every metric, and the best-of-4 / best-of-n baseline (the highest-reward sample of 4 or "
+            "n from the reference, the cheap alternative to PPO). 0 = eval_samples_per_prompt, no best-of-n."
+        },
+    )
+    second_reward_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "A second reward-model run PPO does not optimise (another seed, split or backbone): the held-out "
+            "samples and the monitor are scored by both, and a growing gap between them is flagged as possible "
+            "reward hacking. None = no second opinion."
+        },
+    )
+    monitor_every: int = field(
+        default=0,
+        metadata={
+            "help": "Every N rollout batches, sample the first monitor_prompts held-out prompts from the current "
+            "policy, score them with both reward models and refresh the live samples table (0 = about 8 times "
+            "per run; -1 = never)."
+        },
+    )
+    monitor_prompts: int = field(default=4, metadata={"help": "Held-out prompts the monitor samples each time."})
+    diversity_warning_drop: float = field(
+        default=0.2,
+        metadata={
+            "help": "Warn when distinct-2 of the held-out samples falls by more than this fraction of the "
+            "reference's (or their self-similarity rises by more than this much)."
+        },
+    )
+    length_warning_sd: float = field(
+        default=1.0,
+        metadata={
+            "help": "Warn when the mean response length grows by more than this many standard deviations of the "
+            "reference's lengths."
+        },
+    )
+    hacking_warning_gap: float = field(
+        default=1.0,
+        metadata={
+            "help": "Warn when the reward model's gain exceeds the second reward model's by more than this many "
+            "standard deviations (each in units of its own spread over the reference's samples)."
+        },
     )
     kl_warning_threshold: float = field(
         default=10.0, metadata={"help": "Warn when the KL to the reference passes this many nats per response."}
@@ -198,6 +262,10 @@ class PPORunConfig(TrainingBlock, LoraBlock):
             raise ValueError(f"kl_target must be positive (nats per response), not {self.kl_target!r}.")
         if self.kl_horizon < 1:
             raise ValueError(f"kl_horizon must be at least 1 episode, not {self.kl_horizon!r}.")
+        if self.best_of_n < 0 or self.eval_samples_per_prompt < 1:
+            raise ValueError("best_of_n must be >= 0 and eval_samples_per_prompt >= 1.")
+        if self.monitor_prompts < 1:
+            raise ValueError(f"monitor_prompts must be at least 1, not {self.monitor_prompts!r}.")
         rollout = self.per_device_train_batch_size * self.gradient_accumulation_steps
         if rollout % self.num_mini_batches:
             raise ValueError(f"The rollout batch ({rollout}) must be a multiple of num_mini_batches.")
@@ -354,6 +422,9 @@ class ChainConfig(LaunchBlock):
     ppo_temperature: float = field(default=0.7, metadata={"help": "PPO sampling temperature."})
     ppo_num_eval_prompts: int = field(default=4, metadata={"help": "Held-out prompts for the before/after samples."})
     ppo_eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})
+    ppo_best_of_n: int = field(
+        default=4, metadata={"help": "Reference samples per held-out prompt at the start (best-of-n baseline)."}
+    )
     seed: int = field(default=42, metadata={"help": "Random seed for every stage."})
 
     def __post_init__(self) -> None:

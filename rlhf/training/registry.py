@@ -45,6 +45,7 @@ class Stage:
     managed: frozenset[str]
     policy_field: str = ""
     reward_field: str = ""
+    second_reward_field: str = ""  # an optional second reward-model run (PPO's second opinion)
     needs_policy: bool = False
     needs_reward: bool = False
     description: str = ""
@@ -97,9 +98,12 @@ STAGES: dict[str, Stage] = {
             inputs=frozenset({PROMPTS}),
             input_fields={"train_file": "prompts_file", "eval_file": "eval_prompts_file"},
             outputs={POLICY: ""},
-            managed=frozenset({"policy", "reward_model", "train_file", "eval_file", "output_dir"}),
+            managed=frozenset(
+                {"policy", "reward_model", "second_reward_model", "train_file", "eval_file", "output_dir"}
+            ),
             policy_field="policy",
             reward_field="reward_model",
+            second_reward_field="second_reward_model",
             needs_policy=True,
             needs_reward=True,
             description="PPO of a policy against a reward-model run on the train-side prompts.",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from annotation.exports.options import ExportOptions
@@ -74,6 +75,28 @@ def test_ppo_run_create_writes_train_side_prompts_and_keeps_test_prompts_held_ou
     assert run.config["policy"] == world.policy and run.config["reward_model"] == world.reward.output_dir
     assert run.config["total_episodes"] == 16 and run.config["output_dir"].endswith(f"/{run.pk}/model")
     assert (run.status, run.kind, run.export["reward_run"]) == ("queued", "ppo", world.reward.pk)
+
+
+def test_a_second_reward_run_goes_into_the_ppo_config_and_is_refused_for_other_kinds(world):
+    run = policy_run_create(
+        project=world.project, kind="ppo", policy=world.policy, reward_run=world.reward,
+        second_reward_run=world.bert.pk, enqueue=False,
+    )  # fmt: skip
+    assert run.config["second_reward_model"] == world.bert.output_dir
+    assert run.export["second_reward_run"] == world.bert.pk
+
+    with pytest.raises(ValidationError, match="for PPO runs only"):
+        policy_run_create(project=world.project, kind="dpo", second_reward_run=world.bert.pk, enqueue=False)
+    with pytest.raises(ValidationError):  # a config may not name its own second reward model: it is managed
+        policy_run_create(project=world.project, kind="ppo", policy=world.policy, reward_run=world.reward,
+                          config={"second_reward_model": "/etc"}, enqueue=False)  # fmt: skip
+    assert TrainingRun.objects.filter(kind__in=["ppo", "dpo"]).count() == 1
+
+    body = {"project": "alpha", "kind": "ppo", "policy": world.policy, "reward_run": world.reward.pk,
+            "second_reward_run": world.bert.pk}  # fmt: skip
+    response = api_client(world.manager).post("/api/runs/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert TrainingRun.objects.get(pk=response.json()["id"]).config["second_reward_model"] == world.bert.output_dir
 
 
 def test_sft_files_hold_the_consensus_best_response_of_each_ranked_prompt(world):
@@ -206,6 +229,41 @@ def test_ppo_run_page_shows_curves_samples_side_by_side_and_warnings(world, clie
     assert {"id": "chart-kl", "title": "KL to the reference (nats)", "names": ["ppo/kl", "grpo/kl", "rloo/kl"]} in data[
         "extra_charts"
     ]
+
+
+def test_ppo_run_page_shows_what_rl_cost_the_second_opinion_and_best_of_n(world, client, tmp_path):
+    out = tmp_path / "ppo"
+    out.mkdir()
+    samples = [{"prompt": "Why <b>tea</b>?", "before": "No.", "before_reward": -1.0, "after": "<script>x</script>",
+                "after_reward": 0.5, "before_second": -0.25, "after_second": 0.125}]  # fmt: skip
+    (out / "samples.json").write_text(json.dumps(samples))
+    metrics = {"ppo/distinct2_before": 0.8, "ppo/distinct2_after": 0.6, "ppo/distinct2_ratio": 0.75,
+               "ppo/perplexity_before": 3.0, "ppo/perplexity_after": 4.5, "ppo/perplexity_ratio": 1.5,
+               "ppo/eval_second_gain_std": 0.4, "ppo/best_of_4_reward_gain_std": 0.9, "warnings": []}  # fmt: skip
+    run = make_run(world.project, kind="ppo", status="succeeded", output_dir=str(out), metrics=metrics)
+    client.force_login(world.manager)
+
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    costs = html.split('id="ppo-costs"')[1].split("</table>")[0]
+    assert "distinct-2" in costs and "0.750" in costs and "Perplexity under the reference" in costs and "1.500" in costs
+    assert "Gain, second reward model (SDs)" in html and "0.400" in html
+    assert "Best-of-4 from the reference (SDs)" in html and "0.900" in html
+    assert "-0.250 → 0.125" in html  # the second reward model's scores of the same two samples
+    assert "<script>x</script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;tea" in html
+    assert 'id="chart-hacking"' in html and 'id="chart-length"' in html
+
+
+def test_a_running_ppo_run_shows_the_monitors_live_samples(world, client, tmp_path):
+    out = tmp_path / "ppo"
+    out.mkdir()
+    live = [{"prompt": "Why tea?", "before": "Old answer.", "before_reward": 0.1, "after": "New answer.",
+             "after_reward": 0.3, "step": 4}]  # fmt: skip
+    (out / "samples_live.json").write_text(json.dumps(live))
+    run = make_run(world.project, kind="ppo", status="running", output_dir=str(out))
+    client.force_login(world.manager)
+
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="ppo-live"' in html and "at step 4" in html and "New answer." in html and "Old answer." in html
 
 
 def test_a_running_ppo_run_shows_warnings_from_its_log(world, client):

@@ -2,11 +2,13 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rlhf.training.ppo import (
     Watch,
     adaptive_kl_coef,
+    best_of_n_metrics,
     check_reward_model,
     run_ppo,
     sample_metrics,
@@ -61,7 +63,10 @@ def test_run_ppo_records_metrics_over_time_and_changes_the_policy_weights(tmp_pa
     events: list[ProgressEvent] = []
     # An adaptive KL target far above any KL reachable here: the controller lowers kl_coef by the largest step,
     # 20% x 8 episodes / 16 episodes of horizon = 10% per batch.
-    cfg = ppo_config(tmp_path, policy, reward, prompts_file, kl_coef=0.05, kl_target=1000.0, kl_horizon=16)
+    cfg = ppo_config(
+        tmp_path, policy, reward, prompts_file, kl_coef=0.05, kl_target=1000.0, kl_horizon=16,
+        best_of_n=4, second_reward_model=str(reward), monitor_every=1, monitor_prompts=2,
+    )  # fmt: skip
     with one_thread():
         out = run_ppo(cfg, progress=events.append)
 
@@ -77,9 +82,26 @@ def test_run_ppo_records_metrics_over_time_and_changes_the_policy_weights(tmp_pa
 
     samples = json.loads((out / "samples.json").read_text())
     assert len(samples) == 3 * 2  # held-out prompts x samples per prompt
-    assert set(samples[0]) == {"prompt", "before", "before_reward", "after", "after_reward"}
+    assert set(samples[0]) == {"prompt", "before", "before_reward", "after", "after_reward", "before_second",
+                               "after_second"}  # fmt: skip
     assert events[-1].metrics["ppo/samples"] == samples
     report = json.loads((out / "metrics.json").read_text())
+    # What RL costs, before (4 reference samples per prompt) vs after (2 policy samples per prompt).
+    for key in ("distinct1", "distinct2", "self_similarity", "length", "perplexity"):
+        assert report[f"ppo/{key}_before"] >= 0 and report[f"ppo/{key}_after"] >= 0, key
+    assert report["ppo/distinct2_ratio"] == pytest.approx(
+        report["ppo/distinct2_after"] / report["ppo/distinct2_before"]
+    )
+    assert report["ppo/perplexity_before"] > 1.0
+    # The second opinion is the same reward model here: its gain is the reward model's own (no EOS penalty).
+    assert report["ppo/eval_second_gain_std"] == pytest.approx(report["ppo/eval_score_gain_std"], abs=1e-3)
+    assert report["ppo/best_of_4_reward_gain_std"] >= 0.0  # the best of 4 is never below the mean
+    assert "ppo/best_of_4_second_gain_std" in report
+    monitored = [h for h in report["history"] if "ppo/monitor_gap" in h]
+    assert [h["step"] for h in monitored] == [1, 2]
+    assert all(h["ppo/monitor_gap"] == pytest.approx(0.0, abs=1e-3) for h in monitored)
+    live = json.loads((out / "samples_live.json").read_text())
+    assert len(live) == 2 * 2 and {"before", "after", "after_second", "step"} <= set(live[0])
     assert report["warnings"] == [] or all(isinstance(w, str) for w in report["warnings"])
     assert [h["ppo/kl"] for h in report["history"] if "ppo/kl" in h] == [e.metrics["ppo/kl"] for e in train]
     assert "ppo/eval_reward_gain_std" in report and report["ppo/steps"] == 2
@@ -141,12 +163,26 @@ def test_watch_warns_once_when_kl_passes_the_threshold_and_when_entropy_collapse
     assert "WARNING" not in seen[3].message
 
 
-def test_sample_metrics_give_the_reward_gain_in_standard_deviations_of_all_samples():
-    metrics = sample_metrics([0.0, 0.0], [2.0, 2.0])  # all four: mean 1, std 1
+def test_sample_metrics_give_the_reward_gain_in_standard_deviations_of_the_reference():
+    metrics = sample_metrics([0.0, 2.0], [3.0, 3.0])  # the reference: mean 1, std 1
 
-    assert metrics["ppo/eval_reward_before"] == 0.0 and metrics["ppo/eval_reward_after"] == 2.0
+    assert metrics["ppo/eval_reward_before"] == 1.0 and metrics["ppo/eval_reward_after"] == 3.0
     assert metrics["ppo/eval_reward_std"] == 1.0
     assert metrics["ppo/eval_reward_gain_std"] == 2.0
+
+
+def test_best_of_n_keeps_the_highest_reward_sample_of_each_group_and_scores_the_picks_with_every_scorer():
+    # one prompt, 8 samples: groups of 4 -> picks 3 (reward 4) and 4 (reward 8); best of 8 -> 4
+    rewards = [1.0, 2.0, 3.0, 4.0, 8.0, 0.0, 0.0, 0.0]
+    second = [0.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 0.0]
+    metrics = best_of_n_metrics(rewards, 8, {"second": second})
+
+    std = float(np.std(rewards))
+    assert metrics["ppo/best_of_4_reward_gain_std"] == pytest.approx((6.0 - np.mean(rewards)) / std)
+    assert metrics["ppo/best_of_8_reward_gain_std"] == pytest.approx((8.0 - np.mean(rewards)) / std)
+    assert metrics["ppo/best_of_4_second_gain_std"] == pytest.approx((0.0 - np.mean(second)) / np.std(second))
+    assert metrics["ppo/best_of_8_second_gain_std"] < 0  # what the first reward model likes best, the second does not
+    assert best_of_n_metrics(rewards, 1, {}) == {}
 
 
 def test_tokenizer_difference_ignores_a_pad_token_added_for_ppo(tmp_path, models):
@@ -198,3 +234,24 @@ def test_ppo_config_rejects_a_rollout_batch_that_mini_batches_do_not_divide():
         PPORunConfig(per_device_train_batch_size=6, num_mini_batches=4)
     with pytest.raises(ValueError, match="stop_token"):
         PPORunConfig(stop_token="<eos>")
+
+
+def test_lora_on_the_top_layers_only_and_a_value_model_with_its_lower_layers_frozen(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, LlamaConfig
+
+    from rlhf.training.ppo import _peft_config, freeze_value_model
+
+    config = LlamaConfig(num_hidden_layers=4, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                         num_key_value_heads=1, vocab_size=50, num_labels=1, pad_token_id=0)  # fmt: skip
+    policy = AutoModelForCausalLM.from_config(config)
+    lora = _peft_config(PPORunConfig(use_lora=True, lora_top_layers=1), policy)
+    assert len(lora.target_modules) == 7  # q, k, v, o, gate, up, down of the top layer
+    assert all(name.startswith("model.layers.3.") for name in lora.target_modules)
+    assert _peft_config(PPORunConfig(use_lora=True), policy).target_modules == "all-linear"
+    assert _peft_config(PPORunConfig(use_lora=False), policy) is None
+
+    value = AutoModelForSequenceClassification.from_config(config)
+    freeze_value_model(value, 1)
+    trainable = {name.split(".")[2] for name, p in value.named_parameters() if p.requires_grad and ".layers." in name}
+    assert trainable == {"3"}
+    assert value.score.weight.requires_grad and not value.model.embed_tokens.weight.requires_grad
