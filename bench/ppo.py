@@ -112,8 +112,9 @@ def short_prompts(path: Path, tokenizer, limit: int) -> list[str]:
 
 def train_reward_models(work: Path, seed: int) -> tuple[Path, Path, float]:
     """The default reward model on all train pairs and the second opinion on the odd-numbered half (seed 7)."""
+    from rlhf.training.cli import print_progress
     from rlhf.training.config import RewardModelConfig
-    from rlhf.training.reward_model import print_progress, train_reward_model
+    from rlhf.training.reward_model import train_reward_model
 
     rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in read_rows(HH_TRAIN)]
     started = time.monotonic()
@@ -207,9 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from transformers import AutoTokenizer
 
+    from rlhf.training.cli import print_progress
     from rlhf.training.models import resolve_model
     from rlhf.training.ppo import run_ppo
-    from rlhf.training.reward_model import print_progress
 
     torch.set_num_threads(args.threads)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ppo-bench-"))

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from rlhf.training.chain import run_default_chain, stage_configs
-    from rlhf.training.reward_model import print_progress
+    from rlhf.training.cli import print_progress
 
     torch.set_num_threads(args.threads)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ppo-bench-"))

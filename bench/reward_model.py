@@ -162,8 +162,9 @@ def tokens_per_s(history: list[dict], runtime_s: float) -> float | None:
 
 
 def arm_platform(args: argparse.Namespace) -> dict:
+    from rlhf.training.cli import print_progress
     from rlhf.training.config import RewardModelConfig
-    from rlhf.training.reward_model import print_progress, train_reward_model
+    from rlhf.training.reward_model import train_reward_model
 
     cfg = RewardModelConfig(
         train_file=str(args.train_file),
