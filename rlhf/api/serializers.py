@@ -126,28 +126,6 @@ class ComparisonOptionsSerializer(StrictSerializer):
     seed = serializers.IntegerField(default=0, min_value=0, max_value=2**32 - 1)
 
 
-class WinRateSerializer(serializers.Serializer):
-    win_rate = serializers.FloatField(allow_null=True, help_text="Pairs won / pairs judged (ties count 1/2).")
-    low = serializers.FloatField(allow_null=True, help_text="95% bootstrap interval over prompts (null: 1 prompt).")
-    high = serializers.FloatField(allow_null=True)
-    wins = serializers.FloatField()
-    pairs = serializers.IntegerField()
-    judgments = serializers.IntegerField()
-    prompts = serializers.IntegerField()
-
-
-class ComparisonReportSerializer(serializers.Serializer):
-    run_id = serializers.IntegerField()
-    round = serializers.IntegerField()
-    policy = serializers.CharField()
-    reference = serializers.CharField()
-    prompts = serializers.IntegerField()
-    rankings = serializers.IntegerField()
-    simulated_rankings = serializers.IntegerField(help_text="Rankings made by the demo's simulated labelers.")
-    human = WinRateSerializer(help_text="The policy's win rate against the reference by the labelers' rankings.")
-    rm = WinRateSerializer(allow_null=True, help_text="The reward model's predicted win rate (its scores).")
-
-
 class ExportOptionsSerializer(StrictSerializer):
     """How the project's rankings become the run's preference pairs (the export snapshot)."""
 

@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from annotation.api.agreement_serializers import ComparisonReportSerializer
 from annotation.api.permissions import project_for
 from annotation.api.serializers import paginated
 from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
@@ -15,7 +16,6 @@ from annotation.models import Project
 from annotation.selectors_comparisons import policy_comparisons_get
 from rlhf.api.serializers import (
     ComparisonOptionsSerializer,
-    ComparisonReportSerializer,
     ExportOptionsSerializer,
     GenerateOptionsSerializer,
     RunConfigField,
