@@ -13,6 +13,7 @@ from annotation.agreement.winrate import Judgment, win_rate
 from annotation.models import Membership, Project, Prompt, RankingEntry, Response
 
 SIMULATED_MARK = "simulated"  # Ranking.metadata["source"] of the demo's simulated labelers contains it
+FEW_PROMPTS = 10  # below this many ranked prompts a percentile bootstrap interval is too narrow to trust
 
 
 def policy_comparisons_get(
@@ -20,7 +21,8 @@ def policy_comparisons_get(
 ) -> list[dict[str, Any]]:
     """One row per comparison batch of the project (newest round first; only `run_id`'s when given): run id, round,
     policy and reference names, the human win rate with its interval (`human`), the reward model's prediction
-    (`rm`, None without scores), rankings, and how many of them came from simulated labelers."""
+    (`rm`, None without scores), rankings, how many of them came from simulated labelers, and `few_prompts` (fewer
+    than FEW_PROMPTS prompts ranked: a rough interval)."""
     prompts = Prompt.objects.filter(project=project, metadata__has_key="comparison", is_gold=False)
     if run_id is not None:
         prompts = prompts.filter(metadata__comparison__run_id=run_id)
@@ -61,5 +63,5 @@ def _batch_report(project: Project, run: int, round_: int, batch: dict, n_boot: 
     simulated = sum(SIMULATED_MARK in str(r["metadata"].get("source", "")) for r in rankings.values())
     return {"run_id": run, "round": round_, "policy": batch["info"].get("policy", ""),
             "reference": batch["info"].get("reference", ""), "prompts": len(ids), "rankings": len(rankings),
-            "simulated_rankings": simulated, "human": human.as_dict(),
+            "simulated_rankings": simulated, "human": human.as_dict(), "few_prompts": human.prompts < FEW_PROMPTS,
             "rm": predicted.as_dict() if predicted else None}  # fmt: skip

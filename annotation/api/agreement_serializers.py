@@ -213,6 +213,7 @@ class ComparisonReportSerializer(serializers.Serializer):
     prompts = serializers.IntegerField()
     rankings = serializers.IntegerField()
     simulated_rankings = serializers.IntegerField(help_text="Rankings made by the demo's simulated labelers.")
+    few_prompts = serializers.BooleanField(help_text="Fewer than 10 prompts ranked: the interval is rough.")
     human = WinRateSerializer(help_text="The policy's win rate against the reference by the labelers' rankings.")
     rm = WinRateSerializer(allow_null=True, help_text="The reward model's predicted win rate (its scores).")
 

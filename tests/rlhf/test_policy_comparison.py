@@ -142,6 +142,7 @@ def test_the_win_rate_counts_every_policy_reference_pair_of_each_ranking(world):
     assert human["win_rate"] == pytest.approx(26 / 28) and human["low"] <= human["win_rate"] <= human["high"]
     assert report["rm"]["win_rate"] == pytest.approx(result.rm["win_rate"])
     assert (report["policy"], report["reference"]) == (f"run-{world.run.pk}:ppo v3", world.reference)
+    assert report["few_prompts"] is True  # 3 prompts: the interval is flagged as rough
     # a labeler the manager excluded does not count (as in the agreement figures)
     Membership.objects.filter(user=world.labelers[2]).update(excluded=True)
     [report] = policy_comparisons_get(project=world.project, run_id=world.run.pk)
@@ -233,6 +234,7 @@ def test_the_run_page_and_the_agreement_page_show_the_win_rate_next_to_the_predi
     page = client.get(f"/runs/{world.run.pk}/").content.decode()
     assert 'id="comparison-form"' in page and f'action="/runs/{world.run.pk}/comparison/"' in page
     assert "<strong>100%</strong>" in page and "3 by simulated labelers" in page
+    assert "few prompts: a rough interval" in page
     rm = round(100 * result.rm["win_rate"])
     assert f"data-rm-win-rate>{rm}%" in page
     agreement = client.get("/projects/alpha/agreement/").content.decode()
