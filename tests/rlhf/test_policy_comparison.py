@@ -268,3 +268,30 @@ def test_the_demo_simulated_labelers_rank_a_comparison_batch_end_to_end(db, mode
     assert report["human"]["pairs"] == 24 and 0.0 <= report["human"]["win_rate"] <= 1.0
     assert report["rm"]["win_rate"] == pytest.approx(result.rm["win_rate"])
     assert demo.project.slug == DEMO_SLUG
+
+
+def test_each_kind_is_compared_with_the_policy_it_started_from(db, tmp_path):
+    from dataclasses import astuple
+
+    from rlhf.services.comparison import comparison_models as resolved
+
+    def comparison_models(run) -> tuple:
+        return astuple(resolved(run))
+
+    project = ProjectFactory(slug="kinds")
+    out = tmp_path / "chain" / "model"
+    chain = make_run(project, kind="chain", name="chain", status="succeeded", output_dir=str(out),
+                     metrics={"chain/dirs": {"sft": str(out / "sft")}})  # fmt: skip
+    assert comparison_models(chain) == (
+        str(out / "ppo"), f"run-{chain.pk}:chain", str(out / "sft"), f"run-{chain.pk}:chain (sft stage)",
+        str(out / "reward"),
+    )  # fmt: skip
+    sft = make_run(project, kind="sft", name="sft", status="succeeded", output_dir="/runs/2/model",
+                   config={"base_model": "default"})  # fmt: skip
+    assert comparison_models(sft)[2:] == ("default", "default", None)  # SmolLM2 as shipped; no reward model
+    ppo = make_run(project, kind="ppo", name="ppo", status="succeeded", output_dir="/runs/3/model",
+                   config={"policy": "/runs/2/model", "reward_model": "/runs/1/model"},
+                   export={"policy_run": sft.pk})  # fmt: skip
+    assert comparison_models(ppo)[2:] == ("/runs/2/model", f"run-{sft.pk}:sft", "/runs/1/model")
+    bare = make_run(project, kind="ppo", name="ppo", status="succeeded", output_dir="/runs/4/model", config={})
+    assert comparison_models(bare)[2] == "default"  # a PPO run without a policy started from the default
