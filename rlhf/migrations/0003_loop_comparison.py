@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rlhf', '0002_policy_kinds_generation'),
+        ("rlhf", "0002_policy_kinds_generation"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainingrun',
-            name='comparison',
-            field=models.JSONField(blank=True, default=dict, help_text="The latest blind comparison batch of this policy against its reference: job state, round, the reward model's predicted win rate."),
+            model_name="trainingrun",
+            name="comparison",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="The latest blind comparison batch of this policy against its reference: job state, round, the reward model's predicted win rate.",
+            ),
         ),
     ]
