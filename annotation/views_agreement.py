@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotation.agreement import DEFAULT_TIE_CODING, TIE_CODINGS
 from annotation.models import Membership
 from annotation.selectors import project_get_for_user
+from annotation.selectors_comparisons import policy_comparisons_get
 from annotation.services.agreement import agreement_report_get
 from annotation.services.projects import membership_set
 
@@ -128,6 +129,7 @@ def agreement(request: HttpRequest, slug: str) -> HttpResponse:
         "tie_codings": TIE_CODINGS,
         "ceiling": _figure(INSTRUCTGPT_PAIRWISE, True),
         "form": form,
+        "comparisons": policy_comparisons_get(project=project, n_boot=max(n_boot, 200)),
     }
     return render(request, "annotation/agreement.html", context)
 

@@ -24,8 +24,8 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     actions = ["cancel_runs"]
     readonly_fields = [
         "project", "kind", "name", "status", "cancel_requested", "stage", "step", "total_steps", "eta_s", "config",
-        "export", "metrics", "error", "log_tail", "run_dir", "data_dir", "output_dir", "scoring", "task_id",
-        "worker_pid", "worker_host", "created_by", "created_at", "started_at", "finished_at", "heartbeat_at",
+        "export", "metrics", "error", "log_tail", "run_dir", "data_dir", "output_dir", "scoring", "comparison",
+        "task_id", "worker_pid", "worker_host", "created_by", "created_at", "started_at", "finished_at", "heartbeat_at",
     ]  # fmt: skip
 
     @admin.display(description="Progress")

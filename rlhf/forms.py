@@ -196,3 +196,12 @@ class GenerateForm(forms.Form):
     include_original = forms.BooleanField(
         required=False, initial=True, label="Keep the old responses next to the new ones (compare old vs new)"
     )
+
+
+class ComparisonForm(forms.Form):
+    """A blind comparison batch of a finished policy run against the policy it started from."""
+
+    k = forms.IntegerField(label="Responses per prompt from each model", initial=2, min_value=1, max_value=5)
+    limit = forms.IntegerField(label="Prompts", initial=8, min_value=1, max_value=100_000)
+    max_new_tokens = forms.IntegerField(initial=64, min_value=1, max_value=4096)
+    scope = forms.ChoiceField(choices=[("all", "any prompts"), ("train", "train-side prompts")], initial="all")

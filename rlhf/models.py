@@ -57,6 +57,11 @@ class TrainingRun(models.Model):
     generation = models.JSONField(
         default=dict, blank=True, help_text="The latest job sampling this policy's responses into a labeling round."
     )
+    comparison = models.JSONField(
+        default=dict, blank=True,
+        help_text="The latest blind comparison batch of this policy against its reference: job state, round, the "
+        "reward model's predicted win rate.",
+    )  # fmt: skip
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

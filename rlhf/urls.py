@@ -14,5 +14,6 @@ urlpatterns = [
     path("<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
     path("<int:run_id>/score/", views.run_score, name="run-score"),
     path("<int:run_id>/generate/", views.run_generate, name="run-generate"),
+    path("<int:run_id>/comparison/", views.run_comparison_create, name="run-comparison-create"),
     path("<int:run_id>/disagreements/", views.run_disagreements, name="run-disagreements"),
 ]

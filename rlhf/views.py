@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.selectors import project_get_for_user
-from rlhf.forms import GenerateForm, PolicyRunForm, RewardRunForm
+from annotation.selectors_comparisons import policy_comparisons_get
+from rlhf.forms import ComparisonForm, GenerateForm, PolicyRunForm, RewardRunForm
 from rlhf.models import TrainingRun
 from rlhf.selectors import (
     disagreements_get,
@@ -24,6 +25,7 @@ from rlhf.selectors import (
     runs_for_user,
 )
 from rlhf.services import (
+    comparison_enqueue,
     generation_enqueue,
     scoring_enqueue,
     training_run_cancel,
@@ -41,6 +43,10 @@ SCORING_QUEUED = "Scoring queued: the worker scores every response of the projec
 GENERATION_QUEUED = (
     "Generation queued: the worker samples {k} responses per prompt from this policy into a new labeling round of "
     "'{slug}'."
+)
+COMPARISON_QUEUED = (
+    "Comparison queued: the worker samples {k} responses per prompt from this policy and {k} from its reference into "
+    "a new blind labeling round of '{slug}'."
 )
 # The policy runs' curves: (canvas id, title, metric names), drawn by run.js as they arrive.
 PPO_CHARTS = [
@@ -152,6 +158,24 @@ def run_generate(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def run_comparison_create(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Queue a blind comparison batch of this policy against its reference in the run's project."""
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    form = ComparisonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+        return redirect("rlhf:run-detail", run_id=run.pk)
+    try:
+        comparison_enqueue(run=run, project=run.project, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, COMPARISON_QUEUED.format(k=form.cleaned_data["k"], slug=run.project.slug))
+    return redirect("rlhf:run-detail", run_id=run.pk)
+
+
+@login_required
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = training_run_sweep_if_running(run=run_get_for_user(user=request.user, run_id=run_id))
@@ -171,7 +195,9 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         chart_data["extra_charts"] = [{"id": i, "title": t, "names": n} for i, t, n in PPO_CHARTS]
     context = {"run": run, "final": final, "chart_data": chart_data, "config_rows": sorted(run.config.items()),
                "policy": policy, "ppo_charts": PPO_CHARTS if policy else [],
-               "generate_form": GenerateForm(),
+               "generate_form": GenerateForm(), "comparison_form": ComparisonForm(),
+               "comparisons": policy_comparisons_get(project=run.project, run_id=run.pk) if policy and run.project
+               else [],
                "chain_stages": CHAIN_STAGE_NAMES if run.kind == TrainingRun.Kind.CHAIN else ()}  # fmt: skip
     return render(request, "rlhf/run_detail.html", context)
 

@@ -195,6 +195,29 @@ class AgreementLabelersSerializer(serializers.Serializer):
     labelers = LabelerRowSerializer(many=True)
 
 
+class WinRateSerializer(serializers.Serializer):
+    win_rate = serializers.FloatField(allow_null=True, help_text="Pairs won / pairs judged (ties count 1/2).")
+    low = serializers.FloatField(allow_null=True, help_text="95% bootstrap interval over prompts (null: 1 prompt).")
+    high = serializers.FloatField(allow_null=True)
+    wins = serializers.FloatField()
+    pairs = serializers.IntegerField()
+    judgments = serializers.IntegerField()
+    prompts = serializers.IntegerField()
+
+
+class ComparisonReportSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField()
+    round = serializers.IntegerField()
+    policy = serializers.CharField()
+    reference = serializers.CharField()
+    prompts = serializers.IntegerField()
+    rankings = serializers.IntegerField()
+    simulated_rankings = serializers.IntegerField(help_text="Rankings made by the demo's simulated labelers.")
+    few_prompts = serializers.BooleanField(help_text="Fewer than 10 prompts ranked: the interval is rough.")
+    human = WinRateSerializer(help_text="The policy's win rate against the reference by the labelers' rankings.")
+    rm = WinRateSerializer(allow_null=True, help_text="The reward model's predicted win rate (its scores).")
+
+
 class AgreementLeaderboardSerializer(serializers.Serializer):
     project = serializers.SlugField()
     n_boot = serializers.IntegerField()
@@ -203,6 +226,9 @@ class AgreementLeaderboardSerializer(serializers.Serializer):
         child=LeaderboardRowSerializer(many=True), help_text="Per-component leaderboards; empty when connected."
     )
     warnings = serializers.ListField(child=serializers.CharField(), help_text="Disconnected graph, no convergence.")
+    comparisons = ComparisonReportSerializer(
+        many=True, help_text="Blind comparison batches of a new policy against its reference, newest first."
+    )
 
 
 class GoldSetInputSerializer(serializers.Serializer):

@@ -4,9 +4,16 @@ They exist so that a fresh demo has something to train on (`run_chain --project 
 labeler-quality and leaderboard pages. Their rankings go through the same assignment and submit services as a
 person's, and carry `metadata["source"] == SIMULATED_SOURCE`. They are not evidence of anything: 27 prompts ranked
 by three scripts make a smoke test, not a result.
+
+Generated responses (a new round from `generate_responses`, or a blind comparison batch from `compare_policy`) have
+no reference order. For those the simulated labelers judge each response by its word-level likeness
+(`difflib.SequenceMatcher`) to the demo prompt's best-ranked answer, then add their usual noise: a reference-guided
+script, so the demo closes the loop end to end; the pages label these rankings as simulated.
 """
 
+import difflib
 import random
+import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -82,15 +89,42 @@ def _simulated_user(username: str) -> AbstractUser:
     return user
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def likeness_ranks(texts: list[str], best: list[str]) -> list[int]:
+    """Dense ranks (1 = best, equal likeness = tie) of responses by their word-level likeness to the closest of the
+    `best` answers (difflib's ratio: a standard-library measure, good enough for a script judging a demo)."""
+    targets = [_words(b) for b in best]
+    likeness = [round(max(difflib.SequenceMatcher(None, _words(t), b).ratio() for b in targets), 6) for t in texts]
+    order = sorted(set(likeness), reverse=True)
+    return [order.index(value) + 1 for value in likeness]
+
+
+def _reference_for(prompt, responses: list[tuple[int, str]]) -> list[int] | None:
+    """The intended ranks of the prompt's responses (in index order): the demo's own for a demo prompt as shipped,
+    likeness to its best answer for generated responses to a demo prompt; None when there is no reference."""
+    texts, reference = REFERENCES.get(prompt.external_id, ([], []))
+    if not texts:
+        return None
+    if [text for _, text in responses] == texts:
+        return reference
+    if "source_prompt_id" in (prompt.metadata or {}):  # a generated round: judged against the best answer
+        best = [text for text, rank in zip(texts, reference, strict=True) if rank == 1]
+        return likeness_ranks([text for _, text in responses], best)
+    return None
+
+
 def _rank_queue(project: Project, labeler: AbstractUser, swap: float) -> int:
     """Take the labeler's next task until none is left, ranking each from its reference; returns rankings made."""
     created = 0
     while (assignment := assignment_next(project=project, labeler=labeler)) is not None:
         prompt = assignment.prompt
-        texts, reference = REFERENCES.get(prompt.external_id, ([], []))
-        responses = Response.objects.filter(prompt=prompt).order_by("index").values_list("id", "text")
-        if [text for _, text in responses] != texts or len(assignment.shown_order) != len(texts):
-            assignment_skip(assignment=assignment)  # not a demo prompt as shipped (or not all shown): no reference
+        responses = list(Response.objects.filter(prompt=prompt).order_by("index").values_list("id", "text"))
+        reference = _reference_for(prompt, responses)
+        if reference is None or len(assignment.shown_order) != len(responses):
+            assignment_skip(assignment=assignment)  # not a demo prompt (or not all shown): no reference
             continue
         index = {rid: i for i, (rid, _) in enumerate(responses)}
         rng = random.Random(f"{labeler.username}:{prompt.external_id}")  # reproducible, different per labeler

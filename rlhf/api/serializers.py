@@ -108,6 +108,24 @@ class GenerateOptionsSerializer(StrictSerializer):
     )
 
 
+class ComparisonOptionsSerializer(StrictSerializer):
+    """A blind comparison batch of a policy run against the policy it started from."""
+
+    project = serializers.SlugField(
+        required=False, help_text="Whose prompts and labelers (default: the run's project)."
+    )
+    k = serializers.IntegerField(
+        default=2, min_value=1, max_value=5, help_text="Responses per prompt from each model (2k shown per prompt)."
+    )
+    scope = serializers.ChoiceField(
+        choices=PROMPT_SCOPES, default="all", help_text="all: any original prompt (default); train: the train side."
+    )
+    limit = serializers.IntegerField(default=8, min_value=1, max_value=100_000, help_text="At most this many prompts.")
+    max_new_tokens = serializers.IntegerField(default=64, min_value=1, max_value=4096)
+    temperature = serializers.FloatField(default=0.7, min_value=0.0, max_value=5.0)
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=2**32 - 1)
+
+
 class ExportOptionsSerializer(StrictSerializer):
     """How the project's rankings become the run's preference pairs (the export snapshot)."""
 
@@ -179,8 +197,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "project", "kind", "name", "status", "cancel_requested", "stage", "step", "total_steps", "percent",
             "eta_s", "config", "export", "metrics", "error", "log_tail", "run_dir", "data_dir", "output_dir",
-            "scoring", "generation", "task_id", "worker_pid", "worker_host", "created_by", "created_at", "started_at",
-            "finished_at", "heartbeat_at", "page_url", "length_evaluation", "no_heldout_reason",
+            "scoring", "generation", "comparison", "task_id", "worker_pid", "worker_host", "created_by", "created_at",
+            "started_at", "finished_at", "heartbeat_at", "page_url", "length_evaluation", "no_heldout_reason",
         ]  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {"metrics": {"help_text": METRICS_HELP}}

@@ -3,6 +3,8 @@ from django.urls import path
 from annotation.api.views.base import one_url
 from rlhf.api.views import (
     RunCancelApi,
+    RunComparisonCreateApi,
+    RunComparisonListApi,
     RunCreateApi,
     RunDetailApi,
     RunDisagreementsApi,
@@ -19,5 +21,10 @@ urlpatterns = [
     path("runs/<int:run_id>/cancel/", RunCancelApi.as_view(), name="api-run-cancel"),
     path("runs/<int:run_id>/score/", RunScoreApi.as_view(), name="api-run-score"),
     path("runs/<int:run_id>/generate/", RunGenerateApi.as_view(), name="api-run-generate"),
+    path(
+        "runs/<int:run_id>/comparisons/",
+        one_url(RunComparisonListApi, RunComparisonCreateApi).as_view(),
+        name="api-run-comparisons",
+    ),
     path("runs/<int:run_id>/disagreements/", RunDisagreementsApi.as_view(), name="api-run-disagreements"),
 ]

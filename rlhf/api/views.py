@@ -1,6 +1,6 @@
 """Training runs over the API: create (snapshot + enqueue, returns at once), list, detail, metric history, cancel,
-score responses and the model-vs-labelers report. Managers of the run's project and admins only; a run of a
-project the caller does not manage is a 404."""
+score responses, the model-vs-labelers report, and blind comparisons of a policy with its reference. Managers of the
+run's project and admins only; a run of a project the caller does not manage is a 404."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -8,11 +8,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from annotation.api.agreement_serializers import ComparisonReportSerializer
 from annotation.api.permissions import project_for
 from annotation.api.serializers import paginated
 from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
 from annotation.models import Project
+from annotation.selectors_comparisons import policy_comparisons_get
 from rlhf.api.serializers import (
+    ComparisonOptionsSerializer,
     ExportOptionsSerializer,
     GenerateOptionsSerializer,
     RunConfigField,
@@ -22,6 +25,7 @@ from rlhf.api.serializers import (
 from rlhf.models import TrainingRun
 from rlhf.selectors import disagreements_get, metric_points, run_get_for_user, runs_for_user
 from rlhf.services import (
+    comparison_enqueue,
     generation_enqueue,
     scoring_enqueue,
     training_run_cancel,
@@ -213,3 +217,40 @@ class RunGenerateApi(BaseApi):
         project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
         run = generation_enqueue(run=run, project=project, **options)
         return Response({"run_id": run.pk, "generation": run.generation}, status=status.HTTP_202_ACCEPTED)
+
+
+class RunComparisonListApi(BaseApi):
+    @extend_schema(
+        operation_id="run_comparison_list", tags=RUNS,
+        responses={200: ComparisonReportSerializer(many=True), **errors(404)},
+    )  # fmt: skip
+    def get(self, request, run_id: int):
+        """This policy's blind comparison batches against its reference, newest first: the labelers' win rate with a
+        95% interval (bootstrap over prompts) next to the reward model's predicted win rate."""
+        run = run_get_for_user(user=request.user, run_id=run_id)
+        project = get_object_or_404(Project, pk=run.project_id)
+        return Response(
+            ComparisonReportSerializer(policy_comparisons_get(project=project, run_id=run.pk), many=True).data
+        )
+
+
+class RunComparisonCreateApi(BaseApi):
+    @extend_schema(
+        operation_id="run_comparison_create", tags=RUNS, request=ComparisonOptionsSerializer,
+        responses={
+            202: inline_serializer("RunComparisonQueued", {"run_id": serializers.IntegerField(),
+                                                            "comparison": serializers.DictField()}),
+            **errors(400, 403, 404),
+        },
+    )  # fmt: skip
+    def post(self, request, run_id: int):
+        """Queue a blind comparison batch: k responses per prompt from this policy and k from its reference, scored by
+        its reward model, as a new labeling round (model names hidden, order shuffled per labeler)."""
+        run = run_get_for_user(user=request.user, run_id=run_id)
+        data = ComparisonOptionsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = dict(data.validated_data)
+        slug = options.pop("project", None)
+        project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
+        run = comparison_enqueue(run=run, project=project, **options)
+        return Response({"run_id": run.pk, "comparison": run.comparison}, status=status.HTTP_202_ACCEPTED)

@@ -7,9 +7,10 @@ Modules, from the bottom of the import graph up (no module imports one above it;
   caller may name; `inputs`: the files a run reads (export snapshot, prompts, best responses); `policies`: resolve
   policy and reward-model runs;
 - `worker`: `training_run_execute`, the background task's body, with the progress recorder (every kind through the
-  registry, in-process or under `accelerate launch`); `scoring`, `loop`: the scoring and generation jobs' bodies;
+  registry, in-process or under `accelerate launch`); `scoring`, `loop`, `comparison`: the scoring, generation and
+  comparison jobs' bodies;
 - `rlhf.tasks`: the django-tasks wrappers of those bodies;
-- `queue`: enqueue a training run, a scoring or a generation job (imports the tasks);
+- `queue`: enqueue a training run, a scoring, generation or comparison job (imports the tasks);
 - `ppo` (policy kinds) and `runs` (any kind; a reward model itself): create, cancel, and fail the runs a dead
   worker left 'running'.
 
@@ -23,7 +24,7 @@ the worker once (out of memory, say) would kill it again, in a loop; a person de
 
 from rlhf.services.common import MANAGED_CONFIG_FIELDS, STALE_AFTER_S, runs_root
 from rlhf.services.heartbeat import training_run_sweep_if_running, training_run_sweep_stale
-from rlhf.services.queue import generation_enqueue, scoring_enqueue, training_run_enqueue
+from rlhf.services.queue import comparison_enqueue, generation_enqueue, scoring_enqueue, training_run_enqueue
 from rlhf.services.runs import (
     reward_config_validate,
     training_run_cancel,
@@ -37,6 +38,7 @@ __all__ = [
     "MANAGED_CONFIG_FIELDS",
     "STALE_AFTER_S",
     "RunRecorder",
+    "comparison_enqueue",
     "generation_enqueue",
     "response_scores_compute",
     "response_scores_execute",

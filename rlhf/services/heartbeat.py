@@ -1,10 +1,10 @@
 """Heartbeats of background jobs and the sweep that fails the jobs whose worker stopped beating.
 
 A training run beats on its own row (`heartbeat_at`, written by the progress recorder and by a thread in the worker);
-a scoring or generation job beats inside its state on the run (`scoring` / `generation`, a JSON dict whose
-`heartbeat_at` is an ISO timestamp). `training_run_sweep_stale` marks every running job whose last beat is older
-than `max_age` failed; every live worker runs it periodically (`sweeper_start`) and the run page / API run it when
-they show a running job. Files are left alone: partial output stays for diagnosis.
+a scoring, generation or comparison job beats inside its state on the run (`scoring` / `generation` /
+`comparison`, a JSON dict whose `heartbeat_at` is an ISO timestamp). `training_run_sweep_stale` marks every running
+job whose last beat is older than `max_age` failed; every live worker runs it periodically (`sweeper_start`) and the
+run page / API run it when they show a running job. Files are left alone: partial output stays for diagnosis.
 """
 
 import logging
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 STALE_MAX_AGE = timedelta(seconds=STALE_AFTER_S)
 SWEEP_EVERY_S = 30.0  # how often a live worker sweeps
-JSON_JOBS = ("scoring", "generation")  # the jobs whose state is a JSON dict on the run
+JSON_JOBS = ("scoring", "generation", "comparison")  # the jobs whose state is a JSON dict on the run
 JOB_WORKER_STOPPED = (
     "worker stopped (no heartbeat since {since}): its worker was killed or lost. Partial files are kept; "
     "start the job again to retry."
@@ -134,7 +134,9 @@ def _sweep_runs(now: datetime, cutoff: datetime) -> list[tuple[int, str]]:
 
 
 def _sweep_json_jobs(now: datetime, cutoff: datetime) -> list[tuple[int, str]]:
-    running = Q(scoring__status="running") | Q(generation__status="running")
+    running = Q()
+    for field in JSON_JOBS:
+        running |= Q(**{f"{field}__status": "running"})
     marked = []
     for pk, *states in TrainingRun.objects.filter(running).values_list("pk", *JSON_JOBS):
         for field, state in zip(JSON_JOBS, states, strict=True):

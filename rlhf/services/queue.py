@@ -1,5 +1,6 @@
 """Queue the background jobs (rlhf/tasks.py): a training run, scoring a project's responses with a run's reward
-model, sampling a policy run's responses into a new labeling round. Each returns at once; the worker does the work.
+model, sampling a policy run's responses into a new labeling round, a blind comparison batch of a policy against
+its reference. Each returns at once; the worker does the work.
 
 Above the tasks in the import graph (it imports them; the tasks import only what executes a job), so the services'
 imports have no cycle (tests/rlhf/test_import_graph.py)."""
@@ -13,9 +14,10 @@ from django.utils import timezone
 from annotation.models import MAX_RESPONSES, Project
 from rlhf.models import TrainingRun
 from rlhf.services.common import RUN_NOT_SCORABLE
+from rlhf.services.comparison import comparison_check
 from rlhf.services.loop import GEN_K_RANGE, GEN_NOT_DONE
 from rlhf.services.policies import policy_resolve
-from rlhf.tasks import response_scores_task, responses_generate_task, training_run_task
+from rlhf.tasks import policy_comparison_task, response_scores_task, responses_generate_task, training_run_task
 
 
 def training_run_enqueue(*, run: TrainingRun) -> TrainingRun:
@@ -49,4 +51,15 @@ def generation_enqueue(*, run: TrainingRun, project: Project, **options: Any) ->
     transaction.on_commit(
         lambda: responses_generate_task.enqueue(run_id=run.pk, project_id=project.pk, options=options)
     )
+    return run
+
+
+def comparison_enqueue(*, run: TrainingRun, project: Project, **options: Any) -> TrainingRun:
+    """Queue a background job making a blind comparison batch of this policy run against its reference in `project`
+    (rlhf/services/comparison.py); checks the run and k at once, returns at once."""
+    comparison_check(run=run, project=project, k=int(options.get("k", 2)))
+    run.comparison = {"status": "queued", "project": project.slug, "options": options,
+                      "queued_at": timezone.now().isoformat()}  # fmt: skip
+    run.save(update_fields=["comparison"])
+    transaction.on_commit(lambda: policy_comparison_task.enqueue(run_id=run.pk, project_id=project.pk, options=options))
     return run

@@ -84,6 +84,14 @@ def test_sweep_fails_scoring_and_generation_jobs_without_a_heartbeat(project):
     assert TrainingRun.objects.get(pk=finished.pk).scoring["status"] == "succeeded"
 
 
+def test_sweep_fails_a_comparison_job_without_a_heartbeat(project):
+    old = (NOW - timedelta(minutes=5)).isoformat()
+    run = make_run(project, kind="ppo", status="succeeded", comparison={"status": "running", "heartbeat_at": old})
+    assert training_run_sweep_stale(now=NOW) == [(run.pk, "comparison")]
+    run.refresh_from_db()
+    assert run.comparison["status"] == "failed" and run.comparison["error"].startswith("worker stopped")
+
+
 def test_a_job_state_beats_while_running_and_never_revives_a_swept_job(project):
     run = make_run(project, status="succeeded")
     job = JobState(run_id=run.pk, field="scoring", project="alpha", done=0, total=10)

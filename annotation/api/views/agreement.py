@@ -18,6 +18,7 @@ from annotation.api.agreement_serializers import (
 from annotation.api.permissions import project_for
 from annotation.api.serializers import MembershipSerializer, paginated
 from annotation.api.views.base import PAGE_PARAMETERS, BaseApi, errors
+from annotation.selectors_comparisons import policy_comparisons_get
 from annotation.services.agreement import agreement_report_get
 from annotation.services.gold import gold_prompts_get, prompt_gold_set, prompt_gold_unset
 from annotation.services.projects import membership_set
@@ -75,7 +76,8 @@ class AgreementLeaderboardApi(BaseApi):
     def get(self, request, slug: str):
         """Models by Bradley-Terry strength (Elo scale) from the ranked responses, with bootstrap intervals; with a
         disconnected comparison graph or a fit that did not converge, `warnings` says so and `components` holds one
-        leaderboard per connected component."""
+        leaderboard per connected component. `comparisons`: each blind batch of a new policy against its reference,
+        the labelers' win rate (interval: bootstrap over prompts) next to the reward model's predicted one."""
         project = project_for(request, slug, manage=True)
         query = _query(request)
         report = agreement_report_get(project=project, **query)
@@ -86,6 +88,9 @@ class AgreementLeaderboardApi(BaseApi):
                 "leaderboard": report.get("leaderboard", []),
                 "components": report.get("leaderboard_components", []),
                 "warnings": report.get("leaderboard_warnings", []),
+                "comparisons": policy_comparisons_get(
+                    project=project, n_boot=max(query["n_boot"], 1), seed=query["seed"]
+                ),
             }
         )
 

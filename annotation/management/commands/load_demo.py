@@ -18,6 +18,8 @@ examples:
   python manage.py load_demo                       # create or update the demo (safe to run again), no rankings
   python manage.py load_demo --with-rankings       # plus simulated rankings to train on (what `make demo` runs)
   python manage.py run_chain --project demo {CHAIN_FLAGS}   # then SFT -> reward model -> PPO
+  python manage.py compare_policy --run ID --project demo --k 2 --limit 3 --max-new-tokens 48
+  python manage.py load_demo --with-rankings       # again: the simulated labelers rank that blind comparison batch
   python manage.py load_demo --reset               # delete the demo project's prompts and rankings, start over
   DEMO_PASSWORD=s3cret python manage.py load_demo  # choose the demo users' password
 
@@ -26,8 +28,9 @@ The password is $DEMO_PASSWORD (`make` writes a random one into the git-ignored 
 when it is not set. The logins are printed at the end.
 
 --with-rankings adds dave, erin and frank, simulated labelers nobody can log in as. Each ranks every demo prompt
-in the order its writer intended, with seeded noise: a smoke test for training, not real judgments. The project's
-overlap becomes 6, so that alice, bob and carol still get every prompt to rank.
+in the order its writer intended, with seeded noise: a smoke test for training, not real judgments. Generated
+responses (a new round, a blind comparison batch) they rank by likeness to the prompt's best demo answer, with
+noise. The project's overlap becomes 6, so that alice, bob and carol still get every prompt to rank.
 """
 
 
@@ -68,6 +71,10 @@ class Command(BaseCommand):
                 f"Simulated rankings ({names}): {result.simulated_rankings} added; overlap {result.project.overlap}."
             )
             self.stdout.write(f"Train on them: python manage.py run_chain --project {DEMO_SLUG} {CHAIN_FLAGS}")
+            self.stdout.write(
+                f"Then a blind comparison batch of its policy: python manage.py compare_policy --run ID --project "
+                f"{DEMO_SLUG} --k 2 --limit 3, and `load_demo --with-rankings` again to have it ranked (simulated)."
+            )
         self.stdout.write(self.style.SUCCESS("\nOpen http://127.0.0.1:8000/ and log in as:"))
         for username, user_password, role in result.logins:
             self.stdout.write(f"  {username:<8} password: {user_password:<20} ({role})")

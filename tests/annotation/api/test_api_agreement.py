@@ -98,6 +98,7 @@ def test_agreement_labelers_and_leaderboard_apis_return_their_part_of_the_report
         "leaderboard": json.loads(json.dumps(report["leaderboard"])),
         "components": [],
         "warnings": [],
+        "comparisons": [],  # no blind policy-vs-reference batch in this project
     }
     # Two of three labelers put model-0 first: it leads the leaderboard.
     assert [row["model"] for row in leaderboard["leaderboard"]] == ["model-0", "model-1", "model-2", "model-3"]

@@ -77,6 +77,8 @@ ENDPOINTS = {
     "run_score": ("post", "/api/runs/{done_run}/score/", None),
     "run_disagreements": ("get", "/api/runs/{done_run}/disagreements/", None),
     "run_generate": ("post", "/api/runs/{policy_run}/generate/", lambda w: {"k": 2, "max_new_tokens": 8}),
+    "run_comparison_list": ("get", "/api/runs/{policy_run}/comparisons/", None),
+    "run_comparison_create": ("post", "/api/runs/{policy_run}/comparisons/", lambda w: {"k": 1, "limit": 2}),
     "auth_token_mine": ("get", "/api/auth/token/mine/", None),
     "auth_token_rotate_mine": ("post", "/api/auth/token/mine/rotate/", None),
     "auth_token_revoke_mine": ("delete", "/api/auth/token/mine/", None),
@@ -129,6 +131,8 @@ EXPECTED = {
     "run_score": (401, 404, 404, 202, 202),
     "run_disagreements": (401, 404, 404, 200, 200),
     "run_generate": (401, 404, 404, 202, 202),
+    "run_comparison_list": (401, 404, 404, 200, 200),
+    "run_comparison_create": (401, 404, 404, 202, 202),
     # Tokens: everyone manages their own; only admins see, rotate or revoke someone else's.
     "auth_token_mine": (401, 200, 200, 200, 200),
     "auth_token_rotate_mine": (401, 200, 200, 200, 200),
@@ -157,7 +161,9 @@ def _snapshot() -> dict:
         "prompts": Prompt.objects.count(),
         "assignments": sorted(Assignment.objects.values_list("id", "labeler__username", "status")),
         "rankings": sorted(Ranking.objects.values_list("id", "is_current")),
-        "runs": sorted(TrainingRun.objects.values_list("id", "status", "cancel_requested", "scoring", "generation")),
+        "runs": sorted(
+            TrainingRun.objects.values_list("id", "status", "cancel_requested", "scoring", "generation", "comparison")
+        ),
     }
 
 
@@ -464,6 +470,16 @@ def check_run_generate(world, role, response):
     assert (generation["status"], generation["project"]) == ("queued", "alpha")
     assert generation["options"]["k"] == 2 and generation["options"]["max_new_tokens"] == 8
     assert TrainingRun.objects.get(pk=world.policy_run.id).generation["status"] == "queued"
+
+
+def check_run_comparison_list(world, role, response):
+    assert response.json() == []  # no batch yet
+
+
+def check_run_comparison_create(world, role, response):
+    comparison = response.json()["comparison"]
+    assert (comparison["status"], comparison["project"], comparison["options"]["limit"]) == ("queued", "alpha", 2)
+    assert TrainingRun.objects.get(pk=world.policy_run.id).comparison["status"] == "queued"
 
 
 def _token_key(user) -> str | None:
