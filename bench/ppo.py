@@ -140,8 +140,10 @@ def ppo_config(args: argparse.Namespace, files: dict[str, Path], rm: Path, rm2: 
         eval_file=str(files["held_out"]),
         output_dir=str(out),
         total_episodes=episodes,
-        per_device_train_batch_size=args.batch // args.mini_batches,
-        gradient_accumulation_steps=args.mini_batches,
+        # TRL: rollout batch = per-device batch x accumulation; each of num_mini_batches mini batches is one
+        # optimizer step when accumulation is 1 (its loss statistics also assume that)
+        per_device_train_batch_size=args.batch,
+        gradient_accumulation_steps=1,
         num_mini_batches=args.mini_batches,
         local_rollout_forward_batch_size=args.batch,
         num_ppo_epochs=args.ppo_epochs,

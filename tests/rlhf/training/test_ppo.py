@@ -255,3 +255,13 @@ def test_lora_on_the_top_layers_only_and_a_value_model_with_its_lower_layers_fro
     trainable = {name.split(".")[2] for name, p in value.named_parameters() if p.requires_grad and ".layers." in name}
     assert trainable == {"3"}
     assert value.score.weight.requires_grad and not value.model.embed_tokens.weight.requires_grad
+
+
+def test_watch_flags_a_gap_between_the_reward_model_and_the_second_opinion_once():
+    seen: list[ProgressEvent] = []
+    watch = Watch(seen.append, kl_threshold=10.0, collapse_ratio=0.25, gap=1.0)
+    for step, gap in enumerate([0.2, 0.9, 1.4, 2.0], start=1):
+        watch(ProgressEvent(step, 4, {"ppo/monitor_gap": gap}, f"step {step}", "train"))
+
+    flagged = [e.step for e in seen if "WARNING" in e.message]
+    assert flagged == [3] and "reward hacking" in seen[2].message and len(watch.warnings) == 1
