@@ -302,8 +302,9 @@ def check_prompt(
     if existing is not None and 0 < policy.near_dup_threshold <= 1:
         near = existing.query(text, sig)
         if near is not None:
-            reasons.append(Reason("near_duplicate", f"It is a near duplicate of {near[0]} "
-                                  f"(similarity {near[1]:.2f}, threshold {policy.near_dup_threshold:.2f})."))  # fmt: skip
+            similarity, threshold = near[1], policy.near_dup_threshold
+            message = f"It is a near duplicate of {near[0]} (similarity {similarity:.2f}, threshold {threshold:.2f})."
+            reasons.append(Reason("near_duplicate", message))
     if evals is not None:
         hit = evals.query(text, sig)
         if hit is not None:

@@ -166,6 +166,9 @@ SPECTACULAR_SETTINGS = {
         "TrainingRunKindEnum": "rlhf.models.TrainingRun.Kind",
         "ProjectKindEnum": "annotation.models.Project.Kind",
         "OverlapModeEnum": ["fixed", "adaptive"],
+        "WritingModeEnum": ["off", "prompts", "red_team"],
+        "PiiPolicyEnum": ["redact", "refuse", "off"],
+        "ImportRefusalsEnum": ["all_or_nothing", "per_line"],
     },
 }
 

@@ -127,7 +127,7 @@ def _round_write(project, prompts, texts, label, round_, include_original, model
         copy = Prompt.objects.create(
             project=project, text=prompt.text, messages=prompt.messages, category=prompt.category,
             source=prompt.source, external_id=prompt.external_id, split=prompt.split, round=new_round,
-            content_hash=prompt.content_hash,
+            content_hash=prompt.content_hash, purpose=prompt.purpose,
             metadata={"source_prompt_id": prompt.pk, "generated_at": timezone.now().isoformat()},
         )  # fmt: skip
         responses = [Response(prompt=copy, text=text, model_name=label, index=i,
