@@ -255,7 +255,7 @@ class Decision:
     text: str  # redacted when the policy says so
     messages: list[dict] | None = None  # chat prompts: the turns, redacted the same way
     reasons: list[Reason] = field(default_factory=list)  # why it was refused
-    redacted: list[str] = field(default_factory=list)  # PII kinds replaced (accepted prompts)
+    redacted: list[str] = field(default_factory=list)  # PII kinds replaced in `text` (redact policy)
     signature: np.ndarray | None = None  # of the final text: add it to the project's index once stored
 
     def explain(self) -> str:
@@ -312,4 +312,4 @@ def check_prompt(
             how = "the same text" if similarity == 1.0 else f"similarity {similarity:.2f}"
             reasons.append(Reason("contaminated", f"It matches item {item} of the evaluation set '{name}' ({how}): "
                                   "evaluation prompts must never be trained on."))  # fmt: skip
-    return Decision(not reasons, text, messages, reasons, redacted if not reasons else [], sig)
+    return Decision(not reasons, text, messages, reasons, redacted, sig)

@@ -702,7 +702,9 @@ class PromptRefusal(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompt_refusals"
     )
-    source = models.CharField(max_length=20, choices=[("written", "Written"), ("import", "Imported")], default="written")
+    source = models.CharField(
+        max_length=20, choices=[("written", "Written"), ("import", "Imported")], default="written"
+    )
     category = models.CharField(max_length=100, blank=True)
     reasons = models.JSONField(default=list, help_text="[{code, message}]: cap, pii, near_duplicate, contaminated.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,6 +8,7 @@ so they are not checked again, nor counted against a cap, nor indexed twice.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections import Counter
@@ -227,6 +228,8 @@ class ImportHygiene:
             record.text, messages=record.messages, policy=self.policy, author=author and f"Author '{author}'",
             author_count=self.per_author[author], existing=self.existing, evals=self.evals,
         )  # fmt: skip
+        if not decision.accepted and decision.redacted and self._known(record, decision):
+            decision.accepted = True  # the redacted prompt is already in the project: an exact duplicate, skipped
         if not decision.accepted:
             self.refused[record.line] = decision.reasons
             return
@@ -236,6 +239,10 @@ class ImportHygiene:
             self.per_author[author] += 1
         if self.existing is not None:
             self.existing.add(f"the prompt on line {record.line} of this file", decision.text, decision.signature)
+
+    def _known(self, record, decision: hygiene.Decision) -> bool:
+        redacted = dataclasses.replace(record, text=decision.text, messages=decision.messages)
+        return redacted.content_hash in self.known_hashes
 
     def refusal_lines(self) -> list[str]:
         return [
