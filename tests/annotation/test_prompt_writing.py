@@ -286,3 +286,20 @@ def test_export_api_takes_the_objective(project):
     assert b"".join(helpful.streaming_content) == b""
     assert orjson.loads(b"".join(harmless.streaming_content).splitlines()[0])["chosen"] == "No."
     assert bad.status_code == 400
+
+
+def test_import_command_on_refusal_per_line(project, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    project.pii_policy = "refuse"
+    project.save()
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(_jsonl("Clean prompt one.", "Mail bob@example.com please."))
+    out = StringIO()
+
+    call_command("import_prompts", str(path), "--project", "write", "--on-refusal", "per_line", stdout=out)
+
+    assert "prompts refused:    1" in out.getvalue() and "line 2: refused (pii)" in out.getvalue()
+    assert list(Prompt.objects.values_list("text", flat=True)) == ["Clean prompt one."]
