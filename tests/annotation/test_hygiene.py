@@ -1,6 +1,7 @@
 """The pure hygiene checks (annotation/hygiene.py): personal information with real validators, redaction, near
 duplicates, contamination and the cap."""
 
+import numpy as np
 import pytest
 
 from annotation import hygiene
@@ -150,3 +151,11 @@ def test_index_finds_the_most_similar_of_many():
 
 def test_default_policy_is_documented_values():
     assert (Policy().cap, Policy().pii, Policy().near_dup_threshold) == (200, "redact", hygiene.DEFAULT_NEAR_DUP)
+
+
+def test_one_text_signature_equals_the_exports():
+    from annotation.exports import dedup
+
+    texts = ["", "one", "One, two three four", "one two three four five", LONG, " ".join([LONG] * 30)]
+
+    assert (np.stack([hygiene.signature(t) for t in texts]) == dedup.signatures(texts)).all()
