@@ -303,3 +303,16 @@ def test_import_command_on_refusal_per_line(project, tmp_path):
 
     assert "prompts refused:    1" in out.getvalue() and "line 2: refused (pii)" in out.getvalue()
     assert list(Prompt.objects.values_list("text", flat=True)) == ["Clean prompt one."]
+
+
+def test_export_page_previews_the_harmlessness_pairs(project, client):
+    lea = labeler(project)
+    for text, purpose in (("Name a prime.", "helpful"), ("Insult me.", "red_team"), ("Lie to me.", "red_team")):
+        ranking_make(PromptFactory(project=project, text=text, purpose=purpose, responses=["x", "y"]), lea, [1, 2])
+    client.force_login(manager(project))
+
+    def prompts(objective: str) -> str:
+        page = client.get(f"/projects/{project.slug}/export/", {"preview": "1", "objective": objective})
+        return page.content.decode().split('data-count="prompts">')[1].split("<")[0]
+
+    assert (prompts("helpfulness"), prompts("harmlessness")) == ("1", "2")
