@@ -22,7 +22,7 @@ from django.db.models import Count
 from django.db.models.fields.json import KT
 
 from annotation import hygiene
-from annotation.importing import LineError, _prompt, _text, iter_lines
+from annotation.importing import LineError, PromptRecord, _prompt, _text, iter_lines
 from annotation.models import WRITING_CATEGORIES, EvalSet, Project, Prompt, PromptRefusal
 from annotation.selectors import role_in_project
 
@@ -103,24 +103,16 @@ def prompt_write(*, project: Project, author: AbstractUser, text: str, category:
         text, policy=project_policy(project), author=author.get_username(), author_count=count,
         existing=project_index(project), evals=eval_index(project),
     )  # fmt: skip
+    record = PromptRecord(line=0, text=decision.text, messages=None, responses=[])  # the import's identity
+    if decision.accepted and Prompt.all_objects.filter(project=project, content_hash=record.content_hash).exists():
+        decision.reasons.append(hygiene.Reason("near_duplicate", "The same prompt is already in the project."))
+        decision.accepted = False  # only reached with the near-duplicate check off
     if not decision.accepted:
         PromptRefusal.objects.create(
             project=project, author=author, source="written", category=category,
             reasons=[r.as_dict() for r in decision.reasons],
         )  # fmt: skip
         raise PromptRefused(decision.reasons)
-    return _store_written(project, author, decision, category)
-
-
-@transaction.atomic
-def _store_written(project: Project, author: AbstractUser, decision: hygiene.Decision, category: str) -> Prompt:
-    from annotation.importing import PromptRecord  # the import's identity of a prompt: the same hash
-
-    record = PromptRecord(line=0, text=decision.text, messages=None, responses=[])
-    if Prompt.all_objects.filter(project=project, content_hash=record.content_hash, round=1).exists():
-        reason = hygiene.Reason("near_duplicate", "The same prompt is already in the project.")
-        PromptRefusal.objects.create(project=project, author=author, category=category, reasons=[reason.as_dict()])
-        raise PromptRefused([reason])
     prompt = Prompt(
         project=project, text=decision.text, category=category, source="written", author=author,
         purpose="red_team" if project.writing_mode == "red_team" else "helpful", content_hash=record.content_hash,
@@ -133,7 +125,8 @@ def _store_written(project: Project, author: AbstractUser, decision: hygiene.Dec
 
 def written_prompts_mine(*, project: Project, author: AbstractUser) -> dict:
     """The author's written prompts (newest first, with how many responses each has) and refusals."""
-    prompts = Prompt.objects.filter(project=project, author=author).order_by("-id")
+    prompts = Prompt.objects.filter(project=project, author=author).annotate(n_responses=Count("responses"))
+    prompts = prompts.order_by("-id")
     refusals = PromptRefusal.objects.filter(project=project, author=author).order_by("-id")
     return {
         "count": prompts.count(),

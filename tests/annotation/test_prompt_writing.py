@@ -316,3 +316,15 @@ def test_export_page_previews_the_harmlessness_pairs(project, client):
         return page.content.decode().split('data-count="prompts">')[1].split("<")[0]
 
     assert (prompts("helpfulness"), prompts("harmlessness")) == ("1", "2")
+
+
+def test_exact_duplicate_refused_and_recorded_with_the_near_duplicate_check_off(project):
+    project.near_dup_threshold = 0
+    project.save()
+    lea = labeler(project)
+    prompt_write(project=project, author=lea, text="Describe a sunset.", category="generation")
+
+    with pytest.raises(PromptRefused, match="The same prompt is already in the project"):
+        prompt_write(project=project, author=lea, text="Describe a sunset.", category="generation")
+
+    assert Prompt.objects.count() == 1 and PromptRefusal.objects.get().reasons[0]["code"] == "near_duplicate"

@@ -24,7 +24,8 @@ class WrittenPromptSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_responses(self, prompt) -> int:
-        return prompt.responses.count()
+        n = getattr(prompt, "n_responses", None)  # annotated by written_prompts_mine
+        return prompt.responses.count() if n is None else n
 
     def get_redacted(self, prompt) -> list[str]:
         return list(prompt.metadata.get("redacted", []))
