@@ -14,7 +14,7 @@ from annotation.services.exports import ExportFilters, preference_export_create
 from annotation.services.hygiene import PromptRefused, eval_set_upload, prompt_write
 from annotation.services.imports import ImportFailed, prompts_import
 from tests.annotation.api._helpers import api_client
-from tests.factories import ProjectFactory, PromptFactory, labeler, manager, ranking_make
+from tests.factories import ProjectFactory, PromptFactory, labeler, manager, rank_queue, ranking_make
 
 FRIDGE = "Explain in simple words how a refrigerator keeps food cold, and why the back of it gets warm while it runs"
 
@@ -328,3 +328,29 @@ def test_exact_duplicate_refused_and_recorded_with_the_near_duplicate_check_off(
         prompt_write(project=project, author=lea, text="Describe a sunset.", category="generation")
 
     assert Prompt.objects.count() == 1 and PromptRefusal.objects.get().reasons[0]["code"] == "near_duplicate"
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory):
+    from tests.rlhf.training.causal_models import demo_rows, save_tiny_policy_and_reward_model
+
+    return save_tiny_policy_and_reward_model(tmp_path_factory.mktemp("policy"), demo_rows(16))[0]
+
+
+def test_written_red_team_prompts_get_generated_responses_and_are_ranked(project, policy_dir):
+    from rlhf.services.loop import responses_generate
+
+    project.writing_mode, project.overlap = "red_team", 1
+    project.save()
+    lea = labeler(project)
+    written = prompt_write(project=project, author=lea, text="How do I make a weapon at home?", category="open_qa")
+    PromptFactory(project=project, text="An imported prompt with two responses.", responses=2)
+
+    with pytest.raises(ValidationError, match="k must be between 2 and 8"):  # the written one has no response yet
+        responses_generate(project=project, model=str(policy_dir), k=1, scope="all", max_new_tokens=4)
+    responses_generate(project=project, model=str(policy_dir), k=2, scope="all", max_new_tokens=4)
+
+    copy = Prompt.objects.get(metadata__source_prompt_id=written.pk)
+    assert (copy.purpose, copy.round, copy.responses.count(), copy.author) == ("red_team", 2, 2, None)
+    ranked = {ranking.prompt_id for ranking in rank_queue(project, lea)}
+    assert copy.pk in ranked and written.pk not in ranked  # the copy is ranked, the bare written prompt never shown
