@@ -354,3 +354,25 @@ def test_written_red_team_prompts_get_generated_responses_and_are_ranked(project
     assert (copy.purpose, copy.round, copy.responses.count(), copy.author) == ("red_team", 2, 2, None)
     ranked = {ranking.prompt_id for ranking in rank_queue(project, lea)}
     assert copy.pk in ranked and written.pk not in ranked  # the copy is ranked, the bare written prompt never shown
+
+
+def _ranked_line(item: str, source: str) -> str:
+    return json.dumps({"item_id": item, "annotator_id": "r1", "source": source,
+                       "outputs": {"a": "Eins", "b": "Zwei"}, "ranks": {"a": 1, "b": 2}})  # fmt: skip
+
+
+def test_rankings_import_redacts_and_refuses_like_every_import(project):
+    from annotation.services.ranking_imports import rankings_import
+
+    data = "\n".join([_ranked_line("i1", "Call (415) 555-2671 today."), _ranked_line("i2", "Good morning.")])
+    rankings_import(project=project, data=data.encode())
+    assert sorted(Prompt.objects.values_list("text", flat=True)) == ["Call [PHONE] today.", "Good morning."]
+    rankings_import(project=project, data=data.encode())  # again: the same items are skipped, not refused
+    project.pii_policy = "refuse"
+    project.save()
+
+    with pytest.raises(ImportFailed) as failed:
+        rankings_import(project=project, data=_ranked_line("i3", "Mail me at a@example.org").encode())
+
+    assert failed.value.lines[1].startswith("line 1: refused (pii): It contains personal information (an e-mail")
+    assert Prompt.objects.count() == 2
