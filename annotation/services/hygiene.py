@@ -127,7 +127,7 @@ def written_prompts_mine(*, project: Project, author: AbstractUser) -> dict:
     """The author's written prompts (newest first, with how many responses each has) and refusals."""
     prompts = Prompt.objects.filter(project=project, author=author).annotate(n_responses=Count("responses"))
     prompts = prompts.order_by("-id")
-    refusals = PromptRefusal.objects.filter(project=project, author=author).order_by("-id")
+    refusals = PromptRefusal.objects.filter(project=project, author=author, source="written").order_by("-id")
     return {
         "count": prompts.count(),
         "cap": project.prompt_cap,
