@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -353,11 +353,16 @@ def iter_records(stream: BinaryIO, filename: str, kind: str, report: ParseReport
         yield record
 
 
-def scan_file(stream: BinaryIO, filename: str, kind: str = "auto") -> ParseReport:
-    """First pass: validate the whole stream without keeping its records (`report.n_records` counts them)."""
+def scan_file(
+    stream: BinaryIO, filename: str, kind: str = "auto", on_record: Callable[[PromptRecord], None] | None = None
+) -> ParseReport:
+    """First pass: validate the whole stream without keeping its records (`report.n_records` counts them);
+    `on_record` sees each valid record in file order (the import's hygiene checks)."""
     report = ParseReport()
-    for _ in iter_records(stream, filename, kind, report):
+    for record in iter_records(stream, filename, kind, report):
         report.n_records += 1
+        if on_record is not None:
+            on_record(record)
     report.errors.sort()
     return report
 

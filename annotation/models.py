@@ -126,6 +126,21 @@ def validate_strength_margins(value: object) -> None:
         raise ValidationError(errors)
 
 
+# Prompt writing (InstructGPT, Ouyang et al. 2022, Table 1): the use-case categories of its prompt dataset.
+WRITING_CATEGORIES = [
+    ("generation", "Generation"),
+    ("open_qa", "Open QA"),
+    ("brainstorming", "Brainstorming"),
+    ("chat", "Chat"),
+    ("rewrite", "Rewrite"),
+    ("summarization", "Summarization"),
+    ("classification", "Classification"),
+    ("closed_qa", "Closed QA"),
+    ("extraction", "Extraction"),
+    ("other", "Other"),
+]
+
+
 PAIRWISE_RESPONSES = "A pairwise project shows two responses: leave responses per task empty or set it to 2."
 
 
@@ -226,6 +241,42 @@ class Project(models.Model):
     strength_margins = models.JSONField(
         default=default_strength_margins, blank=True, validators=[validate_strength_margins],
         help_text="Pairwise projects: the export's margin for each strength level (default 3, 2, 1, 0).",
+    )  # fmt: skip
+    writing_mode = models.CharField(
+        max_length=10,
+        choices=[("off", "Off"), ("prompts", "Labelers write prompts"),
+                 ("red_team", "Labelers write red-team prompts (ranked for harmlessness)")],
+        default="off",
+        help_text="Prompt writing: labelers write prompts with a use-case category on the project's writing page; "
+        "red-team prompts try to make a model misbehave and their rankings export as harmlessness pairs.",
+    )  # fmt: skip
+    prompt_cap = models.PositiveIntegerField(
+        default=200,
+        validators=[MaxValueValidator(1_000_000)],
+        help_text="Hygiene: prompts one author (written) or one source (imported lines naming a source) may have in "
+        "the project; InstructGPT's 200 per user (0: no cap).",
+    )
+    pii_policy = models.CharField(
+        max_length=10,
+        choices=[("redact", "Redact personal information"), ("refuse", "Refuse prompts with personal information"),
+                 ("off", "No check")],
+        default="redact",
+        help_text="Hygiene: e-mail addresses, phone numbers, card numbers, IBANs, national IDs and addresses in a "
+        "prompt are replaced by [EMAIL], [PHONE], ... (redact) or the prompt is refused (refuse).",
+    )  # fmt: skip
+    near_dup_threshold = models.FloatField(
+        default=0.9,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Hygiene: refuse a new prompt whose MinHash similarity (Jaccard, word 5-shingles) to a prompt of the "
+        "project or of an evaluation set reaches this (0: no near-duplicate check; exact duplicates of an evaluation "
+        "prompt are always refused).",
+    )
+    import_refusals = models.CharField(
+        max_length=20,
+        choices=[("all_or_nothing", "Refuse the whole file (every refused line listed)"),
+                 ("per_line", "Import the accepted lines and report each refused one")],
+        default="all_or_nothing",
+        help_text="Imports: what a line that fails the hygiene checks does to the rest of the file.",
     )  # fmt: skip
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -437,6 +488,14 @@ class Prompt(models.Model):
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts", editable=False
     )
     staged = models.BooleanField(default=False, editable=False, help_text="Written by an import not yet committed.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="written_prompts",
+        help_text="Written prompts: the labeler who wrote it.",
+    )  # fmt: skip
+    purpose = models.CharField(
+        max_length=10, choices=[("helpful", "Helpfulness"), ("red_team", "Red team (ranked for harmlessness)")],
+        default="helpful", help_text="Red-team prompts' rankings export as harmlessness pairs, apart from the rest.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     all_objects = models.Manager()  # staged rows included: the import service only
@@ -614,3 +673,44 @@ class ApiTokenUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} token last used {self.last_used_at}"
+
+
+class EvalSet(models.Model):
+    """A named evaluation set a manager uploaded: prompts that must never be trained on. A new prompt matching one
+    (the same normalised text, or MinHash similarity at the project's near-duplicate threshold) is refused."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="eval_sets")
+    name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=255, blank=True)
+    prompts = models.JSONField(default=list, help_text="The evaluation prompts' texts.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="evalset_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({len(self.prompts)} prompts) of {self.project}"
+
+
+class PromptRefusal(models.Model):
+    """A prompt the hygiene checks refused, with why; its text is not kept (it may hold personal information or an
+    evaluation prompt). Written prompts' refusals are listed to their author."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompt_refusals")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompt_refusals"
+    )
+    source = models.CharField(
+        max_length=20, choices=[("written", "Written"), ("import", "Imported")], default="written"
+    )
+    category = models.CharField(max_length=100, blank=True)
+    reasons = models.JSONField(default=list, help_text="[{code, message}]: cap, pii, near_duplicate, contaminated.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Prompt refused in {self.project}: {', '.join(r.get('code', '') for r in self.reasons)}"

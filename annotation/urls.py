@@ -8,6 +8,7 @@ from annotation import (
     views_feedback,
     views_qualification,
     views_rankings,
+    views_writing,
 )
 
 app_name = "annotation"
@@ -30,6 +31,7 @@ urlpatterns = [
         name="qualification-manage",
     ),
     path("<slug:slug>/feedback/", views_feedback.feedback, name="feedback"),
+    path("<slug:slug>/write/", views_writing.write_prompts, name="write"),
     path("<slug:slug>/progress/", views_dashboard.progress_dashboard, name="progress"),
     path("<slug:slug>/agreement/", views_agreement.agreement, name="agreement"),
     path("<slug:slug>/agreement/exclusion/", views_agreement.agreement_exclusion, name="agreement-exclusion"),

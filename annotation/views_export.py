@@ -16,7 +16,12 @@ from rest_framework import serializers
 from annotation import exports
 from annotation.api.views.export import ExportQuerySerializer, export_arguments
 from annotation.selectors import project_get_for_user
-from annotation.services.exports import preference_export_archive, preference_export_meta, preference_export_stream
+from annotation.services.exports import (
+    OBJECTIVES,
+    preference_export_archive,
+    preference_export_meta,
+    preference_export_stream,
+)
 
 PREVIEW_ROWS = 5
 FORMAT_CHOICES = [
@@ -78,6 +83,7 @@ def export_page(request: HttpRequest, slug: str) -> HttpResponse:
         "margins": exports.MARGINS,
         "columns": exports.COLUMNS,
         "datasets": exports.DATASETS,
+        "objectives": OBJECTIVES,
         "pairs_from": exports.PAIRS_FROM,
         "download_url": reverse("annotation:export-download", args=[project.slug]) + "?" + query_string,
         "split_urls": (

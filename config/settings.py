@@ -130,6 +130,8 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 # After each batch of an import (100 prompts) it pauses this many times as long as the batch took, so labelers get
 # the database and the CPU in between (0: write back to back). See annotation/services/imports.py.
 IMPORT_PAUSE_RATIO = env.float("IMPORT_PAUSE_RATIO", default=1.0)
+# Prompt hygiene: how phone numbers written without a country code are read (an ISO 3166 region, e.g. GB or DE).
+HYGIENE_PHONE_REGION = env("HYGIENE_PHONE_REGION", default="US")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -164,6 +166,9 @@ SPECTACULAR_SETTINGS = {
         "TrainingRunKindEnum": "rlhf.models.TrainingRun.Kind",
         "ProjectKindEnum": "annotation.models.Project.Kind",
         "OverlapModeEnum": ["fixed", "adaptive"],
+        "WritingModeEnum": ["off", "prompts", "red_team"],
+        "PiiPolicyEnum": ["redact", "refuse", "off"],
+        "ImportRefusalsEnum": ["all_or_nothing", "per_line"],
     },
 }
 

@@ -8,7 +8,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin, ReadOnlyAdmin, _short, managed_project_ids
-from annotation.models import Assignment, ImportBatch, Prompt, Ranking, RankingEntry, Response, ResponseRating
+from annotation.models import (
+    Assignment,
+    EvalSet,
+    ImportBatch,
+    Prompt,
+    PromptRefusal,
+    Ranking,
+    RankingEntry,
+    Response,
+    ResponseRating,
+)
 from annotation.services.gold import prompt_gold_set, prompt_gold_unset
 
 
@@ -228,3 +238,30 @@ class ImportBatchAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("filename", "error", "project__name")
     list_select_related = ("project", "created_by")
+
+
+@admin.register(EvalSet)
+class EvalSetAdmin(ReadOnlyAdmin):
+    """Evaluation sets (prompts that must never be trained on); uploaded through the API (POST .../eval-sets/)."""
+
+    list_display = ("name", "project", "filename", "size", "created_by", "created_at")
+    search_fields = ("name", "project__name")
+    list_select_related = ("project", "created_by")
+    exclude = ("prompts",)
+
+    @admin.display(description="prompts")
+    def size(self, obj: EvalSet) -> int:
+        return len(obj.prompts)
+
+
+@admin.register(PromptRefusal)
+class PromptRefusalAdmin(ReadOnlyAdmin):
+    """Prompts the hygiene checks refused, with why (their texts are not kept)."""
+
+    list_display = ("created_at", "project", "author", "source", "category", "codes")
+    list_filter = ("source",)
+    list_select_related = ("project", "author")
+
+    @admin.display(description="reasons")
+    def codes(self, obj: PromptRefusal) -> str:
+        return ", ".join(str(r.get("code", "")) for r in obj.reasons)

@@ -115,6 +115,25 @@ class ProjectSettingsSerializer(serializers.Serializer):
         required=False, help_text="New labelers rank the qualification prompts first and start once they pass."
     )
     qualification_threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    writing_mode = serializers.ChoiceField(
+        required=False, choices=["off", "prompts", "red_team"],
+        help_text="Labelers write prompts (prompts) or red-team prompts (red_team) on the writing page; off: no.",
+    )  # fmt: skip
+    prompt_cap = serializers.IntegerField(
+        required=False, min_value=0, max_value=1_000_000, help_text="Prompts per author in the project (0: no cap)."
+    )
+    pii_policy = serializers.ChoiceField(
+        required=False, choices=["redact", "refuse", "off"],
+        help_text="Personal information in a new prompt: redact it, refuse the prompt, or no check.",
+    )  # fmt: skip
+    near_dup_threshold = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0,
+        help_text="Refuse a new prompt this similar (MinHash Jaccard) to a project or evaluation prompt (0: off).",
+    )  # fmt: skip
+    import_refusals = serializers.ChoiceField(
+        required=False, choices=["all_or_nothing", "per_line"],
+        help_text="Imports: a refused line fails the file (all_or_nothing) or is left out and reported (per_line).",
+    )  # fmt: skip
     feedback_every = serializers.IntegerField(
         required=False, min_value=0, max_value=1000,
         help_text="Labelers see their agreement feedback after every N rankings (0: never).",
@@ -146,7 +165,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "flag_options", "responses_per_task", "gold_rate", "render_markdown", "kind", "response_form",
             "strength_labels", "strength_margins", "revision_policy", "revision_hours",
             "feedback_every", "overlap_mode", "overlap_min", "adaptive_agreement",
-            "qualification_required", "qualification_threshold", "closed_at", "created_at", "role",
+            "qualification_required", "qualification_threshold", "writing_mode", "prompt_cap", "pii_policy",
+            "near_dup_threshold", "import_refusals", "closed_at", "created_at", "role",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=["admin", "manager", "labeler"]))

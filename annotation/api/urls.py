@@ -34,6 +34,7 @@ from annotation.api.views.qualification import (
     QualificationMineApi,
 )
 from annotation.api.views.tasks import RankingMineListApi, RankingReviseApi, TaskNextApi, TaskSkipApi, TaskSubmitApi
+from annotation.api.views.writing import EvalSetListApi, EvalSetUploadApi, WrittenPromptCreateApi, WrittenPromptListApi
 
 urlpatterns = [
     path("projects/", one_url(ProjectListApi, ProjectCreateApi).as_view(), name="api-project-list"),
@@ -67,6 +68,13 @@ urlpatterns = [
     path("tasks/<int:assignment_id>/skip/", TaskSkipApi.as_view(), name="api-task-skip"),
     path("rankings/mine/", RankingMineListApi.as_view(), name="api-ranking-mine"),
     path("rankings/<int:ranking_id>/revise/", RankingReviseApi.as_view(), name="api-ranking-revise"),
+    # Prompt writing (labelers) and evaluation sets (managers).
+    path(
+        "projects/<slug:slug>/prompts/written/",
+        one_url(WrittenPromptListApi, WrittenPromptCreateApi).as_view(),
+        name="api-written-prompts",
+    ),
+    path("projects/<slug:slug>/eval-sets/", one_url(EvalSetListApi, EvalSetUploadApi).as_view(), name="api-eval-sets"),
     # Agreement, gold prompts and labeler exclusion (managers and admins).
     path("projects/<slug:slug>/agreement/", AgreementReportApi.as_view(), name="api-agreement-report"),
     path("projects/<slug:slug>/agreement/labelers/", AgreementLabelersApi.as_view(), name="api-agreement-labelers"),

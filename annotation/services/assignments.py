@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotation.models import MAX_LEASE_MINUTES, Assignment, Project, Prompt
+from annotation.models import MAX_LEASE_MINUTES, Assignment, Project, Prompt, Response
 from annotation.services.qualification import is_qualified, qualification_prompts
 
 CANDIDATES_PER_TRY = 8
@@ -59,7 +59,7 @@ def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit:
     # Written as SQL because it runs on every "next" and compiling the equivalent ORM query (two correlated
     # subqueries) cost more than running it. Portable SQL; the queue index (project, is_complete, is_gold, id) lets
     # the database walk prompts in id order and stop after `limit` rows.
-    prompt, assignment = Prompt._meta.db_table, Assignment._meta.db_table
+    prompt, assignment, response = Prompt._meta.db_table, Assignment._meta.db_table, Response._meta.db_table
     # Adaptive overlap: each prompt's own target (raised while its labelers disagree), capped by `overlap`.
     if project.overlap_mode == "adaptive":
         target, target_params = "MIN(COALESCE(p.wanted, %s), %s)", [project.base_target, project.overlap]
@@ -71,6 +71,8 @@ def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit:
     sql = (
         f"SELECT p.id FROM {prompt} p WHERE p.project_id = %s AND p.is_complete = %s AND p.is_gold = %s"  # noqa: S608
         f" AND p.staged = %s"  # an import still being written is nobody's work yet (see Prompt.staged)
+        # a written prompt has nothing to rank until a policy generates its responses (services/hygiene.py)
+        f" AND EXISTS (SELECT 1 FROM {response} r WHERE r.prompt_id = p.id)"
         f" AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.prompt_id = p.id AND a.labeler_id = %s)"
         f" AND p.ranking_count + (SELECT COUNT(*) FROM {assignment} l WHERE l.prompt_id = p.id AND l.status = %s"
         f" AND l.expires_at > %s) < {target} ORDER BY p.id LIMIT %s"

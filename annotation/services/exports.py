@@ -26,6 +26,7 @@ from annotation import exports
 from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry, Response, ResponseRating
 
 Progress = Callable[[int, int], None]
+OBJECTIVES = ("helpfulness", "harmlessness")
 RANK_BASE = 16  # ranks are 1..MAX_RESPONSES (10): response_id * 16 + rank packs both into one integer
 
 
@@ -39,9 +40,17 @@ class ExportFilters:
     until: datetime | None = None
     categories: tuple[str, ...] = ()
     rounds: tuple[int, ...] = ()
+    # helpfulness: every prompt but the red-team ones; harmlessness: only those (Bai et al. 2022 trained on the two
+    # kinds of comparison as separate datasets, so they never mix in one file)
+    objective: str = "helpfulness"
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}.")
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "objective": self.objective,
             "guideline_versions": list(self.guideline_versions),
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
@@ -89,6 +98,10 @@ class _Source:
             prompts = prompts.filter(category__in=filters.categories)
         if filters.rounds:
             prompts = prompts.filter(round__in=filters.rounds)
+        if filters.objective == "harmlessness":
+            prompts = prompts.filter(purpose="red_team")
+        else:
+            prompts = prompts.exclude(purpose="red_team")
         self.prompts = prompts.order_by("id")
         rankings = Ranking.objects.filter(project=project, is_current=True).exclude(
             labeler_id__in=self.excluded_labelers

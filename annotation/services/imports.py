@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from annotation.importing import ParseReport, PromptRecord, iter_records, scan_file
 from annotation.models import ImportBatch, Membership, Project, Prompt, Ranking, RankingEntry, Response
+from annotation.services.hygiene import ImportHygiene
 from annotation.services.projects import membership_set
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,12 @@ IMPORT_CONCURRENT = (
     "nothing was imported (import this file again when the other import is done)."
 )
 IMPORT_STOPPED = "The import was stopped (no progress for too long); nothing was imported."
+IMPORT_ALL_REFUSED = "Every prompt of the file was refused by the project's hygiene checks; nothing was imported."
+IMPORT_REFUSED = (
+    "{n} line(s) refused by the project's hygiene checks; nothing was imported (the project imports all or nothing: "
+    "fix these lines, or import with on_refusal=per_line to import the others)."
+)
+ON_REFUSAL = ("all_or_nothing", "per_line")
 IMPORT_STALE = "Import stopped: no progress for {minutes} minutes (its process ended); its staged rows were deleted."
 
 
@@ -44,6 +51,8 @@ class ImportResult:
     responses_created: int = 0
     rankings_created: int = 0
     duplicates_skipped: int = 0
+    prompts_refused: int = 0
+    prompts_redacted: int = 0
     warnings: list[str] = field(default_factory=list)
     import_batch: int | None = None
 
@@ -76,6 +85,7 @@ def prompts_import(
     file: BinaryIO | None = None,
     kind: str = "auto",
     created_by: AbstractUser | None = None,
+    on_refusal: str | None = None,
 ) -> ImportResult:
     """Import a file (`data`, or a seekable binary `file` read as a stream), all or nothing, without blocking labelers.
 
@@ -85,25 +95,38 @@ def prompts_import(
        `ImportBatch`: invisible to every labeler, count and export until
     3. Commit: one short transaction makes the batch's rows visible together.
     A failure while staging or committing deletes the staged rows and marks the batch failed with the reason.
-    Memory holds one batch of records and a digest per record (duplicates), never the file."""
+    Memory holds one batch of records and a digest per record (duplicates), never the file.
+
+    Hygiene (services/hygiene.py) decides every new line in the first pass: a line refused (cap per `author`,
+    personal information under a `refuse` policy, near duplicate, evaluation prompt) fails the whole file under
+    `all_or_nothing`, or is left out and reported (`line N: refused ...`) under `per_line` (`on_refusal`, default
+    the project's `import_refusals`); personal information under `redact` is replaced before it is written."""
+    on_refusal = on_refusal or project.import_refusals
+    if on_refusal not in ON_REFUSAL:
+        raise ImportFailed([f"on_refusal must be one of {', '.join(ON_REFUSAL)}."])
     stream = io.BytesIO(data or b"") if file is None else file
     stream.seek(0, io.SEEK_END)
     size = stream.tell()
     if size > settings.IMPORT_MAX_BYTES:
         raise ImportFailed([IMPORT_TOO_LARGE.format(size=size, limit=settings.IMPORT_MAX_BYTES)])
     stream.seek(0)
-    report = scan_file(stream, filename, kind)
+    hygiene = ImportHygiene.for_project(project)
+    report = scan_file(stream, filename, kind, on_record=hygiene.check)
     if report.errors:
         raise ImportFailed(report.error_lines())
     if not report.n_records and not report.warnings:
         raise ImportFailed([IMPORT_EMPTY])
+    if hygiene.refused and on_refusal == "all_or_nothing":
+        raise ImportFailed([IMPORT_REFUSED.format(n=len(hygiene.refused)), *hygiene.refusal_lines()])
+    if report.n_records and len(hygiene.refused) == report.n_records:
+        raise ImportFailed([IMPORT_ALL_REFUSED, *hygiene.refusal_lines()])
     import_batches_sweep_stale()
     batch = ImportBatch.objects.create(
         project=project, created_by=created_by, filename=filename[:255], kind=report.kind
     )
     try:
         stream.seek(0)
-        result = _stage(batch, stream, filename, report)
+        result = _stage(batch, stream, filename, report, hygiene)
         _commit(batch, result)
     except BaseException as exc:
         reason = "; ".join(exc.lines) if isinstance(exc, ImportFailed) else f"{type(exc).__name__}: {exc}"
@@ -112,12 +135,16 @@ def prompts_import(
         except Exception:  # the sweep removes the staged rows later; the caller gets the first error
             logger.exception("Could not discard the staged rows of import %s", batch.pk)
         raise
+    hygiene.record_refusals(created_by)
     return result
 
 
-def _stage(batch: ImportBatch, stream: BinaryIO, filename: str, scanned: ParseReport) -> ImportResult:
+def _stage(
+    batch: ImportBatch, stream: BinaryIO, filename: str, scanned: ParseReport, hygiene: ImportHygiene
+) -> ImportResult:
     result = ImportResult(kind=scanned.kind, warnings=[f"line {n}: {m}" for n, m in scanned.warnings])
     result.import_batch = batch.pk
+    result.prompts_refused, result.prompts_redacted = len(hygiene.refused), len(hygiene.redacted)
     pairwise = scanned.kind == "pairwise"
     stage = _Stage(
         batch=batch,
@@ -128,6 +155,9 @@ def _stage(batch: ImportBatch, stream: BinaryIO, filename: str, scanned: ParseRe
     chunk: list[PromptRecord] = []
     for record in iter_records(stream, filename, scanned.kind, again):
         again.n_records += 1
+        record = hygiene.apply(record)
+        if record is None:  # refused (per_line): reported below
+            continue
         chunk.append(record)
         if len(chunk) >= BATCH_PROMPTS:
             _write(stage, chunk, result)
@@ -138,6 +168,7 @@ def _stage(batch: ImportBatch, stream: BinaryIO, filename: str, scanned: ParseRe
         _write(stage, chunk, result)
     result.warnings += stage.project_duplicates
     result.duplicates_skipped = sum("duplicate" in w for w in result.warnings)
+    result.warnings += hygiene.redaction_lines() + hygiene.refusal_lines()
     return result
 
 

@@ -39,7 +39,8 @@ PROJECT_EDITABLE = (
     "name", "description", "overlap", "lease_minutes", "allow_ties", "rationale_required", "flag_options",
     "responses_per_task", "gold_rate", "render_markdown", "kind", "response_form", "strength_labels",
     "strength_margins", "revision_policy", "revision_hours", "closed_at", "feedback_every", "overlap_mode",
-    "overlap_min", "adaptive_agreement", "qualification_required", "qualification_threshold",
+    "overlap_min", "adaptive_agreement", "qualification_required", "qualification_threshold", "writing_mode",
+    "prompt_cap", "pii_policy", "near_dup_threshold", "import_refusals",
 )  # fmt: skip
 KIND_LOCKED = (
     "The project already has rankings or tasks handed out: its kind ({kind}) cannot change. Create a new project "

@@ -10,10 +10,15 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.db.models import Q
 
+from annotation import hygiene
+from annotation.importing import PromptRecord
 from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry, Response
 from annotation.ranking_import import RankedItem, parse_rankings
+from annotation.services.hygiene import ImportHygiene
 from annotation.services.imports import ImportFailed
 from annotation.services.projects import membership_set
+
+IMPORT_REFUSED_ALL = "{n} item(s) refused by the project's hygiene checks; nothing was imported."
 
 
 @dataclass
@@ -60,7 +65,29 @@ def rankings_import(*, project: Project, data: bytes) -> RankingImportResult:
         raise ImportFailed(report.error_lines())
     if not items:
         raise ImportFailed(["The file holds no rankings."])
+    _hygiene(project, items)
     return _write(project, items)
+
+
+def _hygiene(project: Project, items: list[RankedItem]) -> None:
+    """The new items' prompts pass the project's hygiene checks (services/hygiene.py): any refusal fails the file
+    (this import is all or nothing only); personal information is redacted in place under `redact`."""
+    known = set(Prompt.objects.filter(project=project).values_list("content_hash", flat=True))
+    checks = ImportHygiene.for_project(project)
+    for item in items:
+        if _content_hash(item) in known:
+            continue  # already imported: skipped by _write, as before
+        if checks.policy.pii == hygiene.PII_REDACT:  # first, so that an item imported (redacted) before is known
+            item.prompt = hygiene.redact(
+                item.prompt, hygiene.find_pii(item.prompt, phone_region=checks.policy.phone_region)
+            )
+        if _content_hash(item) in known:
+            continue  # imported (redacted) before
+        checks.check(
+            PromptRecord(line=item.line, text=item.prompt, messages=None, responses=[], metadata=item.metadata)
+        )
+    if checks.refused:
+        raise ImportFailed([IMPORT_REFUSED_ALL.format(n=len(checks.refused)), *checks.refusal_lines()])
 
 
 @transaction.atomic

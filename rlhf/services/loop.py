@@ -90,8 +90,9 @@ def responses_generate(
     prompts = source_prompts(project=project, scope=scope, limit=limit)
     if not prompts:
         raise ValidationError(GEN_NO_PROMPTS.format(slug=project.slug, scope=scope))
-    originals = max(len(p.responses.all()) for p in prompts) if include_original else 0
-    lo, hi = (1 if originals >= MIN_RESPONSES - 1 else MIN_RESPONSES), MAX_RESPONSES - originals
+    counts = [len(p.responses.all()) for p in prompts] if include_original else [0]
+    originals, fewest = max(counts), min(counts)  # written prompts have none: they need k >= 2 on their own
+    lo, hi = (1 if fewest >= MIN_RESPONSES - 1 else MIN_RESPONSES), MAX_RESPONSES - originals
     if not lo <= k <= hi:
         raise ValidationError(GEN_K_RANGE.format(lo=lo, hi=hi, max=MAX_RESPONSES))
     texts = _sample(project, prompts, path, k, max_new_tokens, temperature, seed, progress)
@@ -127,7 +128,7 @@ def _round_write(project, prompts, texts, label, round_, include_original, model
         copy = Prompt.objects.create(
             project=project, text=prompt.text, messages=prompt.messages, category=prompt.category,
             source=prompt.source, external_id=prompt.external_id, split=prompt.split, round=new_round,
-            content_hash=prompt.content_hash,
+            content_hash=prompt.content_hash, purpose=prompt.purpose,
             metadata={"source_prompt_id": prompt.pk, "generated_at": timezone.now().isoformat()},
         )  # fmt: skip
         responses = [Response(prompt=copy, text=text, model_name=label, index=i,

@@ -119,6 +119,11 @@ class ExportQuerySerializer(serializers.Serializer):
         serializers.IntegerField(min_value=1, max_value=MAX_SMALL), required=False, help_text="e.g. 2,3"
     )
     round = _CsvField(serializers.IntegerField(min_value=1, max_value=MAX_SMALL), required=False, help_text="e.g. 1,2")
+    objective = serializers.ChoiceField(
+        choices=["helpfulness", "harmlessness"], default="helpfulness",
+        help_text="helpfulness: every prompt but the red-team ones; harmlessness: the red-team prompts only (their "
+        "rankings judge harmlessness), a separate dataset.",
+    )  # fmt: skip
     since = serializers.DateTimeField(required=False, help_text="Rankings made from (ISO datetime).")
     until = serializers.DateTimeField(required=False, help_text="Rankings made until (ISO datetime).")
 
@@ -147,7 +152,7 @@ def export_arguments(q: dict) -> tuple[dict, ExportOptions, ExportFilters]:
         raise serializers.ValidationError({"dataset": [RAW_RATINGS]})
     filters = ExportFilters(
         guideline_versions=q.get("guideline_version", ()), since=q.get("since"), until=q.get("until"),
-        categories=q.get("category", ()), rounds=q.get("round", ()),
+        categories=q.get("category", ()), rounds=q.get("round", ()), objective=q.get("objective", "helpfulness"),
     )  # fmt: skip
     return q, options, filters
 

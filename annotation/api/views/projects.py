@@ -175,6 +175,11 @@ class PromptImportApi(BaseApi):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="JSONL or CSV: prompts with responses, or pairwise (TRL) preferences.")
         kind = serializers.ChoiceField(choices=["auto", "prompts", "pairwise"], default="auto")
+        on_refusal = serializers.ChoiceField(
+            choices=["all_or_nothing", "per_line"], required=False,
+            help_text="A line the hygiene checks refuse: fail the whole file (all_or_nothing) or leave the line out "
+            "and report it (per_line). Default: the project's `import_refusals`.",
+        )  # fmt: skip
 
     class OutputSerializer(serializers.Serializer):
         kind = serializers.CharField()
@@ -182,13 +187,19 @@ class PromptImportApi(BaseApi):
         responses_created = serializers.IntegerField()
         rankings_created = serializers.IntegerField()
         duplicates_skipped = serializers.IntegerField()
-        warnings = serializers.ListField(child=serializers.CharField())
+        prompts_refused = serializers.IntegerField(help_text="Lines the hygiene checks refused (per_line).")
+        prompts_redacted = serializers.IntegerField(help_text="Lines whose personal information was redacted.")
+        warnings = serializers.ListField(
+            child=serializers.CharField(), help_text="Per line: 'line N: ...' (duplicates, redactions, refusals)."
+        )
 
     @extend_schema(
         operation_id="prompts_import", tags=PROJECTS,
         request={"multipart/form-data": InputSerializer}, responses={201: OutputSerializer, **errors(400, 403, 404)},
         description="All or nothing: any bad line is a 400 listing every bad line (`line N: reason`), and nothing "
-        "is stored. Managers and admins.",
+        "is stored. The hygiene checks (cap per `author`, personal information, near duplicates, evaluation sets) "
+        "decide every new line: a refused line fails the file too, or with `on_refusal=per_line` is left out and "
+        "listed in `warnings`. Managers and admins.",
     )  # fmt: skip
     def post(self, request, slug: str):
         project = project_for(request, slug, manage=True)
@@ -201,6 +212,7 @@ class PromptImportApi(BaseApi):
             filename=upload.name,
             kind=data.validated_data["kind"],
             created_by=request.user,
+            on_refusal=data.validated_data.get("on_refusal"),
         )
         return Response(PromptImportApi.OutputSerializer(result.as_dict()).data, status=status.HTTP_201_CREATED)
 

@@ -146,6 +146,11 @@ class Command(BaseCommand):
         parser.add_argument("--until", type=_moment(True), default=None, help="Rankings made until (inclusive).")
         parser.add_argument("--category", type=_csv(), default=(), help="Prompt categories, e.g. qa,coding")
         parser.add_argument("--round", type=_csv(int), default=(), help="Labeling rounds, e.g. 1,2")
+        parser.add_argument(
+            "--objective", choices=["helpfulness", "harmlessness"], default="helpfulness",
+            help="helpfulness (default): every prompt but the red-team ones; harmlessness: the red-team prompts' "
+            "rankings only, a separate dataset (export it into its own --out).",
+        )  # fmt: skip
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **opts):
@@ -166,7 +171,7 @@ class Command(BaseCommand):
             raise CommandError(f"--unsafe-file does not go with --format {opts['fmt']}: export it with --format jsonl.")
         filters = ExportFilters(
             guideline_versions=opts["guideline_version"], since=opts["since"], until=opts["until"],
-            categories=opts["category"], rounds=opts["round"],
+            categories=opts["category"], rounds=opts["round"], objective=opts["objective"],
         )  # fmt: skip
         bar = tqdm(total=0, unit="prompt", file=self.stderr._out, disable=opts["no_progress"], desc="export")
 

@@ -20,9 +20,12 @@ examples:
   python manage.py import_prompts prompts.jsonl --project helpfulness
   python manage.py import_prompts prompts.csv --project helpfulness --name "Helpfulness, round 2"
   python manage.py import_prompts ../shared/data/hh_helpful_dev.jsonl --project hh-dev --kind pairwise
+  python manage.py import_prompts crowd.jsonl --project helpfulness --on-refusal per_line
 
 A file with any bad line imports nothing: every bad line is listed with its line number, and the exit status is 1.
 Exact duplicates (same prompt and responses, in the file or already in the project) are skipped with a warning.
+The project's hygiene checks (cap per `author`, personal information, near duplicates, evaluation sets) decide every
+new line: a refused line fails the file, or with --on-refusal per_line is left out and listed (docs/labeling-modes.md).
 """
 
 
@@ -44,8 +47,13 @@ class Command(BaseCommand):
             help="File kind (default: auto, detected from the first line or the CSV header).",
         )
         parser.add_argument("--name", default="", help="Name of the project when it is created (default: from SLUG).")
+        parser.add_argument(
+            "--on-refusal", choices=["all_or_nothing", "per_line"], default=None,
+            help="A line the hygiene checks refuse fails the file, or is left out and reported (default: the "
+            "project's import_refusals).",
+        )  # fmt: skip
 
-    def handle(self, *args, file: Path, project: str, kind: str, name: str, **options):
+    def handle(self, *args, file: Path, project: str, kind: str, name: str, on_refusal: str | None, **options):
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
         try:
@@ -55,7 +63,9 @@ class Command(BaseCommand):
         try:
             # streamed, in short transactions (labelers keep working meanwhile): see prompts_import
             with file.open("rb") as stream:
-                result = prompts_import(project=target, file=stream, filename=file.name, kind=kind)
+                result = prompts_import(
+                    project=target, file=stream, filename=file.name, kind=kind, on_refusal=on_refusal
+                )
         except ImportFailed as exc:
             self._forget(target, created)
             raise CommandError(
@@ -82,6 +92,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  responses created:  {result.responses_created}")
         self.stdout.write(f"  rankings created:   {result.rankings_created}")
         self.stdout.write(f"  duplicates skipped: {result.duplicates_skipped}")
+        self.stdout.write(f"  prompts refused:    {result.prompts_refused}")
+        self.stdout.write(f"  prompts redacted:   {result.prompts_redacted}")
         self.stdout.write(f"  warnings:           {len(result.warnings)}")
         for warning in result.warnings:
             self.stdout.write(self.style.WARNING(f"    {warning}"))

@@ -46,6 +46,8 @@ def test_import_of_prompts_stores_prompts_responses_and_hidden_model_names(world
         "responses_created": 5,
         "rankings_created": 0,
         "duplicates_skipped": 0,
+        "prompts_refused": 0,
+        "prompts_redacted": 0,
         "warnings": [],
     }
     prompt = world.project.prompts.get(text="Capital of France?")

@@ -5,7 +5,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking
+from annotation.models import Assignment, EvalSet, Guideline, Membership, Project, Prompt, PromptRefusal, Ranking
 from annotation.services.gold import prompt_gold_set
 from rlhf.models import RunMetric, TrainingRun
 from rlhf.services.prepare import run_inputs_prepare
@@ -19,6 +19,13 @@ IMPORT_LINE = b'{"prompt": "Imported question?", "responses": ["first answer", "
 
 def _import_body(world):
     return {"file": SimpleUploadedFile("new.jsonl", IMPORT_LINE), "kind": "auto"}
+
+
+def _eval_set_body(world):
+    return {"name": "held-out", "file": SimpleUploadedFile("eval.txt", b"What is the capital of Peru?\n")}
+
+
+MULTIPART = ("prompts_import", "eval_set_upload")
 
 
 # endpoint: (method, url, body builder or None, multipart?)
@@ -44,6 +51,14 @@ ENDPOINTS = {
     "qualification_attempts": ("get", "/api/projects/alpha/qualification/attempts/", None),
     "qualification_decide": ("post", "/api/projects/alpha/qualification/decisions/lea/", lambda w: {"admit": True}),
     "labeler_progress": ("get", "/api/projects/alpha/progress/mine/", None),
+    "written_prompts_mine": ("get", "/api/projects/alpha/prompts/written/", None),
+    "written_prompt_create": (
+        "post",
+        "/api/projects/alpha/prompts/written/",
+        lambda w: {"text": "Explain the tides to a ten-year-old.", "category": "open_qa"},
+    ),
+    "eval_set_list": ("get", "/api/projects/alpha/eval-sets/", None),
+    "eval_set_upload": ("post", "/api/projects/alpha/eval-sets/", _eval_set_body),
     "task_submit": ("post", "/api/tasks/{assignment}/submit/", lambda w: ranks_body(w.assignment.shown_order)),
     "task_skip": ("post", "/api/tasks/{assignment}/skip/", None),
     "ranking_mine_list": ("get", "/api/rankings/mine/?project=alpha", None),
@@ -106,6 +121,11 @@ EXPECTED = {
     "qualification_attempts": (401, 403, 404, 200, 200),
     "qualification_decide": (401, 403, 404, 200, 200),
     "labeler_progress": (401, 200, 404, 200, 200),
+    # Writing prompts: every member of a project with a writing task; evaluation sets: managers and admins.
+    "written_prompts_mine": (401, 200, 404, 200, 200),
+    "written_prompt_create": (401, 201, 404, 201, 201),
+    "eval_set_list": (401, 403, 404, 200, 200),
+    "eval_set_upload": (401, 403, 404, 201, 201),
     # Tasks and rankings are the labeler's own: nobody else, not even an admin, may act on them.
     "task_submit": (401, 201, 404, 404, 404),
     "task_skip": (401, 200, 404, 404, 404),
@@ -159,6 +179,8 @@ def _snapshot() -> dict:
         "memberships": sorted(Membership.objects.values_list("project__slug", "user__username", "role", "excluded")),
         "gold": sorted(Prompt.objects.values_list("id", "is_gold", "gold_ranks")),
         "prompts": Prompt.objects.count(),
+        "eval_sets": EvalSet.objects.count(),
+        "refusals": PromptRefusal.objects.count(),
         "assignments": sorted(Assignment.objects.values_list("id", "labeler__username", "status")),
         "rankings": sorted(Ranking.objects.values_list("id", "is_current")),
         "runs": sorted(
@@ -180,7 +202,7 @@ def _request(world, endpoint: str, role: str):
     )
     client = api_client(None if role == "anonymous" else getattr(world, role))
     data = body(world) if body else None
-    fmt = "multipart" if endpoint == "prompts_import" else "json"
+    fmt = "multipart" if endpoint in MULTIPART else "json"
     return getattr(client, method)(url, data, format=fmt)
 
 
@@ -208,6 +230,8 @@ def matrix_world(labeled, settings, tmp_path):
     labeled.policy_run = TrainingRun.objects.create(
         project=labeled.project, kind="ppo", name="policy run", status="succeeded", output_dir=str(tmp_path / "ppo")
     )
+    Project.objects.filter(slug="alpha").update(writing_mode="prompts")
+    EvalSet.objects.create(project=labeled.project, name="mmlu-dev", prompts=["Name the largest ocean."])
     return labeled
 
 
@@ -308,6 +332,25 @@ def check_qualification_attempts(world, role, response):
 def check_qualification_decide(world, role, response):
     assert response.json()["status"] == "admitted"
     assert Membership.objects.get(project__slug="alpha", user__username="lea").qualification == "admitted"
+
+
+def check_written_prompts_mine(world, role, response):
+    assert response.json() == {"count": 0, "cap": 200, "prompts": [], "refusals": []}
+
+
+def check_written_prompt_create(world, role, response):
+    prompt = Prompt.objects.get(pk=response.json()["id"])
+    assert (prompt.author, prompt.category, prompt.source) == (getattr(world, role), "open_qa", "written")
+    assert response.json()["responses"] == 0
+
+
+def check_eval_set_list(world, role, response):
+    assert [(s["name"], s["prompts"]) for s in response.json()] == [("mmlu-dev", 1)]
+
+
+def check_eval_set_upload(world, role, response):
+    assert response.json()["prompts"] == 1
+    assert EvalSet.objects.get(name="held-out").prompts == ["What is the capital of Peru?"]
 
 
 def check_project_dashboard(world, role, response):

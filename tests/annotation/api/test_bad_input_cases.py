@@ -151,6 +151,8 @@ def _admin_project_form(project, **overrides) -> dict:
         "feedback_every": project.feedback_every, "overlap_mode": project.overlap_mode,
         "overlap_min": project.overlap_min, "adaptive_agreement": project.adaptive_agreement,
         "qualification_threshold": project.qualification_threshold,
+        "writing_mode": project.writing_mode, "prompt_cap": project.prompt_cap, "pii_policy": project.pii_policy,
+        "near_dup_threshold": project.near_dup_threshold, "import_refusals": project.import_refusals,
         "kind": project.kind,
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
         "guidelines-TOTAL_FORMS": 0, "guidelines-INITIAL_FORMS": 0,
