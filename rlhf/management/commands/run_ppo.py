@@ -21,6 +21,8 @@ examples:
       --total-episodes 64 --kl-coef 0.1 --response-length 32
   # any causal LM path or Hugging Face id; LoRA
   python manage.py run_ppo --project helpfulness --reward-run 4 --policy ./my-sft-model --use-lora --lora-r 8
+  # with a second opinion (reward-model run 5: another seed or split) to catch reward hacking
+  python manage.py run_ppo --project helpfulness --reward-run 4 --second-reward-run 5 --policy run:3
 
 Without --policy, the policy is the model the reward-model run started from (its base_model), which is what the
 reward model's tokenizer matches. A reward model on another tokenizer than the policy's is refused before anything is
@@ -40,6 +42,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, metavar="SLUG", help="Whose train-side prompts PPO samples.")
         parser.add_argument("--reward-run", type=int, required=True, metavar="ID", help="A succeeded reward-model run.")
+        parser.add_argument("--second-reward-run", type=int, default=None, metavar="ID",
+                            help="A second reward-model run PPO does not optimise: held-out samples are scored by "
+                            "both and a growing gap is flagged as possible reward hacking.")  # fmt: skip
         parser.add_argument("--policy", default="", metavar="RUN_OR_PATH",
                             help="'run:ID' (an SFT/PPO/DPO/GRPO/chain run), a local path or a model id "
                             "(default: the reward-model run's base model).")  # fmt: skip
@@ -50,7 +55,8 @@ class Command(BaseCommand):
         parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
         add_config_flags(parser, STAGES["ppo"].config, set(STAGES["ppo"].managed))
 
-    def handle(self, *args, project, reward_run, policy, name, foreground, test_ratio, user, site_url, **options):
+    def handle(self, *args, project, reward_run, second_reward_run, policy, name, foreground, test_ratio, user,
+               site_url, **options):  # fmt: skip
         target = project_get(project)
         reward = TrainingRun.objects.filter(pk=reward_run).first()
         if reward is None:
@@ -60,7 +66,8 @@ class Command(BaseCommand):
         try:
             run = policy_run_create(
                 project=target, kind=TrainingRun.Kind.PPO, user=creator(user), name=name, config=config_from(options),
-                policy=policy, reward_run=reward, export_options=export, enqueue=not foreground,
+                policy=policy, reward_run=reward, second_reward_run=second_reward_run, export_options=export,
+                enqueue=not foreground,
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
@@ -73,5 +80,12 @@ class Command(BaseCommand):
             f"  held-out reward {metrics.get('ppo/eval_reward_before')} -> {metrics.get('ppo/eval_reward_after')} "
             f"({metrics.get('ppo/eval_reward_gain_std')} sd); KL {metrics.get('ppo/kl_final')} nats"
         )
+        if metrics.get("ppo/distinct2_ratio") is not None:
+            self.stdout.write(
+                f"  distinct-2 x{metrics['ppo/distinct2_ratio']:.2f}, "
+                f"length x{metrics.get('ppo/length_ratio', 0):.2f}, "
+                f"perplexity under the reference x{metrics.get('ppo/perplexity_ratio', 0):.2f}; best-of-4 from the "
+                f"reference {metrics.get('ppo/best_of_4_reward_gain_std')} sd"
+            )
         for warning in metrics.get("warnings") or []:
             self.stdout.write(self.style.WARNING(f"  WARNING: {warning}"))
