@@ -142,6 +142,14 @@ class RewardModelConfig(TrainingBlock, EpochsBlock, LoraBlock):
         default=None,
         metadata={"help": "Human pairwise agreement on the eval prompts (the ceiling); copied into metrics.json."},
     )
+    boundary_index: bool = field(
+        default=True,
+        metadata={
+            "help": "After training, embed the training prompts with MiniLM-L6 and calibrate an out-of-range "
+            "threshold on the held-out prompts (<output_dir>/boundary/): scoring, PPO and generation then report "
+            "which prompts are unlike the training prompts (docs/training.md, 'The reward model's boundary')."
+        },
+    )
     tiny_vocab_size: int = field(
         default=2000, metadata={"help": "Vocabulary size of the tokenizer trained for base_model='tiny'."}
     )
