@@ -1,6 +1,7 @@
 """The reward model's config (plain Python: the CLI, the worker and tests build it), composed of the shared blocks in
 blocks.py and its own fields."""
 
+import os
 from dataclasses import dataclass, field
 
 from rlhf.training.blocks import (  # noqa: F401 - LaunchBlock and REPORT_TO_CHOICES: imported from here before
@@ -13,6 +14,14 @@ from rlhf.training.blocks import (  # noqa: F401 - LaunchBlock and REPORT_TO_CHO
 )
 
 TRUNCATION_CHOICES = ("left-prompt",)
+
+
+def boundary_index_default() -> bool:
+    """boundary_index's default: on, unless RLHF_BOUNDARY_INDEX=0 (the test suite: loading MiniLM in every small
+    training subprocess would cost seconds each)."""
+    return os.environ.get("RLHF_BOUNDARY_INDEX", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 METHOD_CHOICES = ("finetune", "frozen-head")
 DEBIAS_CHOICES = ("none", "balanced", "residual", "both", "decorrelate")
 
@@ -143,11 +152,13 @@ class RewardModelConfig(TrainingBlock, EpochsBlock, LoraBlock):
         metadata={"help": "Human pairwise agreement on the eval prompts (the ceiling); copied into metrics.json."},
     )
     boundary_index: bool = field(
-        default=True,
+        default_factory=boundary_index_default,
         metadata={
             "help": "After training, embed the training prompts with MiniLM-L6 and calibrate an out-of-range "
             "threshold on the held-out prompts (<output_dir>/boundary/): scoring, PPO and generation then report "
-            "which prompts are unlike the training prompts (docs/training.md, 'The reward model's boundary')."
+            "which prompts are unlike the training prompts (docs/training.md, 'The reward model's boundary'). "
+            "Default: on; the environment variable RLHF_BOUNDARY_INDEX=0 turns the default off (the test suite "
+            "does, to keep its tiny fixtures fast)."
         },
     )
     tiny_vocab_size: int = field(

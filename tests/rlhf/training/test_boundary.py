@@ -118,3 +118,47 @@ def test_prompt_text_keeps_the_user_turns():
     assert boundary.prompt_text(text) == "Bake a cake?\nWith eggs?"
     assert boundary.prompt_text([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]) == "Hi"
     assert boundary.prompt_text("Plain text prompt") == "Plain text prompt"
+
+
+@pytest.mark.slow
+def test_training_a_reward_model_builds_its_index_from_its_training_and_held_out_prompts(
+    tmp_path, pairs_file, eval_file
+):
+    from rlhf.training.config import RewardModelConfig
+    from rlhf.training.reward_model import train_reward_model
+
+    from .conftest import pair_rows
+
+    def cfg(name: str, **extra) -> RewardModelConfig:
+        return RewardModelConfig(train_file=str(pairs_file), eval_file=str(eval_file), base_model="tiny",
+                                 output_dir=str(tmp_path / name), max_length=64, max_steps=1, **extra)  # fmt: skip
+
+    out = train_reward_model(cfg("on", boundary_index=True))
+    info = boundary.index_info(out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    train_topics = {r["prompt"] for r in pair_rows(24, seed=1)}
+    assert info["train_prompts"] == len(train_topics) and info["calibration"] == "held-out prompts"
+    assert info["calibration_prompts"] == len({r["prompt"] for r in pair_rows(10, seed=2)})  # distinct prompts
+    assert set(info["heldout_by_category"]) <= {"qa", "chat"} and info["heldout_by_category"]
+    assert metrics["boundary/threshold"] == info["threshold"] and "eval/accuracy_by_category" in metrics
+    assert boundary.report(out, FOREIGN)["out_of_range_count"] == len(FOREIGN)
+
+    off = train_reward_model(cfg("off", boundary_index=False))
+    assert boundary.index_info(off) is None and "boundary/threshold" not in json.loads(
+        (off / "metrics.json").read_text()
+    )
+
+
+def test_a_failing_index_never_fails_the_trained_model(tmp_path, pairs_file, monkeypatch):
+    from rlhf.training.config import RewardModelConfig
+    from rlhf.training.reward_model import train_reward_model
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no MiniLM here")
+
+    monkeypatch.setattr(boundary, "build_index", broken)
+    cfg = RewardModelConfig(train_file=str(pairs_file), base_model="tiny", output_dir=str(tmp_path / "out"),
+                            max_length=64, max_steps=1, boundary_index=True)  # fmt: skip
+    out = train_reward_model(cfg)
+    assert (out / "config.json").is_file()
+    assert json.loads((out / "metrics.json").read_text())["boundary/error"] == "RuntimeError: no MiniLM here"
