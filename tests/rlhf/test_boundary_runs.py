@@ -39,7 +39,7 @@ FOREIGN = [
     "<script>alert('x')</script> while (true) { fork(); }",
     "import numpy as np; np.linalg.svd(np.random.rand(3, 3))",
     "Erkläre mir bitte die Quantenchromodynamik.",
-    "fn main() { println!(\"hello\"); }",
+    'fn main() { println!("hello"); }',
 ]
 WARNED = "are unlike the reward model's training prompts"
 
@@ -78,7 +78,9 @@ def ppo_body(project: str, reward_run: int, policy: str) -> dict:
 
 
 def test_a_ppo_run_on_mostly_foreign_prompts_is_created_with_a_warning(world):
-    response = api_client(world.admin).post("/api/runs/", ppo_body("code", world.reward.pk, world.policy), format="json")
+    response = api_client(world.admin).post(
+        "/api/runs/", ppo_body("code", world.reward.pk, world.policy), format="json"
+    )
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -144,9 +146,16 @@ def test_scoring_warns_before_it_is_queued_and_the_job_checks_every_prompt(world
 
 
 def test_the_reward_model_page_shows_its_index_and_the_scoring_report(world, client):
-    world.reward.scoring = {"status": "succeeded", "boundary": {
-        **boundary.report(world.reward.output_dir, FOREIGN[4:6] + COOKING[:2], ["code", "code", "cooking", "cooking"]),
-        "accuracy_by_category": world.reward.metrics["eval/accuracy_by_category"], "reward_run": world.reward.pk}}
+    world.reward.scoring = {
+        "status": "succeeded",
+        "boundary": {
+            **boundary.report(
+                world.reward.output_dir, FOREIGN[4:6] + COOKING[:2], ["code", "code", "cooking", "cooking"]
+            ),
+            "accuracy_by_category": world.reward.metrics["eval/accuracy_by_category"],
+            "reward_run": world.reward.pk,
+        },
+    }
     world.reward.save()
     client.force_login(world.admin)
     html = client.get(reverse("rlhf:run-detail", args=[world.reward.pk])).content.decode()
