@@ -3,9 +3,11 @@ API response and on the page, never a refusal), the reports the scoring and gene
 showing the share, the list (escaped) and the reward model's held-out accuracy per category next to it. Real MiniLM
 embeddings, tiny policy and reward models, CPU, offline."""
 
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -180,3 +182,11 @@ def test_generation_records_its_prompts_against_the_policy_runs_reward_model(wor
     report = result.as_dict()["boundary"]
     assert report["n"] == len(FOREIGN) + 1 and report["out_of_range_count"] == len(FOREIGN)
     assert WARNED in report["warning"]
+
+
+def test_the_score_responses_command_warns_and_prints_the_share(world):
+    out, err = StringIO(), StringIO()
+    call_command("score_responses", "--run", str(world.reward.pk), "--project", "code", stdout=out, stderr=err)
+    assert WARNED in err.getvalue()
+    share = len(FOREIGN) / (len(FOREIGN) + 1)
+    assert f"out of the reward model's range: {share:.1%} ({len(FOREIGN)} of {len(FOREIGN) + 1})" in out.getvalue()
