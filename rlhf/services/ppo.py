@@ -16,8 +16,8 @@ from django.db import transaction
 from annotation.exports.options import ExportOptions
 from annotation.models import Project
 from rlhf.models import TrainingRun
-from rlhf.services.boundary import policy_boundary_precheck
-from rlhf.services.common import RUN_CONFIG_INVALID, RUN_CONFIG_UNKNOWN, runs_root, timestamped
+from rlhf.services.boundary import boundary_warnings, policy_boundary_precheck
+from rlhf.services.common import RUN_CONFIG_INVALID, RUN_CONFIG_UNKNOWN, append_log, runs_root, timestamped
 from rlhf.services.inputs import (  # noqa: F401 - re-exported for callers of the former all-in-one module
     DEFAULT_EXPORT,
     best_responses_get,
@@ -124,6 +124,8 @@ def policy_run_create(
     } | ({"boundary": boundary} if boundary else {})  # fmt: skip
     run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), str(run_dir / "model")
     run.log_tail = timestamped("Queued: the worker writes its input files when it takes the run.")
+    for warning in boundary_warnings(boundary):  # shown at the top of the run page while it runs
+        run.log_tail = append_log(run.log_tail, f"WARNING: {warning}")
     run.save()
     if enqueue:
         transaction.on_commit(lambda: training_run_enqueue(run=run))

@@ -126,7 +126,8 @@ def test_the_form_warns_and_the_run_page_shows_the_share_the_escaped_list_and_ac
     html = page.content.decode()
     run = TrainingRun.objects.get(kind="ppo")
     report = run.export["boundary"]
-    assert html.count(WARNED.replace("'", "&#x27;")) >= 2  # the flash message and the report's own warning
+    assert html.count(WARNED.replace("'", "&#x27;")) >= 3  # the flash message, the warnings box, the report's own
+    assert 'id="ppo-warnings"' in html
     assert "The reward model's boundary" in html and 'id="boundary-export"' in html
     assert f"{round(report['share_out_of_range'] * 100)}%" in html
     assert all(escape(item["prompt"]) in html for item in report["out_of_range"]) and report["out_of_range"]
