@@ -2,10 +2,10 @@
 (rlhf/training/boundary.py), with the reward model's held-out accuracy per category next to it.
 
 Checked before a PPO / GRPO run or a scoring job is queued (a warning, never a refusal, when more than half are out
-of range), and recorded by the scoring and generation jobs over all their prompts. Before a run, at most
-`PRECHECK_SAMPLE` prompts that are not literally training prompts of the reward model are embedded (a seeded
-sample), so the check stays a few seconds in a web request; a project's own prompts, checked against a reward model
-trained on them, need no embedding at all.
+of range), and recorded by the scoring and generation jobs over all their prompts. Before a run, a seeded uniform
+sample of at most `PRECHECK_SAMPLE` prompts is checked, so the check stays a few seconds in a web request (the share
+of a 200-prompt sample is within about 7 points of the whole set's, 95% of the time); a project's own prompts,
+checked against a reward model trained on them, need no embedding at all.
 """
 
 import logging
@@ -23,7 +23,7 @@ from rlhf.services.policies import REWARD_KINDS, reward_dir
 
 logger = logging.getLogger(__name__)
 
-PRECHECK_SAMPLE = 200  # prompts embedded at most before a run (in the web request); the jobs check them all
+PRECHECK_SAMPLE = 200  # prompts checked at most before a run (in the web request); the jobs check them all
 
 
 def run_reward_get(run: TrainingRun) -> TrainingRun | None:

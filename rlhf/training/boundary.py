@@ -219,8 +219,8 @@ def report(
     """Which of `prompts` are out of the reward model's range (nearest-neighbour similarity to its training prompts
     below its threshold): {available, n, checked, threshold, share_out_of_range, out_of_range_count, out_of_range:
     [{index, prompt, similarity, category}] (least similar first, at most `limit`), by_category, warning}. With
-    `sample`, at most that many prompts that are not training prompts are embedded (a seeded sample; `checked` says
-    how many prompts the share is over). No index: {available: False, reason, n}."""
+    `sample`, a seeded uniform sample of that many prompts is checked (`checked`, `sampled`: the share is over it);
+    training prompts among them need no embedding. No index: {available: False, reason, n}."""
     info = index_info(rm_dir)
     folder = Path(rm_dir) / INDEX_DIR
     if info is None or not (folder / EMBEDDINGS_FILE).is_file():
@@ -229,15 +229,16 @@ def report(
     threshold = float(info["threshold"])
     texts = [prompt_text(p) for p in prompts]
     known = set(np.load(folder / HASHES_FILE).tolist())
+    chosen = range(len(prompts))
+    if sample is not None and len(prompts) > sample:  # a uniform sample of all prompts keeps the share unbiased
+        chosen = sorted(random.Random(seed).sample(range(len(prompts)), sample))
     sims: dict[int, float] = {}
     unknown = []
-    for i, text in enumerate(texts):
-        if text and _key(text) in known:
+    for i in chosen:
+        if texts[i] and _key(texts[i]) in known:
             sims[i] = 1.0
         else:
             unknown.append(i)
-    if sample is not None and len(unknown) > sample:
-        unknown = sorted(random.Random(seed).sample(unknown, sample))
     if unknown:
         distinct = list(dict.fromkeys(texts[i] for i in unknown))
         nearest = nearest_similarity(embed(distinct), np.load(folder / EMBEDDINGS_FILE))
@@ -250,6 +251,7 @@ def report(
         "available": True,
         "n": len(prompts),
         "checked": len(checked),
+        "sampled": len(checked) < len(prompts),
         "threshold": threshold,
         "calibration": info.get("calibration"),
         "encoder": info.get("encoder"),

@@ -191,3 +191,12 @@ def test_the_score_responses_command_warns_and_prints_the_share(world):
     assert WARNED in err.getvalue()
     share = len(FOREIGN) / (len(FOREIGN) + 1)
     assert f"out of the reward model's range: {share:.1%} ({len(FOREIGN)} of {len(FOREIGN) + 1})" in out.getvalue()
+
+
+def test_before_a_run_a_large_prompt_set_is_checked_on_a_sample(world, monkeypatch):
+    from rlhf.services import boundary as service
+
+    monkeypatch.setattr(service, "PRECHECK_SAMPLE", 3)
+    response = api_client(world.admin).post(f"/api/runs/{world.reward.pk}/score/", {"project": "code"}, format="json")
+    report = response.json()["scoring"]["boundary"]
+    assert (report["n"], report["checked"], report["sampled"]) == (len(FOREIGN) + 1, 3, True)

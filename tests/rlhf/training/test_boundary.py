@@ -86,10 +86,13 @@ def test_a_mostly_in_range_set_gets_no_warning_and_training_prompts_are_found_wi
     assert calls == [[IN_DOMAIN[0], FOREIGN[0]]]  # the two training prompts were matched by their hash
 
 
-def test_sampling_checks_only_that_many_unknown_prompts(rm_dir):
-    result = boundary.report(rm_dir, [hh(COOKING[0])] + FOREIGN, sample=2)
-    assert result["n"] == 5 and result["checked"] == 3  # the training prompt and two sampled foreign ones
-    assert result["out_of_range_count"] == 2
+def test_sampling_checks_a_seeded_uniform_sample_of_that_many_prompts(rm_dir):
+    prompts = [hh(t) for t in COOKING[:4]] + FOREIGN
+    result = boundary.report(rm_dir, prompts, sample=3)
+    assert (result["n"], result["checked"], result["sampled"]) == (8, 3, True)
+    assert result == boundary.report(rm_dir, prompts, sample=3)  # seeded: the same sample every time
+    assert boundary.report(rm_dir, prompts, sample=3, seed=1)["sampled"]
+    assert boundary.report(rm_dir, prompts, sample=8)["sampled"] is False
 
 
 def test_without_held_out_prompts_the_threshold_comes_from_leave_one_out_neighbours(tmp_path):
