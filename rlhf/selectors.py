@@ -145,9 +145,9 @@ def run_boundary_get(*, run: TrainingRun) -> dict:
     it was calibrated), and each boundary report kept on the run (before the run, PPO's, scoring's, generation's),
     with the share and list of out-of-range prompts and, per category, the share out of range next to the reward
     model's held-out accuracy."""
-    index = None
-    if stage_get(run.kind).outputs.get(REWARD_MODEL) is not None and run.output_dir and run.status == "succeeded":
-        index = index_info(stage_get(run.kind).output_dir(run.output_dir, REWARD_MODEL))
+    index, stage = None, stage_get(run.kind)
+    if REWARD_MODEL in stage.outputs and run.output_dir and run.status == run.Status.SUCCEEDED:
+        index = index_info(stage.output_dir(run.output_dir, REWARD_MODEL))
     reports = []
     for field, key, title in BOUNDARY_SOURCES:
         report = (getattr(run, field) or {}).get(key)

@@ -9,7 +9,6 @@ checked against a reward model trained on them, need no embedding at all.
 """
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
@@ -39,10 +38,12 @@ def boundary_check(
     *, reward: TrainingRun, prompts: list[Any], categories: list[Any], sample: int | None = None
 ) -> dict[str, Any]:
     """The boundary report of `prompts` against the reward run's model, with its held-out accuracy by category."""
-    from rlhf.training.boundary import report  # noqa: PLC0415 - torch loads only when prompts must be embedded
+    from rlhf.training.boundary import NO_INDEX, report  # noqa: PLC0415 - torch loads only to embed prompts
 
-    path = reward_dir(reward) if reward.output_dir else Path("-")
-    result = report(path, prompts, categories, sample=sample)
+    if reward.output_dir:
+        result = report(reward_dir(reward), prompts, categories, sample=sample)
+    else:
+        result = {"available": False, "reason": NO_INDEX, "n": len(prompts)}
     return result | {
         "reward_run": reward.pk,
         "accuracy_by_category": (reward.metrics or {}).get("eval/accuracy_by_category") or {},
