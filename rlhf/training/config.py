@@ -1,7 +1,6 @@
 """The reward model's config (plain Python: the CLI, the worker and tests build it), composed of the shared blocks in
 blocks.py and its own fields."""
 
-import os
 from dataclasses import dataclass, field
 
 from rlhf.training.blocks import (  # noqa: F401 - LaunchBlock and REPORT_TO_CHOICES: imported from here before
@@ -14,12 +13,6 @@ from rlhf.training.blocks import (  # noqa: F401 - LaunchBlock and REPORT_TO_CHO
 )
 
 TRUNCATION_CHOICES = ("left-prompt",)
-
-
-def boundary_index_default() -> bool:
-    """boundary_index's default: on, unless RLHF_BOUNDARY_INDEX=0 (the test suite: loading MiniLM in every small
-    training subprocess would cost seconds each)."""
-    return os.environ.get("RLHF_BOUNDARY_INDEX", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 METHOD_CHOICES = ("finetune", "frozen-head")
@@ -152,13 +145,13 @@ class RewardModelConfig(TrainingBlock, EpochsBlock, LoraBlock):
         metadata={"help": "Human pairwise agreement on the eval prompts (the ceiling); copied into metrics.json."},
     )
     boundary_index: bool = field(
-        default_factory=boundary_index_default,
+        default=True,
         metadata={
             "help": "After training, embed the training prompts with MiniLM-L6 and calibrate an out-of-range "
             "threshold on the held-out prompts (<output_dir>/boundary/): scoring, PPO and generation then report "
             "which prompts are unlike the training prompts (docs/training.md, 'The reward model's boundary'). "
-            "Default: on; the environment variable RLHF_BOUNDARY_INDEX=0 turns the default off (the test suite "
-            "does, to keep its tiny fixtures fast)."
+            "The environment variable RLHF_BOUNDARY_INDEX=0 skips it everywhere (the test suite sets it, to keep "
+            "its tiny fixtures fast)."
         },
     )
     tiny_vocab_size: int = field(

@@ -266,7 +266,7 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
         metrics["eval/runtime_s"] = round(time.monotonic() - started, 2)
     elif cfg.human_agreement is not None:
         metrics["eval/human_agreement"] = cfg.human_agreement
-    if cfg.boundary_index:
+    if cfg.boundary_index and os.environ.get("RLHF_BOUNDARY_INDEX", "1").strip().lower() not in ("0", "false"):
         metrics.update(boundary_index_build(out, rows, eval_rows, progress, steps))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "log_history.json").write_text(json.dumps(history, indent=2))

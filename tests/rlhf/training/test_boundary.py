@@ -125,7 +125,7 @@ def test_prompt_text_keeps_the_user_turns():
 
 @pytest.mark.slow
 def test_training_a_reward_model_builds_its_index_from_its_training_and_held_out_prompts(
-    tmp_path, pairs_file, eval_file
+    tmp_path, pairs_file, eval_file, monkeypatch
 ):
     from rlhf.training.config import RewardModelConfig
     from rlhf.training.reward_model import train_reward_model
@@ -136,7 +136,8 @@ def test_training_a_reward_model_builds_its_index_from_its_training_and_held_out
         return RewardModelConfig(train_file=str(pairs_file), eval_file=str(eval_file), base_model="tiny",
                                  output_dir=str(tmp_path / name), max_length=64, max_steps=1, **extra)  # fmt: skip
 
-    out = train_reward_model(cfg("on", boundary_index=True))
+    monkeypatch.setenv("RLHF_BOUNDARY_INDEX", "1")  # the test suite turns it off for every other reward model
+    out = train_reward_model(cfg("on"))
     info = boundary.index_info(out)
     metrics = json.loads((out / "metrics.json").read_text())
     train_topics = {r["prompt"] for r in pair_rows(24, seed=1)}
@@ -146,7 +147,8 @@ def test_training_a_reward_model_builds_its_index_from_its_training_and_held_out
     assert metrics["boundary/threshold"] == info["threshold"] and "eval/accuracy_by_category" in metrics
     assert boundary.report(out, FOREIGN)["out_of_range_count"] == len(FOREIGN)
 
-    off = train_reward_model(cfg("off", boundary_index=False))
+    off = train_reward_model(cfg("off", boundary_index=False))  # the config field turns it off
+
     assert boundary.index_info(off) is None and "boundary/threshold" not in json.loads(
         (off / "metrics.json").read_text()
     )
@@ -160,6 +162,7 @@ def test_a_failing_index_never_fails_the_trained_model(tmp_path, pairs_file, mon
         raise RuntimeError("no MiniLM here")
 
     monkeypatch.setattr(boundary, "build_index", broken)
+    monkeypatch.setenv("RLHF_BOUNDARY_INDEX", "1")
     cfg = RewardModelConfig(train_file=str(pairs_file), base_model="tiny", output_dir=str(tmp_path / "out"),
                             max_length=64, max_steps=1, boundary_index=True)  # fmt: skip
     out = train_reward_model(cfg)
