@@ -142,8 +142,12 @@ def build_index(
     vectors = embed(indexed)
 
     labels = list(heldout_categories) if heldout_categories is not None else [None] * len(heldout_prompts)
-    held = [(prompt_text(p), label) for p, label in zip(heldout_prompts, labels, strict=True)]
-    held = list({_key(text): (text, label) for text, label in reversed(held) if text}.values())[::-1]
+    distinct_held: dict[int, tuple[str, Any]] = {}  # one entry per distinct prompt (a prompt has several pairs)
+    for prompt, label in zip(heldout_prompts, labels, strict=True):
+        text = prompt_text(prompt)
+        if text:
+            distinct_held.setdefault(_key(text), (text, label))
+    held = list(distinct_held.values())
     if held:
         sims, source = nearest_similarity(embed([text for text, _ in held]), vectors), "held-out prompts"
     elif len(indexed) > 1:
