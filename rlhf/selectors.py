@@ -15,7 +15,9 @@ from annotation.models import Membership, Project, Prompt, RankingEntry
 from annotation.selectors import is_admin
 from annotation.services.agreement import rankings_load
 from rlhf.models import ResponseScore, RunMetric, TrainingRun
+from rlhf.training.boundary import index_info
 from rlhf.training.evaluate import CHOSEN_SHORTER_WARNING_BELOW, LENGTH_BALANCED_WARNING_BELOW, length_bias_reasons
+from rlhf.training.registry import REWARD_MODEL, stage_get
 
 NO_SUCH_RUN = "No such training run."
 METRIC_POINTS_MAX = 5000
@@ -126,6 +128,39 @@ def run_no_heldout_reason_get(*, run: TrainingRun) -> str | None:
         prompts = sum((side or {}).get("prompts", 0) for side in splits.values())
         return NO_HELDOUT_NO_PROMPT.format(ratio="the default" if ratio is None else ratio, prompts=prompts)
     return NO_HELDOUT_NO_PAIRS.format(prompts=test_prompts)
+
+
+# --- the reward model's boundary ----------------------------------------------------------------------------------
+
+BOUNDARY_SOURCES = [  # (run field, key, title): where the boundary reports of a run are kept
+    ("export", "boundary", "Before the run: its training prompts against the reward model"),
+    ("metrics", "boundary", "The run's prompts against the reward model"),
+    ("scoring", "boundary", "Scored prompts"),
+    ("generation", "boundary", "Prompts of the generated round"),
+]
+
+
+def run_boundary_get(*, run: TrainingRun) -> dict:
+    """What the run page shows of the reward model's boundary: the index of a reward model (its threshold and how
+    it was calibrated), and each boundary report kept on the run (before the run, PPO's, scoring's, generation's),
+    with the share and list of out-of-range prompts and, per category, the share out of range next to the reward
+    model's held-out accuracy."""
+    index, stage = None, stage_get(run.kind)
+    if REWARD_MODEL in stage.outputs and run.output_dir and run.status == run.Status.SUCCEEDED:
+        index = index_info(stage.output_dir(run.output_dir, REWARD_MODEL))
+    reports = []
+    for field, key, title in BOUNDARY_SOURCES:
+        report = (getattr(run, field) or {}).get(key)
+        if isinstance(report, dict):
+            accuracy = report.get("accuracy_by_category") or {}
+            shares = report.get("by_category") or {}
+            rows = [{"category": name, "prompts": (shares.get(name) or {}).get("prompts"),
+                     "share_out_of_range": (shares.get(name) or {}).get("share_out_of_range"),
+                     "accuracy": (accuracy.get(name) or {}).get("accuracy"),
+                     "pairs": (accuracy.get(name) or {}).get("pairs")}
+                    for name in sorted(set(shares) | set(accuracy))]  # fmt: skip
+            reports.append({"title": title, "source": field, "report": report, "categories": rows})
+    return {"index": index, "reports": reports} if index or reports else {}
 
 
 # --- human agreement ceiling ---------------------------------------------------------------------------------------

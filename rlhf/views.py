@@ -19,6 +19,7 @@ from rlhf.selectors import (
     managed_projects,
     metric_points,
     metric_series,
+    run_boundary_get,
     run_get_for_user,
     run_length_evaluation_get,
     run_no_heldout_reason_get,
@@ -32,6 +33,7 @@ from rlhf.services import (
     training_run_create,
     training_run_sweep_if_running,
 )
+from rlhf.services.boundary import boundary_warnings
 from rlhf.services.policies import POLICY_KINDS, REWARD_KINDS
 from rlhf.services.ppo import finished_runs_get, policy_run_create, ppo_page_get
 from rlhf.training.eta import CHAIN_STAGE_NAMES
@@ -135,6 +137,8 @@ def _run_form_submit(request: HttpRequest, project, form, create, template: str)
                 form.add_error(None, message)
         else:
             messages.success(request, RUN_QUEUED.format(id=run.pk))
+            for warning in boundary_warnings((run.export or {}).get("boundary")):
+                messages.warning(request, warning)
             return redirect("rlhf:run-detail", run_id=run.pk)
     return render(request, template, {"project": project, "form": form})
 
@@ -198,6 +202,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
                "generate_form": GenerateForm(), "comparison_form": ComparisonForm(),
                "comparisons": policy_comparisons_get(project=run.project, run_id=run.pk) if policy and run.project
                else [],
+               "boundary": run_boundary_get(run=run),
                "chain_stages": CHAIN_STAGE_NAMES if run.kind == TrainingRun.Kind.CHAIN else ()}  # fmt: skip
     return render(request, "rlhf/run_detail.html", context)
 
@@ -250,11 +255,13 @@ def run_compare(request: HttpRequest) -> HttpResponse:
 def run_score(request: HttpRequest, run_id: int) -> HttpResponse:
     run = run_get_for_user(user=request.user, run_id=run_id)
     try:
-        scoring_enqueue(run=run, project=run.project)
+        run = scoring_enqueue(run=run, project=run.project)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, SCORING_QUEUED)
+        for warning in boundary_warnings(run.scoring.get("boundary")):
+            messages.warning(request, warning)
     return redirect("rlhf:run-disagreements", run_id=run.pk)
 
 

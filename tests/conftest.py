@@ -5,6 +5,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Reward models trained by the tests skip the boundary index (MiniLM would load in every training subprocess);
+# the tests of the index set RLHF_BOUNDARY_INDEX=1 themselves.
+os.environ.setdefault("RLHF_BOUNDARY_INDEX", "0")
 
 
 @pytest.fixture(autouse=True)

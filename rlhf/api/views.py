@@ -4,7 +4,7 @@ run's project and admins only; a run of a project the caller does not manage is 
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -32,9 +32,26 @@ from rlhf.services import (
     training_run_create,
     training_run_sweep_if_running,
 )
+from rlhf.services.boundary import boundary_warnings
 from rlhf.training.registry import STAGES
 
 RUNS = ["training runs"]
+WARNINGS_HELP = (
+    "Warnings that do not stop the run: e.g. most of its prompts are out of its reward model's range (unlike the "
+    "reward model's training prompts; docs/training.md, 'The reward model's boundary')."
+)
+
+
+class TrainingRunCreatedSerializer(TrainingRunSerializer):
+    warnings = serializers.SerializerMethodField(help_text=WARNINGS_HELP)
+
+    class Meta(TrainingRunSerializer.Meta):
+        fields = [*TrainingRunSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, run: TrainingRun) -> list[str]:
+        return boundary_warnings((run.export or {}).get("boundary"))
 
 
 class RunListApi(BaseApi):
@@ -83,13 +100,15 @@ class RunCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="run_create", tags=RUNS, request=InputSerializer,
-        responses={201: TrainingRunSerializer, **errors(400, 403, 404)},
+        responses={201: TrainingRunCreatedSerializer, **errors(400, 403, 404)},
     )  # fmt: skip
     def post(self, request):
         """Start a run: write its data (export snapshot, prompts, best responses), queue it, return at once (queued).
 
         Reward models by default; SFT, PPO, DPO, GRPO/RLOO and the default chain with `kind`. A PPO reward model on
-        another tokenizer than the policy's is refused here (400) when both are on disk."""
+        another tokenizer than the policy's is refused here (400) when both are on disk. For PPO and GRPO the run's
+        prompts are checked against the reward model's boundary first: `export.boundary` holds the report, and
+        `warnings` says when more than half of them are out of its range (the run is created all the same)."""
         data = RunCreateApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -103,7 +122,7 @@ class RunCreateApi(BaseApi):
             second_reward_run=values["second_reward_run"],
             **common,
         )
-        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(TrainingRunCreatedSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
 class RunDetailApi(BaseApi):
@@ -164,20 +183,24 @@ class RunScoreApi(BaseApi):
     @extend_schema(
         operation_id="run_score", tags=RUNS, request=InputSerializer,
         responses={
-            202: inline_serializer("RunScoreQueued", {"run_id": serializers.IntegerField(),
-                                                       "scoring": serializers.DictField()}),
+            202: inline_serializer("RunScoreQueued", {
+                "run_id": serializers.IntegerField(), "scoring": serializers.DictField(),
+                "warnings": serializers.ListField(child=serializers.CharField(), help_text=WARNINGS_HELP)}),
             **errors(400, 403, 404),
         },
     )  # fmt: skip
     def post(self, request, run_id: int):
-        """Queue scoring every response of a project with the run's reward model (stored per response)."""
+        """Queue scoring every response of a project with the run's reward model (stored per response). The
+        project's prompts are checked against the reward model's boundary first (`scoring.boundary`; `warnings` when
+        more than half are out of range)."""
         run = run_get_for_user(user=request.user, run_id=run_id)
         data = RunScoreApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         slug = data.validated_data.get("project")
         project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
         run = scoring_enqueue(run=run, project=project)
-        return Response({"run_id": run.pk, "scoring": run.scoring}, status=status.HTTP_202_ACCEPTED)
+        body = {"run_id": run.pk, "scoring": run.scoring, "warnings": boundary_warnings(run.scoring.get("boundary"))}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class RunDisagreementsApi(BaseApi):

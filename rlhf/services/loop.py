@@ -20,6 +20,7 @@ from django.utils import timezone
 from annotation.exports.options import ExportOptions
 from annotation.models import MAX_RESPONSES, MIN_RESPONSES, Project, Prompt, Response
 from rlhf.models import TrainingRun
+from rlhf.services.boundary import prompts_boundary_report
 from rlhf.services.common import prompt_input
 from rlhf.services.heartbeat import JobState
 from rlhf.services.inputs import DEFAULT_EXPORT, prompt_split_get
@@ -43,10 +44,11 @@ class GenerationResult:
     generated: int = 0
     copied: int = 0
     prompt_ids: list[int] = field(default_factory=list)
+    boundary: dict[str, Any] | None = None  # the prompts against the policy run's reward model (services/boundary)
 
     def as_dict(self) -> dict[str, Any]:
         return {"round": self.round, "model_name": self.model_name, "prompts": self.prompts,
-                "generated": self.generated, "copied": self.copied}  # fmt: skip
+                "generated": self.generated, "copied": self.copied, "boundary": self.boundary}  # fmt: skip
 
 
 def model_label(model: "TrainingRun | str", path: str) -> str:
@@ -96,7 +98,10 @@ def responses_generate(
     if not lo <= k <= hi:
         raise ValidationError(GEN_K_RANGE.format(lo=lo, hi=hi, max=MAX_RESPONSES))
     texts = _sample(project, prompts, path, k, max_new_tokens, temperature, seed, progress)
-    return _round_write(project, prompts, texts, model_label(model, path), round, include_original, model)
+    result = _round_write(project, prompts, texts, model_label(model, path), round, include_original, model)
+    if isinstance(model, TrainingRun):  # which prompts its reward model could not judge
+        result.boundary = prompts_boundary_report(run=model, prompts=prompts)
+    return result
 
 
 def _sample(project, prompts, path, k, max_new_tokens, temperature, seed, progress) -> list[list[str]]:

@@ -16,7 +16,8 @@ from django.db import transaction
 from annotation.exports.options import ExportOptions
 from annotation.models import Project
 from rlhf.models import TrainingRun
-from rlhf.services.common import RUN_CONFIG_INVALID, RUN_CONFIG_UNKNOWN, runs_root, timestamped
+from rlhf.services.boundary import boundary_warnings, policy_boundary_precheck
+from rlhf.services.common import RUN_CONFIG_INVALID, RUN_CONFIG_UNKNOWN, append_log, runs_root, timestamped
 from rlhf.services.inputs import (  # noqa: F401 - re-exported for callers of the former all-in-one module
     DEFAULT_EXPORT,
     best_responses_get,
@@ -36,7 +37,7 @@ from rlhf.services.policies import (  # noqa: F401 - re-exported
 from rlhf.services.prepare import export_pending, run_inputs_check
 from rlhf.services.queue import training_run_enqueue
 from rlhf.training.ppo_config import DEFAULT as DEFAULT_POLICY
-from rlhf.training.registry import STAGES, Stage, stage_get
+from rlhf.training.registry import PROMPTS, STAGES, Stage, stage_get
 
 Kind = TrainingRun.Kind
 CONFIG_CLASSES = {kind: stage.config for kind, stage in STAGES.items() if kind != Kind.REWARD_MODEL}
@@ -129,6 +130,9 @@ def policy_run_create(
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"Invalid export options: {exc}") from None
     run_inputs_check(stage=stage_get(kind), project=project)
+    boundary = None  # the reward model's boundary on the run's prompts: a warning on the page / in the API, if any
+    if reward is not None and PROMPTS in stage_get(kind).inputs:
+        boundary = policy_boundary_precheck(project=project, reward=reward, options=options)
     run = TrainingRun.objects.create(project=project, kind=kind, name=name, created_by=user, config=resolved)
     run_dir = runs_root() / str(run.pk)
     run.config = resolved | _models(stage_get(kind), run_dir / "model", path, reward)
@@ -138,9 +142,11 @@ def policy_run_create(
     run.export = export_pending(options.as_dict()) | {
         "policy": path, "policy_run": policy_run and policy_run.pk, "reward_run": reward and reward.pk,
         "second_reward_run": second and second.pk,
-    }  # fmt: skip
+    } | ({"boundary": boundary} if boundary else {})  # fmt: skip
     run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), str(run_dir / "model")
     run.log_tail = timestamped("Queued: the worker writes its input files when it takes the run.")
+    for warning in boundary_warnings(boundary):  # shown at the top of the run page while it runs
+        run.log_tail = append_log(run.log_tail, f"WARNING: {warning}")
     run.save()
     if enqueue:
         transaction.on_commit(lambda: training_run_enqueue(run=run))

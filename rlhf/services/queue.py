@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from annotation.models import MAX_RESPONSES, Project
 from rlhf.models import TrainingRun
+from rlhf.services.boundary import scoring_boundary_precheck
 from rlhf.services.common import RUN_NOT_SCORABLE
 from rlhf.services.comparison import comparison_check
 from rlhf.services.loop import GEN_K_RANGE, GEN_NOT_DONE
@@ -28,10 +29,14 @@ def training_run_enqueue(*, run: TrainingRun) -> TrainingRun:
 
 
 def scoring_enqueue(*, run: TrainingRun, project: Project) -> TrainingRun:
-    """Queue a background job scoring the project's responses with the run's model; returns at once."""
+    """Queue a background job scoring the project's responses with the run's model; returns at once. The reward
+    model's boundary on the project's prompts is checked first (`scoring["boundary"]`, with a warning when most are
+    out of range); the job replaces it with the check of every prompt."""
     if run.status != TrainingRun.Status.SUCCEEDED or not run.output_dir:
         raise ValidationError(RUN_NOT_SCORABLE.format(id=run.pk, status=run.status))
-    run.scoring = {"status": "queued", "project": project.slug, "queued_at": timezone.now().isoformat()}
+    boundary = scoring_boundary_precheck(run=run, project=project)
+    run.scoring = {"status": "queued", "project": project.slug, "queued_at": timezone.now().isoformat(),
+                   "boundary": boundary}  # fmt: skip
     run.save(update_fields=["scoring"])
     transaction.on_commit(lambda: response_scores_task.enqueue(run_id=run.pk, project_id=project.pk))
     return run

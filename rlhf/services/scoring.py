@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from annotation.models import Project, Response
 from rlhf.models import ResponseScore, TrainingRun
+from rlhf.services.boundary import prompts_boundary_report, scoring_prompts_get
 from rlhf.services.common import RUN_NOT_SCORABLE, SCORE_CHUNK, prompt_input
 from rlhf.services.heartbeat import JobState
 
@@ -54,6 +55,7 @@ def response_scores_execute(*, run_id: int, project_id: int) -> int:
     job.write()
     try:
         with job.beating():
+            job.write(boundary=prompts_boundary_report(run=run, prompts=scoring_prompts_get(project=project)))
             scored = response_scores_compute(run=run, project=project, progress=lambda d, t: job.write(done=d, total=t))
     except Exception as exc:
         job.write(status="failed", error=f"{type(exc).__name__}: {exc}")

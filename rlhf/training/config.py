@@ -13,6 +13,8 @@ from rlhf.training.blocks import (  # noqa: F401 - LaunchBlock and REPORT_TO_CHO
 )
 
 TRUNCATION_CHOICES = ("left-prompt",)
+
+
 METHOD_CHOICES = ("finetune", "frozen-head")
 DEBIAS_CHOICES = ("none", "balanced", "residual", "both", "decorrelate")
 
@@ -141,6 +143,16 @@ class RewardModelConfig(TrainingBlock, EpochsBlock, LoraBlock):
     human_agreement: float | None = field(
         default=None,
         metadata={"help": "Human pairwise agreement on the eval prompts (the ceiling); copied into metrics.json."},
+    )
+    boundary_index: bool = field(
+        default=True,
+        metadata={
+            "help": "After training, embed the training prompts with MiniLM-L6 and calibrate an out-of-range "
+            "threshold on the held-out prompts (<output_dir>/boundary/): scoring, PPO and generation then report "
+            "which prompts are unlike the training prompts (docs/training.md, 'The reward model's boundary'). "
+            "The environment variable RLHF_BOUNDARY_INDEX=0 skips it everywhere (the test suite sets it, to keep "
+            "its tiny fixtures fast)."
+        },
     )
     tiny_vocab_size: int = field(
         default=2000, metadata={"help": "Vocabulary size of the tokenizer trained for base_model='tiny'."}

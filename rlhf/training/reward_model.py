@@ -266,10 +266,37 @@ def train_reward_model(cfg: RewardModelConfig, progress: ProgressCallback | None
         metrics["eval/runtime_s"] = round(time.monotonic() - started, 2)
     elif cfg.human_agreement is not None:
         metrics["eval/human_agreement"] = cfg.human_agreement
+    if cfg.boundary_index and os.environ.get("RLHF_BOUNDARY_INDEX", "1").strip().lower() not in ("0", "false"):
+        metrics.update(boundary_index_build(out, rows, eval_rows, progress, steps))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "log_history.json").write_text(json.dumps(history, indent=2))
     emit(progress, ProgressEvent(steps, steps, _scalars(metrics), _summary(metrics, out), stage="done"))
     return out
+
+
+def boundary_index_build(
+    out: Path, rows: list[dict], eval_rows: list[dict] | None, progress: ProgressCallback | None, steps: int
+) -> dict[str, Any]:
+    """The reward model's boundary index (boundary.py) from its training and held-out prompts; its figures as
+    metrics. A failure (say, the MiniLM package missing) is logged and recorded, never fails the trained model."""
+    from rlhf.training.boundary import build_index
+    from rlhf.training.data import row_meta
+
+    emit(progress, ProgressEvent(steps, steps, message="indexing the training prompts (boundary)", stage="eval"))
+    heldout = eval_rows or []
+    try:
+        info = build_index(
+            out, [r["prompt"] for r in rows], [r["prompt"] for r in heldout], [row_meta(r, "category") for r in heldout]
+        )
+    except Exception as exc:  # noqa: BLE001 - the model is trained and saved; the index is an extra
+        logger.warning("boundary index not built: %s", exc)
+        return {"boundary/error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "boundary/threshold": info["threshold"],
+        "boundary/train_prompts": info["train_prompts"],
+        "boundary/calibration_prompts": info["calibration_prompts"],
+        "boundary/build_s": info["build_s"],
+    }
 
 
 def _finetune(

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from rlhf.management.commands._training_cli import project_get
+from rlhf.services.boundary import boundary_warnings
 from rlhf.services.loop import PROMPT_SCOPES, responses_generate
 from rlhf.services.policies import RUN_REF, policy_resolve
 
@@ -69,3 +70,5 @@ class Command(BaseCommand):
             f"Round {result.round} of '{target.slug}': {result.prompts} prompts, {result.generated} new responses "
             f"from {result.model_name}" + (f", {result.copied} earlier responses alongside." if result.copied else ".")
         ))  # fmt: skip
+        for warning in boundary_warnings(result.boundary):  # most prompts out of the policy's reward model's range
+            self.stderr.write(self.style.WARNING(f"WARNING: {warning}"))

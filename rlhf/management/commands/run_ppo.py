@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from rlhf.management.commands._training_cli import add_config_flags, config_from, creator, project_get, queue_or_train
 from rlhf.models import TrainingRun
+from rlhf.services.boundary import boundary_warnings
 from rlhf.services.ppo import policy_run_create
 from rlhf.training.registry import STAGES
 
@@ -71,6 +72,8 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
+        for warning in boundary_warnings(run.export.get("boundary")):  # most prompts out of the reward model's range
+            self.stderr.write(self.style.WARNING(f"WARNING: {warning}"))
         run = queue_or_train(self, run, counts=PROMPTS, site_url=site_url, foreground=foreground)
         if run is None:
             return

@@ -11,6 +11,7 @@ from annotation.models import Project
 from rlhf.models import TrainingRun
 from rlhf.selectors import disagreements_get
 from rlhf.services import response_scores_compute
+from rlhf.services.boundary import boundary_warnings, prompts_boundary_report, scoring_prompts_get
 
 EXAMPLES = """
 examples:
@@ -43,6 +44,9 @@ class Command(BaseCommand):
         target = Project.objects.filter(slug=project).first() if project else training_run.project
         if target is None:
             raise CommandError(f"No project {project!r}." if project else "The run has no project: pass --project.")
+        boundary = prompts_boundary_report(run=training_run, prompts=scoring_prompts_get(project=target))
+        for warning in boundary_warnings(boundary):  # most prompts out of the reward model's range
+            self.stderr.write(self.style.WARNING(f"WARNING: {warning}"))
         from tqdm import tqdm
 
         bar = tqdm(total=0, unit="response", desc=f"scoring with run {run}", file=self.stderr._out)
@@ -61,6 +65,11 @@ class Command(BaseCommand):
         report = disagreements_get(run=training_run, project=target, limit=0)
         rate = report["disagreement_rate"]
         self.stdout.write(self.style.SUCCESS(f"Scored {scored} responses of '{target.slug}' with run {run}."))
+        if boundary and boundary.get("available"):
+            self.stdout.write(
+                f"  prompts out of the reward model's range: {boundary['share_out_of_range']:.1%} "
+                f"({boundary['out_of_range_count']} of {boundary['checked']})"
+            )
         self.stdout.write(
             f"  pairwise disagreement with the labelers' majority: {'—' if rate is None else f'{rate:.3f}'} "
             f"over {report['pairs_compared']} pairs; see {reverse('rlhf:run-disagreements', args=[run])}"
