@@ -579,6 +579,10 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     emit(progress, ProgressEvent(0, n_batches, {"ppo/train_prompts": len(train_ids)}, message, "setup"))
 
     watch = Watch(progress, cfg.kl_warning_threshold, cfg.entropy_collapse_ratio, cfg.hacking_warning_gap)
+    boundary = prompt_boundary(cfg, train_prompts, eval_prompts)
+    if boundary.get("warning"):
+        watch.warnings.append(boundary["warning"])
+        emit(progress, ProgressEvent(0, n_batches, message=f"WARNING: {boundary['warning']}", stage="setup"))
     bridge = trainer_progress(watch, PPO_LOG_KEYS, "ppo")
     monitor_ids = eval_ids[: cfg.monitor_prompts]
     monitor = monitor_callback(cfg, out, tokenizer, monitor_ids)
@@ -633,6 +637,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     metrics |= cost_metrics(before_eval, after_eval, second_scores if second is not None else None)
     metrics |= best_of_n_metrics(before[1], k_ref, {"second": reference.second_values} if second else {})
     metrics["ppo/eval_runtime_s"] = round(eval_s, 3)
+    metrics["boundary"] = boundary
     for warning in cost_warnings(
         before_eval, after_eval, drop=cfg.diversity_warning_drop, length_sd=cfg.length_warning_sd
     ) + _final_gap_warning(cfg, metrics):
@@ -644,6 +649,23 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     done = {**metrics, "ppo/samples": samples, "ppo/warnings": float(len(watch.warnings))}
     emit(progress, ProgressEvent(steps, steps, done, _summary(metrics, watch.warnings, out), "done"))
     return out
+
+
+BOUNDARY_SAMPLE = 500  # training prompts checked against the reward model's range (a seeded uniform sample)
+
+
+def prompt_boundary(cfg: PPORunConfig, train_prompts: list, eval_prompts: list) -> dict[str, Any]:
+    """Which of PPO's training prompts are unlike the reward model's training prompts (rlhf/training/boundary.py):
+    the report of a sample of them, with the held-out prompts' share beside it. Never fails the run."""
+    from rlhf.training.boundary import report
+
+    try:
+        result = report(cfg.reward_model, train_prompts, sample=BOUNDARY_SAMPLE, seed=cfg.seed)
+        if result.get("available") and eval_prompts:
+            result["held_out_share_out_of_range"] = report(cfg.reward_model, eval_prompts)["share_out_of_range"]
+        return result
+    except Exception as exc:  # noqa: BLE001 - a report about the prompts must not stop the training
+        return {"available": False, "reason": f"boundary check failed: {exc}"}
 
 
 def _monitor_every(cfg: PPORunConfig, n_batches: int) -> int:
