@@ -12,7 +12,15 @@ from rlhf.training.cli import parse_config
 from rlhf.training.registry import POLICY, REWARD_MODEL, STAGES, kinds_with, stage_get
 
 BEFORE = json.loads((Path(__file__).parent / "data" / "configs_before_blocks.json").read_text())
-ADDED_SINCE = {"reward_model": {"boundary_index": True}}  # fields added after the blocks (with their defaults)
+# Fields added (or defaults changed) after the blocks, with their defaults now: PPO's costs of RL, second opinion,
+# best-of-n and monitor (issue #11; eval_samples_per_prompt went from 1 to 4 so that self-similarity has pairs).
+ADDED_SINCE = {
+    "reward_model": {"boundary_index": True},
+    "ppo": {"best_of_n": 16, "second_reward_model": None, "monitor_every": 0, "monitor_prompts": 4,
+            "diversity_warning_drop": 0.2, "length_warning_sd": 1.0, "hacking_warning_gap": 1.0,
+            "lora_top_layers": 0, "value_top_layers": 0, "eval_samples_per_prompt": 4},
+    "chain": {"ppo_best_of_n": 4},
+}  # fmt: skip
 
 
 def test_the_registry_has_exactly_the_run_kinds_of_the_model():
