@@ -70,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--response-length", type=int, default=40, help="Maximum new tokens per response.")
     add("--max-prompt-tokens", type=int, default=64, help="Only prompts this short (rendered), train and held out.")
     add("--lr", type=float, default=1e-4, help="Learning rate (LoRA adapters and the value model's top layers).")
+    add("--lr-schedule", default="linear", help="Learning-rate schedule: linear (decays to 0) or constant.")
     add("--lora-r", type=int, default=16, help="LoRA rank.")
     add("--lora-top-layers", type=int, default=8, help="LoRA on the policy's top N of 30 decoder layers.")
     add("--value-top-layers", type=int, default=4, help="Value model: train its top N decoder layers and head.")
@@ -150,6 +151,7 @@ def ppo_config(args: argparse.Namespace, files: dict[str, Path], rm: Path, rm2: 
         response_length=args.response_length,
         max_prompt_length=args.max_prompt_tokens,
         learning_rate=args.lr,
+        lr_scheduler_type=args.lr_schedule,
         use_lora=True,
         lora_r=args.lora_r,
         lora_alpha=2 * args.lora_r,

@@ -471,6 +471,7 @@ def trl_ppo_config(cfg: PPORunConfig, out: Path) -> Any:
         stop_token="eos" if cfg.stop_token == "eos" else None,
         missing_eos_penalty=cfg.missing_eos_penalty,
         learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type,
         seed=cfg.seed,
         logging_steps=cfg.logging_steps,
         num_sample_generations=0,  # our own before/after samples replace TRL's printed tables

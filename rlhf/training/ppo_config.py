@@ -80,6 +80,9 @@ class SFTRunConfig(TrainingBlock, EpochsBlock, LoraBlock):
             raise ValueError("max_prompt_length must be smaller than max_length.")
 
 
+LR_SCHEDULES = ("linear", "constant", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+
+
 @dataclass
 class PPORunConfig(TrainingBlock, LoraBlock):
     learning_rate: float = stage_field(
@@ -198,6 +201,13 @@ class PPORunConfig(TrainingBlock, LoraBlock):
             "self-similarity needs at least 2)."
         },
     )
+    lr_scheduler_type: str = field(
+        default="linear",
+        metadata={
+            "help": "Learning-rate schedule over the PPO batches (transformers' names: linear = decay to 0, "
+            "constant, cosine). A short run on a CPU moves further with constant."
+        },
+    )
     best_of_n: int = field(
         default=16,
         metadata={
@@ -264,6 +274,9 @@ class PPORunConfig(TrainingBlock, LoraBlock):
             raise ValueError(f"kl_horizon must be at least 1 episode, not {self.kl_horizon!r}.")
         if self.best_of_n < 0 or self.eval_samples_per_prompt < 1:
             raise ValueError("best_of_n must be >= 0 and eval_samples_per_prompt >= 1.")
+        if self.lr_scheduler_type not in LR_SCHEDULES:
+            choices = ", ".join(LR_SCHEDULES)
+            raise ValueError(f"lr_scheduler_type must be one of {choices}, not {self.lr_scheduler_type!r}.")
         if self.monitor_prompts < 1:
             raise ValueError(f"monitor_prompts must be at least 1, not {self.monitor_prompts!r}.")
         rollout = self.per_device_train_batch_size * self.gradient_accumulation_steps

@@ -229,6 +229,8 @@ def test_adaptive_kl_coef_moves_towards_the_target_by_at_most_20_percent_of_the_
         PPORunConfig(kl_target=0)
     with pytest.raises(ValueError, match="kl_horizon"):
         PPORunConfig(kl_horizon=0)
+    with pytest.raises(ValueError, match="lr_scheduler_type"):
+        PPORunConfig(lr_scheduler_type="sometimes")
 
 
 def test_ppo_config_rejects_a_rollout_batch_that_mini_batches_do_not_divide():
