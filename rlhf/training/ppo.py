@@ -598,8 +598,14 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     eval_started = time.monotonic()
     k_ref = max(cfg.best_of_n, cfg.eval_samples_per_prompt)
     before = sample_and_score(cfg, policy, trainer.reward_model, tokenizer, eval_ids, k_ref)
-    before_eval = evaluate_samples(cfg, before, k_ref, eval_ids, policy, tokenizer, second, embed)
-    reference = Reference({"score": before[2], "reward": before[1], "second": before_eval.pop("second_scores")})
+    repeated = [ids for ids in eval_ids for _ in range(k_ref)]
+    second_all = score_responses(second, repeated, before[3], tokenizer.pad_token_id) if second and before[0] else []
+    # distinct-n depends on how much text it counts: the reference's side of the cost metrics is the same number of
+    # samples per prompt as the policy's (its first eval_samples_per_prompt); best-of-n uses all k_ref
+    k = cfg.eval_samples_per_prompt
+    before_eval = evaluate_samples(cfg, first_per_prompt(before, k_ref, k), k, eval_ids, policy, tokenizer, None, embed)
+    before_eval.pop("second_scores")
+    reference = Reference({"score": before[2], "reward": before[1], "second": second_all})
     monitor.trainer, monitor.reward, monitor.second, monitor.reference = (
         trainer,
         trainer.reward_model,
@@ -667,6 +673,12 @@ def prompt_boundary(cfg: PPORunConfig, train_prompts: list, eval_prompts: list) 
         return result
     except Exception as exc:  # noqa: BLE001 - a report about the prompts must not stop the training
         return {"available": False, "reason": f"boundary check failed: {exc}"}
+
+
+def first_per_prompt(samples: tuple, per_prompt: int, k: int) -> tuple:
+    """The first `k` of each prompt's `per_prompt` samples (every list of the tuple alike)."""
+    keep = [i for i in range(len(samples[0])) if i % per_prompt < k]
+    return tuple([values[i] for i in keep] for values in samples)
 
 
 def _monitor_every(cfg: PPORunConfig, n_batches: int) -> int:

@@ -173,6 +173,13 @@ def test_sample_metrics_give_the_reward_gain_in_standard_deviations_of_the_refer
     assert metrics["ppo/eval_reward_gain_std"] == 2.0
 
 
+def test_first_per_prompt_keeps_the_first_k_samples_of_each_prompt():
+    from rlhf.training.ppo import first_per_prompt
+
+    texts = ["a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"]
+    assert first_per_prompt((texts, list(range(8))), 4, 2) == (["a1", "a2", "b1", "b2"], [0, 1, 4, 5])
+
+
 def test_best_of_n_keeps_the_highest_reward_sample_of_each_group_and_scores_the_picks_with_every_scorer():
     # one prompt, 8 samples: groups of 4 -> picks 3 (reward 4) and 4 (reward 8); best of 8 -> 4
     rewards = [1.0, 2.0, 3.0, 4.0, 8.0, 0.0, 0.0, 0.0]
