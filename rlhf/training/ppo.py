@@ -357,10 +357,12 @@ class Watch:
 class Reference:
     """The reference's held-out samples at the start: each scorer's mean and std (the unit of every gain)."""
 
-    def __init__(self, scores: dict[str, list[float]]) -> None:
+    def __init__(self, scores: dict[str, list[float]], n_first: int | None = None) -> None:
+        """`n_first`: the means are over the first n_first samples only (the monitor's prompts: a gain compares the
+        same prompts), the stds over all of them (the same unit as the final figures)."""
         import numpy as np
 
-        self.mean = {name: float(np.mean(v)) for name, v in scores.items() if v}
+        self.mean = {name: float(np.mean(v[:n_first] if n_first else v)) for name, v in scores.items() if v}
         self.std = {name: float(np.std(v)) or 1.0 for name, v in scores.items() if v}
         self.second_values = list(scores.get("second") or [])
 
@@ -606,12 +608,9 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     before_eval = evaluate_samples(cfg, first_per_prompt(before, k_ref, k), k, eval_ids, policy, tokenizer, None, embed)
     before_eval.pop("second_scores")
     reference = Reference({"score": before[2], "reward": before[1], "second": second_all})
-    monitor.trainer, monitor.reward, monitor.second, monitor.reference = (
-        trainer,
-        trainer.reward_model,
-        second,
-        reference,
-    )
+    monitor.trainer, monitor.reward, monitor.second = trainer, trainer.reward_model, second
+    # the monitor's prompts are the first held-out ones: its gains are against their own reference samples
+    monitor.reference = Reference({"score": before[2], "second": second_all}, n_first=len(monitor_ids) * k_ref)
     monitor.rows = monitor_rows(eval_prompts, before, k_ref, len(monitor_ids), second_scores=reference)
     monitor.every = _monitor_every(cfg, n_batches)
     eval_s = time.monotonic() - eval_started

@@ -173,6 +173,16 @@ def test_sample_metrics_give_the_reward_gain_in_standard_deviations_of_the_refer
     assert metrics["ppo/eval_reward_gain_std"] == 2.0
 
 
+def test_the_monitors_reference_means_are_over_its_own_prompts_and_its_unit_the_std_of_all():
+    from rlhf.training.ppo import Reference
+
+    all_scores = [0.0, 0.0, 4.0, 4.0]  # monitor prompt: the first two samples; another prompt scores higher
+    reference = Reference({"score": all_scores}, n_first=2)
+    assert reference.mean["score"] == 0.0 and reference.std["score"] == 2.0
+    assert reference.gain("score", [1.0, 1.0]) == 0.5  # vs the same prompt's reference, not the mean of all (2.0)
+    assert Reference({"score": all_scores}).gain("score", [1.0, 1.0]) == -0.5
+
+
 def test_first_per_prompt_keeps_the_first_k_samples_of_each_prompt():
     from rlhf.training.ppo import first_per_prompt
 
