@@ -7,7 +7,7 @@ Generalisation and Diversity") and to win reward by rambling when the reward mod
 - distinct-1 / distinct-2 (Li et al. 2016): distinct word uni-/bigrams over all samples / all uni-/bigrams, on
   lower-cased whitespace words;
 - self-similarity: for each prompt, the mean cosine similarity of its samples' sentence embeddings (the bundled
-  MiniLM-L6, mean pooled, as all-MiniLM-L6-v2 is meant to be used), averaged over prompts (1 = the same answer
+  MiniLM-L6 through `boundary.embed`, the reward-model boundary's encoder), averaged over prompts (1 = the same answer
   every time);
 - mean length in tokens of the policy's tokenizer;
 - perplexity of the samples under the reference model: exp of the mean negative log-likelihood per response token,
@@ -15,11 +15,11 @@ Generalisation and Diversity") and to win reward by rambling when the reward mod
   likely).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import Any
 
-MINILM_MAX_TOKENS = 128
+Embed = Callable[[Sequence[str]], Any]  # texts -> L2-normalised vectors: rlhf.training.boundary.embed (MiniLM-L6)
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
@@ -31,46 +31,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-class Embedder:
-    """Sentence embeddings from the bundled MiniLM-L6 (or any BERT-like folder): mean pooling over the tokens,
-    L2-normalised, so a dot product is the cosine similarity. Loaded once, on first use."""
-
-    def __init__(self, path: str | None = None) -> None:
-        self.path, self._model, self._tokenizer = path, None, None
-
-    def _load(self) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        from rlhf.training.defaults import minilm_path
-
-        path = self.path or str(minilm_path())
-        self._tokenizer = AutoTokenizer.from_pretrained(path)
-        self._model = AutoModel.from_pretrained(path).eval()
-
-    def __call__(self, texts: Sequence[str], batch_size: int = 32) -> Any:
-        import numpy as np
-        import torch
-
-        if self._model is None:
-            self._load()
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                batch = self._tokenizer(
-                    [t or " " for t in texts[start : start + batch_size]],
-                    padding=True,
-                    truncation=True,
-                    max_length=MINILM_MAX_TOKENS,
-                    return_tensors="pt",
-                )
-                hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
-
-
-def self_similarity(groups: Sequence[Sequence[str]], embed: Embedder) -> float | None:
+def self_similarity(groups: Sequence[Sequence[str]], embed: Embed) -> float | None:
     """Mean over prompts (with at least 2 samples) of the mean pairwise cosine similarity of their samples."""
     import numpy as np
 
@@ -123,7 +84,7 @@ def sample_set_metrics(
     texts: Sequence[str],
     lengths: Sequence[int],
     per_prompt: int,
-    embed: Embedder | None,
+    embed: Embed | None,
 ) -> dict[str, float | None]:
     """distinct-1/2, self-similarity (samples grouped `per_prompt` in order) and mean length of one set of samples."""
     import numpy as np

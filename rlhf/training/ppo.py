@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlhf.training.diversity import Embedder, cost_warnings, perplexity, sample_set_metrics
+from rlhf.training.diversity import cost_warnings, perplexity, sample_set_metrics
 from rlhf.training.generation import encode_prompts, read_prompts, sample_ids, split_held_out
 from rlhf.training.ppo_config import PPORunConfig
 from rlhf.training.progress import ProgressCallback, ProgressEvent, emit
@@ -594,7 +594,6 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     known = [*zip(train_ids, train_prompts, strict=True), *zip(eval_ids, eval_prompts, strict=True)]
     trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, callbacks, known)
     second = reward_scorer(cfg.second_reward_model, tokenizer, known) if cfg.second_reward_model else None
-    embed = Embedder()
 
     emit(progress, ProgressEvent(0, n_batches, message=f"sampling {len(eval_ids)} held-out prompts", stage="eval"))
     eval_started = time.monotonic()
@@ -605,7 +604,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     # distinct-n depends on how much text it counts: the reference's side of the cost metrics is the same number of
     # samples per prompt as the policy's (its first eval_samples_per_prompt); best-of-n uses all k_ref
     k = cfg.eval_samples_per_prompt
-    before_eval = evaluate_samples(cfg, first_per_prompt(before, k_ref, k), k, eval_ids, policy, tokenizer, None, embed)
+    before_eval = evaluate_samples(cfg, first_per_prompt(before, k_ref, k), k, eval_ids, policy, tokenizer, None)
     before_eval.pop("second_scores")
     reference = Reference({"score": before[2], "reward": before[1], "second": second_all})
     monitor.trainer, monitor.reward, monitor.second = trainer, trainer.reward_model, second
@@ -627,7 +626,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     after = sample_and_score(cfg, trained, trainer.reward_model, tokenizer, eval_ids)
     with _reference_of(trainer, trained) as reference_model:
         after_eval = evaluate_samples(
-            cfg, after, cfg.eval_samples_per_prompt, eval_ids, reference_model, tokenizer, second, embed
+            cfg, after, cfg.eval_samples_per_prompt, eval_ids, reference_model, tokenizer, second
         )
     eval_s += time.monotonic() - eval_started
     second_scores = (reference.second_values, after_eval.pop("second_scores"))
@@ -724,10 +723,11 @@ def evaluate_samples(
     reference_model: Any,
     tokenizer: Any,
     second: Any,
-    embed: "Embedder",
 ) -> dict[str, Any]:
     """Diversity, length and perplexity under the reference of one set of samples, and the second reward model's
-    scores of them (`second_scores`, [] without one)."""
+    scores of them (`second_scores`, [] without one). Self-similarity embeds with the boundary's MiniLM encoder."""
+    from rlhf.training.boundary import embed
+
     texts, _, _, responses = samples
     repeated = [ids for ids in prompt_ids for _ in range(per_prompt)]
     lengths = [len(r) for r in responses]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from rlhf.training.diversity import Embedder, cost_warnings, distinct_n, perplexity, sample_set_metrics, self_similarity
+from rlhf.training.boundary import embed as minilm_embed
+from rlhf.training.diversity import cost_warnings, distinct_n, perplexity, sample_set_metrics, self_similarity
 from tests.rlhf.training.causal_models import demo_rows, save_tiny_policy_and_reward_model
 
 
@@ -15,7 +16,7 @@ def test_distinct_n_counts_distinct_word_ngrams_over_all_texts():
 
 @pytest.fixture(scope="module")
 def embed():
-    return Embedder()
+    return minilm_embed
 
 
 def test_self_similarity_is_one_for_identical_samples_and_lower_for_different_ones(embed):
