@@ -143,40 +143,35 @@ def _run_form_submit(request: HttpRequest, project, form, create, template: str)
     return render(request, template, {"project": project, "form": form})
 
 
-@login_required
-@require_POST
-def run_generate(request: HttpRequest, run_id: int) -> HttpResponse:
-    """Queue sampling this policy's responses into a new labeling round of the run's project."""
+def _queue_from_form(request: HttpRequest, run_id: int, form_class: type, enqueue, queued: str) -> HttpResponse:
+    """The run page's queue-a-job forms (generation, comparison): validate, enqueue for the run's project, say what
+    happened, back to the run page."""
     run = run_get_for_user(user=request.user, run_id=run_id)
-    form = GenerateForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
         return redirect("rlhf:run-detail", run_id=run.pk)
     try:
-        generation_enqueue(run=run, project=run.project, **form.cleaned_data)
+        enqueue(run=run, project=run.project, **form.cleaned_data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, GENERATION_QUEUED.format(k=form.cleaned_data["k"], slug=run.project.slug))
+        messages.success(request, queued.format(k=form.cleaned_data["k"], slug=run.project.slug))
     return redirect("rlhf:run-detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_generate(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Queue sampling this policy's responses into a new labeling round of the run's project."""
+    return _queue_from_form(request, run_id, GenerateForm, generation_enqueue, GENERATION_QUEUED)
 
 
 @login_required
 @require_POST
 def run_comparison_create(request: HttpRequest, run_id: int) -> HttpResponse:
     """Queue a blind comparison batch of this policy against its reference in the run's project."""
-    run = run_get_for_user(user=request.user, run_id=run_id)
-    form = ComparisonForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
-        return redirect("rlhf:run-detail", run_id=run.pk)
-    try:
-        comparison_enqueue(run=run, project=run.project, **form.cleaned_data)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, COMPARISON_QUEUED.format(k=form.cleaned_data["k"], slug=run.project.slug))
-    return redirect("rlhf:run-detail", run_id=run.pk)
+    return _queue_from_form(request, run_id, ComparisonForm, comparison_enqueue, COMPARISON_QUEUED)
 
 
 @login_required
