@@ -364,7 +364,6 @@ class Reference:
 
         self.mean = {name: float(np.mean(v[:n_first] if n_first else v)) for name, v in scores.items() if v}
         self.std = {name: float(np.std(v)) or 1.0 for name, v in scores.items() if v}
-        self.second_values = list(scores.get("second") or [])
 
     def gain(self, name: str, values: list[float]) -> float | None:
         if name not in self.mean or not values:
@@ -606,11 +605,10 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     k = cfg.eval_samples_per_prompt
     before_eval = evaluate_samples(cfg, first_per_prompt(before, k_ref, k), k, eval_ids, policy, tokenizer, None)
     before_eval.pop("second_scores")
-    reference = Reference({"score": before[2], "reward": before[1], "second": second_all})
     monitor.trainer, monitor.reward, monitor.second = trainer, trainer.reward_model, second
     # the monitor's prompts are the first held-out ones: its gains are against their own reference samples
     monitor.reference = Reference({"score": before[2], "second": second_all}, n_first=len(monitor_ids) * k_ref)
-    monitor.rows = monitor_rows(eval_prompts, before, k_ref, len(monitor_ids), second_scores=reference)
+    monitor.rows = monitor_rows(eval_prompts, before, k_ref, len(monitor_ids), second_all)
     monitor.every = _monitor_every(cfg, n_batches)
     eval_s = time.monotonic() - eval_started
 
@@ -629,7 +627,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
             cfg, after, cfg.eval_samples_per_prompt, eval_ids, reference_model, tokenizer, second
         )
     eval_s += time.monotonic() - eval_started
-    second_scores = (reference.second_values, after_eval.pop("second_scores"))
+    second_scores = (second_all, after_eval.pop("second_scores"))
     samples = side_by_side(eval_prompts, before, after, second_scores if second is not None else None)
 
     emit(progress, ProgressEvent(steps, steps, message=f"saving to {out}", stage="save"))
@@ -640,7 +638,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     tokenizer.save_pretrained(out)
     metrics = _final_metrics(cfg, bridge.history, before, after, steps, train_s, time.monotonic() - started)
     metrics |= cost_metrics(before_eval, after_eval, second_scores if second is not None else None)
-    metrics |= best_of_n_metrics(before[1], k_ref, {"second": reference.second_values} if second else {})
+    metrics |= best_of_n_metrics(before[1], k_ref, {"second": second_all} if second else {})
     metrics["ppo/eval_runtime_s"] = round(eval_s, 3)
     metrics["boundary"] = boundary
     for warning in cost_warnings(
@@ -685,14 +683,14 @@ def _monitor_every(cfg: PPORunConfig, n_batches: int) -> int:
     return cfg.monitor_every or max(1, math.ceil(n_batches / 8))
 
 
-def monitor_rows(prompts: list, before: tuple, k_ref: int, n_prompts: int, second_scores: "Reference") -> list[dict]:
+def monitor_rows(prompts: list, before: tuple, k_ref: int, n_prompts: int, second: list[float]) -> list[dict]:
     """The reference's first two samples of each monitor prompt, as the live table's left side."""
     rows = []
     for p in range(n_prompts):
         for j in range(p * k_ref, p * k_ref + min(2, k_ref)):
             row = {"prompt": prompts[p], "before": before[0][j], "before_reward": round(before[2][j], 4)}
-            if second_scores.second_values:
-                row["before_second"] = round(second_scores.second_values[j], 4)
+            if second:
+                row["before_second"] = round(second[j], 4)
             rows.append(row)
     return rows
 
