@@ -217,9 +217,14 @@ class ImportHygiene:
         if record.content_hash in self.known_hashes:
             return  # an exact duplicate of a prompt already in the project: skipped when written, as before
         author = _author(record.metadata)
+        # A pairwise line is a judgment already made, not a prompt waiting for labels: preference datasets hold
+        # several judgments of one prompt and conversations that continue each other (HH-RLHF's train file has 7
+        # such lines in 3,843), so the near-duplicate check, which guards labeling effort, does not refuse them.
+        # Personal information, the cap and evaluation-set contamination are checked as for every line.
+        judged = record.chosen_index is not None
         decision = hygiene.check_prompt(
             record.text, messages=record.messages, policy=self.policy, author=author and f"Author '{author}'",
-            author_count=self.per_author[author], existing=self.existing, evals=self.evals,
+            author_count=self.per_author[author], existing=None if judged else self.existing, evals=self.evals,
         )  # fmt: skip
         if not decision.accepted and decision.redacted and self._known(record, decision):
             decision.accepted = True  # the redacted prompt is already in the project: an exact duplicate, skipped

@@ -249,6 +249,22 @@ def test_import_near_duplicates_within_the_file_and_the_cap_per_author(project):
     assert any(w.startswith("line 4: refused (cap): Author 'ann' already has 1 prompts") for w in result.warnings)
 
 
+def test_pairwise_judgments_of_one_prompt_and_continued_conversations_are_not_near_duplicates(project):
+    # HH-RLHF style: two judgments of the same prompt, and a conversation continued by one more turn.
+    turn = "\n\nHuman: " + FRIDGE + "?\n\nAssistant:"
+    longer = turn + " It pumps heat out.\n\nHuman: Why is the back warm?\n\nAssistant:"
+    pairs = [(turn, "Heat moves out.", "No idea."), (turn, "A compressor pumps heat.", "Magic.")]
+    pairs.append((longer, "Yes.", "No."))
+    data = b"".join(orjson.dumps({"prompt": p, "chosen": c, "rejected": r}) + b"\n" for p, c, r in pairs)
+
+    result = prompts_import(project=project, data=data, filename="hh.jsonl")
+
+    assert (result.prompts_created, result.prompts_refused) == (3, 0)
+    # ...while a prompt to be labeled that repeats them is still refused as a near duplicate.
+    with pytest.raises(ImportFailed, match="near_duplicate"):
+        prompts_import(project=project, data=_jsonl(turn), filename="p.jsonl")
+
+
 # --- export -------------------------------------------------------------------------------------------------------
 
 
