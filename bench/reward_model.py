@@ -54,12 +54,16 @@ DEFAULTS = {
     "freeze_layers": 3,
     "trunk_layers": 0,
     "head_l2": 1.0,
+    "odin_length_weight": 1.0,
 }
 # --select's candidates: each a set of overrides of DEFAULTS.
 CANDIDATES = [
     {"length_debias": "none"},
     {"length_debias": "balanced"},
     {"length_debias": "decorrelate"},
+    {"length_debias": "residual"},  # ODIN's length head on the fine-tuned model (rlhf/training/odin.py)
+    {"length_debias": "both"},
+    {"length_debias": "residual", "odin_length_weight": 0.3},
 ]
 FULL = {"max_length": 512, "epochs": 3.0, "freeze_layers": 0, "batch_size": 16}
 
@@ -71,6 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_reward_model"))
     parser.add_argument("--quick", action="store_true", help="200 train / 100 dev pairs: a smoke run.")
     parser.add_argument("--select", action="store_true", help="Model selection on a 15%% slice of the train pairs.")
+    parser.add_argument(
+        "--candidates",
+        default="",
+        help="With --select: only these candidates (comma-separated labels such as 'residual' or "
+        "'residual;odin_length_weight=0.3': the overrides, length_debias first; '' = all).",
+    )
     parser.add_argument("--full", action="store_true", help="GPU: all pairs, 512 tokens, 3 epochs, nothing frozen.")
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N training pairs (0 = all).")
     parser.add_argument("--dev-limit", type=int, default=0, help="Use only the first N dev pairs (0 = all).")
@@ -84,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--freeze-layers", type=int, default=DEFAULTS["freeze_layers"])
     parser.add_argument("--trunk-layers", type=int, default=DEFAULTS["trunk_layers"])
     parser.add_argument("--head-l2", type=float, default=DEFAULTS["head_l2"])
+    parser.add_argument("--odin-length-weight", type=float, default=DEFAULTS["odin_length_weight"])
     parser.add_argument("--use-lora", action="store_true")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--with-trl-baseline", action="store_true", help="Also run the plain TRL script.")
@@ -99,7 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 SETTINGS = ("base_model", "method", "length_debias", "max_length", "epochs", "batch_size", "lr", "freeze_layers")
-SETTINGS += ("trunk_layers", "head_l2", "seed")
+SETTINGS += ("trunk_layers", "head_l2", "odin_length_weight", "seed")
 
 
 def head_lines(src: Path, dst: Path, n: int) -> Path:
@@ -180,6 +191,7 @@ def arm_platform(args: argparse.Namespace) -> dict:
         freeze_layers=args.freeze_layers,
         trunk_layers=args.trunk_layers,
         head_l2=args.head_l2,
+        odin_length_weight=args.odin_length_weight,
         use_lora=args.use_lora,
         seed=args.seed,
         logging_steps=25,
@@ -323,7 +335,10 @@ def select(args: argparse.Namespace, exported: Path) -> dict:
     """Each candidate trained on the fit part and scored on the validation slice of the training pairs."""
     fit, val = validation_split(exported, args.workdir)
     results = []
+    wanted = {name.strip() for name in args.candidates.split(",") if name.strip()}
     for i, overrides in enumerate(CANDIDATES):
+        if wanted and candidate_label(overrides) not in wanted:
+            continue
         trial = argparse.Namespace(**{**vars(args), **overrides})
         res = run_arm("platform", trial, fit, val, args.workdir / f"candidate_{i}")
         results.append({"settings": overrides, **{k: _round(res[k]) for k in (*LENGTH_KEYS, "length_baseline")}})
@@ -331,6 +346,12 @@ def select(args: argparse.Namespace, exported: Path) -> dict:
         print(json.dumps(results[-1]), flush=True)
     best = max(results, key=lambda r: (r["length_balanced_accuracy"] or 0, r["accuracy"] or 0))
     return {"selection": results, "chosen": best["settings"], "validation": "15% of the training prompts"}
+
+
+def candidate_label(overrides: dict) -> str:
+    """'residual', or 'residual;odin_length_weight=0.3': the length_debias, then any other override."""
+    rest = [f"{k}={v}" for k, v in overrides.items() if k != "length_debias"]
+    return ";".join([overrides.get("length_debias", DEFAULTS["length_debias"]), *rest])
 
 
 def _round(value: float | None) -> float | None:

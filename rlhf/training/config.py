@@ -98,11 +98,23 @@ class RewardModelConfig(TrainingBlock, EpochsBlock, LoraBlock):
         default="none",
         metadata={
             "help": "Counter length bias. 'balanced': chosen-longer and chosen-shorter pairs carry equal weight "
-            "(finetune: the smaller group is oversampled); 'residual' (frozen-head only): a separate length term is "
-            "fitted with the head and dropped when saving (ODIN, Chen et al. 2024); 'both'; 'decorrelate': after "
+            "(finetune: the smaller group is oversampled); 'residual': a separate length output is trained with the "
+            "reward and dropped when saving (ODIN, Chen et al. 2024; finetune: ODIN's correlation and orthogonality "
+            "losses, odin.py; frozen-head: a length term fitted with the head); 'both'; 'decorrelate': after "
             "training, the head is projected so that on the training pairs its reward margin has zero linear "
             "correlation with the log-length difference; 'none'."
         },
+    )
+    odin_length_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "finetune with length_debias residual/both: weight of ODIN's length term |corr(quality, length)| "
+            "- corr(length head, length) over each batch's responses."
+        },
+    )
+    odin_ortho_weight: float = field(
+        default=1.0,
+        metadata={"help": "finetune with length_debias residual/both: weight of ODIN's head-orthogonality term."},
     )
     decorrelate_pairs: int = field(
         default=1000,
@@ -166,8 +178,8 @@ class RewardModelConfig(TrainingBlock, EpochsBlock, LoraBlock):
             raise ValueError(f"method must be one of {', '.join(METHOD_CHOICES)}, not {self.method!r}.")
         if self.length_debias not in DEBIAS_CHOICES:
             raise ValueError(f"length_debias must be one of {', '.join(DEBIAS_CHOICES)}, not {self.length_debias!r}.")
-        if self.length_debias in ("residual", "both") and self.method != "frozen-head":
-            raise ValueError("length_debias='residual' needs method='frozen-head'; use 'balanced' with finetune.")
+        if self.odin_length_weight < 0 or self.odin_ortho_weight < 0:
+            raise ValueError("odin_length_weight and odin_ortho_weight must not be negative.")
         if self.head_l2 <= 0:
             raise ValueError("head_l2 must be positive.")
         if self.max_length < 8:

@@ -193,12 +193,21 @@ def _layer_list(base: Any) -> Any:
 def _datasets(cfg: RewardModelConfig, tokenizer: Any, rows: list[dict], eval_rows: list[dict] | None) -> tuple:
     from datasets import Dataset
 
+    from rlhf.training.odin import add_lengths
+
     items, stats = encode_pairs(rows, tokenizer, cfg.max_length, use_margin=cfg.use_margin)
     eval_ds = None
     if eval_rows:
         eval_items, _ = encode_pairs(eval_rows, tokenizer, cfg.max_length, use_margin=cfg.use_margin)
-        eval_ds = Dataset.from_list(eval_items)
+        eval_ds = Dataset.from_list(add_lengths(eval_items, eval_rows) if _odin(cfg) else eval_items)
+    if _odin(cfg):
+        items = add_lengths(items, rows)
     return Dataset.from_list(items), eval_ds, stats
+
+
+def _odin(cfg: RewardModelConfig) -> bool:
+    """Fine-tuning with ODIN's length head (length_debias 'residual' or 'both'; odin.py)."""
+    return cfg.method == "finetune" and cfg.length_debias in ("residual", "both")
 
 
 def _load_model(cfg: RewardModelConfig, rows: list[dict]) -> tuple:
@@ -313,8 +322,10 @@ def _finetune(
     from transformers import PrinterCallback
     from trl import RewardTrainer
 
+    from rlhf.training import odin
+
     distinct = len(rows)
-    if cfg.length_debias == "balanced":
+    if cfg.length_debias in ("balanced", "both"):
         rows = length_balanced_rows(rows, cfg.seed)
     train_ds, eval_ds, stats = _datasets(cfg, tokenizer, rows, eval_rows)
     message = f"{stats.pairs} pairs, {stats.truncated_pairs} truncated to {cfg.max_length} tokens (none dropped)"
@@ -325,7 +336,20 @@ def _finetune(
     if not cfg.use_lora:  # with LoRA, freeze_layers limits the adapters to the upper layers (lora_config)
         freeze_lower_layers(model, cfg.freeze_layers)
     args = build_trainer_args(cfg, out, has_eval=eval_ds is not None)
-    trainer = RewardTrainer(
+    extra: dict[str, Any] = {}
+    trainer_class = RewardTrainer
+    if _odin(cfg):  # ODIN: a second, length output during training (dropped before saving)
+        odin.add_length_head(model, cfg.seed)
+        trainer_class = odin.trainer_class()
+        pad_multiple = args.pad_to_multiple_of
+        extra = {
+            "length_weight": cfg.odin_length_weight,
+            "ortho_weight": cfg.odin_ortho_weight,
+            "data_collator": odin.collator_class()(
+                pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=pad_multiple
+            ),
+        }
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -333,6 +357,7 @@ def _finetune(
         processing_class=tokenizer,
         peft_config=lora_config(cfg, model) if cfg.use_lora else None,
         callbacks=[_progress_callback_class()(progress)],
+        **extra,
     )
     trainer.remove_callback(PrinterCallback)  # our progress events are the log lines
     if len(trainer.train_dataset) != stats.pairs:  # guard: TRL must not have filtered anything
@@ -347,7 +372,11 @@ def _finetune(
         "train/mean_loss": result.metrics.get("train_loss"),
         "train/world_size": args.world_size,  # processes that trained (accelerate launch: each on 1/N of a batch)
     }
-    return _merged(trainer.model), metrics, args, trainer.state.log_history
+    model = _merged(trainer.model)
+    if _odin(cfg):
+        odin.drop_length_head(model)
+        metrics["train/odin_length_term"] = _last_logged(trainer.state.log_history, "odin_length_term")
+    return model, metrics, args, trainer.state.log_history
 
 
 def length_balanced_rows(rows: list[dict], seed: int) -> list[dict]:

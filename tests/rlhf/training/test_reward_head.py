@@ -81,9 +81,9 @@ def test_feature_cache_round_trip(tmp_path):
     assert FeatureCache(tmp_path, "other").get([1, 2, 3]) is None  # another trunk: another namespace
 
 
-def test_config_refuses_residual_debias_with_finetune():
-    with pytest.raises(ValueError, match="residual"):
-        RewardModelConfig(train_file="x", method="finetune", length_debias="residual")
+def test_config_refuses_an_unknown_method_or_debias():
+    with pytest.raises(ValueError, match="length_debias"):
+        RewardModelConfig(train_file="x", method="finetune", length_debias="shorter")
     with pytest.raises(ValueError, match="method"):
         RewardModelConfig(train_file="x", method="distil")
 
