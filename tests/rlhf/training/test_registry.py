@@ -15,7 +15,7 @@ BEFORE = json.loads((Path(__file__).parent / "data" / "configs_before_blocks.jso
 # Fields added (or defaults changed) after the blocks, with their defaults now: PPO's costs of RL, second opinion,
 # best-of-n and monitor (issue #11; eval_samples_per_prompt went from 1 to 4 so that self-similarity has pairs).
 ADDED_SINCE = {
-    "reward_model": {"boundary_index": True},
+    "reward_model": {"boundary_index": True, "odin_length_weight": 1.0, "odin_ortho_weight": 1.0},
     "ppo": {"best_of_n": 16, "second_reward_model": None, "monitor_every": 0, "monitor_prompts": 4,
             "diversity_warning_drop": 0.2, "length_warning_sd": 1.0, "hacking_warning_gap": 1.0,
             "lora_top_layers": 0, "value_top_layers": 0, "eval_samples_per_prompt": 4, "lr_scheduler_type": "linear"},
