@@ -83,22 +83,17 @@ def drop_length_head(model: Any) -> None:
     setattr(parent, name, new)
 
 
-STD_FLOOR = 0.1  # reward units (logits): below this spread a reward's correlation is scaled down, see pearson()
-
-
-def pearson(a: Any, b: Any, floor: float = 0.0) -> Any:
+def pearson(a: Any, b: Any) -> Any:
     """Pearson correlation of two 1-d tensors (0 when either is constant), differentiable.
 
-    With `floor`, a's standard deviation counts as at least `floor` in the denominator. A reward head starts with
-    outputs a hundredth of a logit apart, and the plain correlation's gradient grows as 1/std(a): measured on HH
-    pairs with MiniLM, ODIN's length term then dominated the loss (gradient norms of 40-90 against ~10, clipped to
-    1), so the Bradley-Terry signal never reached the quality head and it stayed at chance. With the floor the
-    term is the correlation once the rewards spread more than `floor`, and a bounded covariance before."""
+    As in the paper, plain: its gradient grows as 1/std(a), and a freshly initialised reward head's outputs are a
+    hundredth of a logit apart, so early on this term dominates the loss (on HH pairs with MiniLM: gradient norms
+    40-90 against ~1 without it, clipped to 1). A floor on std(a) was tried; it did not help on HH (the quality
+    head stayed at chance either way, docs/benchmarks.md) and it let the quality head learn length at a scale below
+    the floor on the synthetic test, so it was taken out."""
     a, b = a - a.mean(), b - b.mean()
-    a_norm, b_norm = a.pow(2).sum().sqrt(), b.pow(2).sum().sqrt()
-    if floor:
-        a_norm = a_norm.clamp_min(floor * len(a) ** 0.5)  # ||a - mean|| = std * sqrt(n)
-    return (a * b).sum() / (a_norm * b_norm + 1e-8)
+    denominator = (a.pow(2).sum() * b.pow(2).sum()).sqrt()
+    return (a * b).sum() / (denominator + 1e-8)
 
 
 def odin_terms(logits: Any, lengths: Any, head_weight: Any) -> tuple[Any, Any]:
@@ -106,7 +101,7 @@ def odin_terms(logits: Any, lengths: Any, head_weight: Any) -> tuple[Any, Any]:
     import torch
 
     quality, length = logits[:, 0].float(), logits[:, 1].float()
-    disentangle = pearson(quality, lengths, STD_FLOOR).abs() - pearson(length, lengths, STD_FLOOR)
+    disentangle = pearson(quality, lengths).abs() - pearson(length, lengths)
     rows = torch.nn.functional.normalize(head_weight.float(), dim=-1)
     return disentangle, (rows[0] * rows[1]).sum().abs()
 
