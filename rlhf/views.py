@@ -34,6 +34,7 @@ from rlhf.services import (
     training_run_sweep_if_running,
 )
 from rlhf.services.boundary import boundary_warnings
+from rlhf.services.heartbeat import JSON_JOBS
 from rlhf.services.policies import POLICY_KINDS, REWARD_KINDS
 from rlhf.services.ppo import finished_runs_get, policy_run_create, ppo_page_get
 from rlhf.training.eta import CHAIN_STAGE_NAMES
@@ -85,7 +86,22 @@ def run_progress_data(run: TrainingRun, after: int = 0) -> dict:
         "error": run.error,
         "points": points,
         "last_id": points[-1]["id"] if points else after,
+        **_jobs(run),
     }
+
+
+JOBS_ACTIVE = ("queued", "running")
+
+
+def _jobs(run: TrainingRun) -> dict:
+    """The scoring, generation and comparison jobs the run has had (status, done, total, error), and whether one is
+    queued or running: the page keeps polling until they finish, then reloads to show their results."""
+    jobs = {
+        field: {key: state.get(key) for key in ("status", "done", "total", "error")}
+        for field in JSON_JOBS
+        if isinstance(state := getattr(run, field), dict) and state
+    }
+    return {"jobs": jobs, "jobs_active": any(job["status"] in JOBS_ACTIVE for job in jobs.values())}
 
 
 @login_required
@@ -188,6 +204,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "last_id": last,
         "series": metric_series(run=run),
         "margin_histogram": _margin_histogram(final["metrics"]),
+        "jobs_active": _jobs(run)["jobs_active"],
     }
     policy = ppo_page_get(run)
     if policy:

@@ -137,6 +137,18 @@
   stages({ stage: data.stage, status: data.status, active: data.active });
   let lastId = data.last_id || 0;
   let active = data.active;
+
+  // A scoring, generation or comparison job on the run: its status line follows the job while it is queued or
+  // running ("Latest: running — 3 / 8"), and the page reloads once it ends, to show what it made.
+  const JOB_LINES = { generation: "generation-status", comparison: "comparison-status" };
+  function renderJobs(jobs) {
+    for (const [field, job] of Object.entries(jobs || {})) {
+      const line = document.getElementById(JOB_LINES[field]);
+      if (!line || !["queued", "running"].includes(job.status)) continue;
+      line.textContent = "Latest: " + job.status + (job.total ? " — " + job.done + " / " + job.total : "");
+    }
+  }
+
   async function poll() {
     try {
       const response = await fetch(data.progress_url + "?after=" + lastId, { headers: { Accept: "application/json" }, credentials: "same-origin" });
@@ -145,8 +157,9 @@
         addPoints(p.points);
         lastId = p.last_id;
         render(p);
-        if (!p.active) {
-          // Finished: reload once so the final metrics, artifacts and buttons show.
+        renderJobs(p.jobs);
+        if (!p.active && !p.jobs_active) {
+          // Finished (the run, or its job): reload once so the final metrics, artifacts and buttons show.
           window.setTimeout(() => window.location.reload(), 500);
           return;
         }
@@ -156,5 +169,5 @@
     }
     window.setTimeout(poll, POLL_MS);
   }
-  if (active) window.setTimeout(poll, POLL_MS);
+  if (active || data.jobs_active) window.setTimeout(poll, POLL_MS);
 })();

@@ -3,6 +3,7 @@ model name anywhere; the run page shows the policy's win rate next to the reward
 simulated labelers' where it is, without sideways scrolling on a phone."""
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from annotation.demo.simulated import SIMULATED_SOURCE
@@ -75,3 +76,30 @@ def test_labelers_rank_blind_and_the_run_page_shows_the_win_rate(page, runs_dir_
     expect(page.locator("#comparison-form")).to_be_visible()
     assert fits_width(page)
     screenshot(page, f"run-page-comparison-{page.viewport_size['width']}")
+
+
+def test_the_comparison_status_follows_the_job_and_the_page_reloads_when_it_ends(page, runs_dir_setting):
+    project = ProjectFactory(slug="loop", name="Loop")
+    boss = manager(project)
+    run = TrainingRun.objects.create(
+        project=project, kind="ppo", name="ppo", status="succeeded", output_dir=str(runs_dir_setting / "1" / "model"),
+        comparison={"status": "queued", "project": "loop"},
+    )  # fmt: skip
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    log_in(page, boss, next_url=f"/runs/{run.pk}/")
+    expect(page.locator("#comparison-status")).to_contain_text("Latest: queued")
+
+    # The worker takes the job and reports progress: the line follows without a reload.
+    beat = timezone.now().isoformat()  # a live worker's heartbeat (the page's sweep fails a job without one)
+    TrainingRun.objects.filter(pk=run.pk).update(comparison={"status": "running", "project": "loop", "done": 2,
+                                                             "total": 6, "heartbeat_at": beat})  # fmt: skip
+    expect(page.locator("#comparison-status")).to_have_text("Latest: running — 2 / 6", timeout=8000)
+
+    # It ends: the page reloads once and shows the round it made.
+    TrainingRun.objects.filter(pk=run.pk).update(comparison={
+        "status": "succeeded", "project": "loop", "done": 6, "total": 6, "round": 2, "prompts": 3, "responses": 12,
+    })  # fmt: skip
+    expect(page.locator("#comparison-status")).to_contain_text("round 2: 3 prompts, 12 responses", timeout=8000)
+    assert not problems, problems
