@@ -64,6 +64,7 @@ CANDIDATES = [
     {"length_debias": "residual"},  # ODIN's length head on the fine-tuned model (rlhf/training/odin.py)
     {"length_debias": "both"},
     {"length_debias": "residual", "odin_length_weight": 0.3},
+    {"max_length": 256},  # more of each response seen (at 128 the response keeps its first ~80 tokens)
 ]
 FULL = {"max_length": 512, "epochs": 3.0, "freeze_layers": 0, "batch_size": 16}
 

@@ -232,14 +232,20 @@ class RunGenerateApi(BaseApi):
     def post(self, request, run_id: int):
         """Queue sampling k responses per prompt from this policy run into a new labeling round of a project (the
         responses record the run as their model, hidden from labelers)."""
-        run = run_get_for_user(user=request.user, run_id=run_id)
-        data = GenerateOptionsSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        options = dict(data.validated_data)
-        slug = options.pop("project", None)
-        project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
-        run = generation_enqueue(run=run, project=project, **options)
-        return Response({"run_id": run.pk, "generation": run.generation}, status=status.HTTP_202_ACCEPTED)
+        return _queue_job(request, run_id, GenerateOptionsSerializer, generation_enqueue, "generation")
+
+
+def _queue_job(request, run_id: int, serializer_class: type, enqueue, field: str) -> Response:
+    """Validate the options, find the project (the run's own unless `project` names another the user manages),
+    queue the job and answer 202 with its state (`field` of the run)."""
+    run = run_get_for_user(user=request.user, run_id=run_id)
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    options = dict(data.validated_data)
+    slug = options.pop("project", None)
+    project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
+    run = enqueue(run=run, project=project, **options)
+    return Response({"run_id": run.pk, field: getattr(run, field)}, status=status.HTTP_202_ACCEPTED)
 
 
 class RunComparisonListApi(BaseApi):
@@ -269,11 +275,4 @@ class RunComparisonCreateApi(BaseApi):
     def post(self, request, run_id: int):
         """Queue a blind comparison batch: k responses per prompt from this policy and k from its reference, scored by
         its reward model, as a new labeling round (model names hidden, order shuffled per labeler)."""
-        run = run_get_for_user(user=request.user, run_id=run_id)
-        data = ComparisonOptionsSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        options = dict(data.validated_data)
-        slug = options.pop("project", None)
-        project = project_for(request, slug, manage=True) if slug else get_object_or_404(Project, pk=run.project_id)
-        run = comparison_enqueue(run=run, project=project, **options)
-        return Response({"run_id": run.pk, "comparison": run.comparison}, status=status.HTTP_202_ACCEPTED)
+        return _queue_job(request, run_id, ComparisonOptionsSerializer, comparison_enqueue, "comparison")
