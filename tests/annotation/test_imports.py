@@ -400,3 +400,20 @@ def test_hh_helpful_dev_file_loads_759_prompts_with_759_imported_rankings(db):
     prompt = Prompt.objects.get(project=project, external_id=first["id"])
     winner = prompt.rankings.get().entries.get(rank=1).response
     assert winner.text == first["chosen"] and prompt.source == first["source"]
+
+
+def test_hh_helpful_train_file_loads_every_judgment_under_the_default_hygiene(db):
+    # 3,843 judgments, among them one prompt judged twice and conversations continued by one more turn: with the
+    # default hygiene (near duplicates at 0.9, all or nothing) none may be refused (docs/labeling-modes.md §5).
+    path = SHARED_DATA / "hh_helpful_train.jsonl"
+    assert path.is_file(), f"Real data file missing: {path} (the shared data folder must sit beside the repository)"
+    project = ProjectFactory(slug="hh-train")
+
+    result = _import(project, path.read_bytes(), path.name)
+
+    assert (result.kind, result.prompts_created, result.rankings_created, result.prompts_refused) == (
+        "pairwise",
+        3843,
+        3843,
+        0,
+    )
