@@ -1,8 +1,11 @@
 """The benchmark scripts are run by hand, not by the suite: check at least that every name they import from the
-platform exists (a refactor once moved `print_progress` and broke two of them silently), and that --help works."""
+platform exists (a refactor once moved `print_progress` and broke two of them silently), that --help works, and
+that the reward-model benchmark's whole path (fresh database, import, export, training, evaluation) runs on a few
+real pairs. No figure is measured here; tests/annotation/test_imports.py imports the whole HH train file."""
 
 import ast
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +38,17 @@ def test_training_benchmarks_print_their_help(name):
     )
     assert result.returncode == 0, result.stderr
     assert "Examples:" in result.stdout or "examples:" in result.stdout
+
+
+@pytest.mark.slow
+def test_reward_model_benchmark_runs_end_to_end_on_a_few_real_pairs(tmp_path):
+    # The whole path of the benchmark (a fresh database, import_prompts of the HH file, export_preferences, training,
+    # the length-aware evaluation) on 40 + 20 pairs at 64 tokens: what broke it before was in that path, not in
+    # the training itself.
+    cmd = [sys.executable, str(REPO / "bench" / "reward_model.py"), "--workdir", str(tmp_path / "bench")]
+    cmd += ["--limit", "40", "--dev-limit", "20", "--max-length", "64"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last["pairs_seen"] == 40 and last["base_model"] == "minilm"
+    assert 0 <= last["length_balanced_accuracy"] <= 1 and last["accuracy"] is not None
