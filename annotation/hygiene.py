@@ -13,6 +13,7 @@ Each refusal carries a code and a sentence saying why. docs/labeling-modes.md, "
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 import zlib
@@ -255,6 +256,19 @@ class EvalIndex:
         if key is not None:
             return key, 1.0
         return self.near.query(text, sig) if self.near is not None and 0 < self.threshold < 1 else None
+
+    def matches(
+        self, items: Iterable[tuple[object, str]], batch: int = 5000
+    ) -> Iterable[tuple[object, tuple[str, int], float]]:
+        """(key, (set name, item), similarity) of each item matching an evaluation prompt: texts that were in the
+        project before the set came. Signatures are computed a batch at a time (`dedup.signatures`)."""
+        iterator = iter(items)
+        while chunk := list(itertools.islice(iterator, batch)):
+            sigs = dedup.signatures([text for _, text in chunk])
+            for (key, text), sig in zip(chunk, sigs, strict=True):
+                found = self.query(text, sig)
+                if found is not None:
+                    yield key, found[0], found[1]
 
 
 @dataclass(frozen=True)

@@ -677,12 +677,19 @@ class ApiTokenUse(models.Model):
 
 class EvalSet(models.Model):
     """A named evaluation set a manager uploaded: prompts that must never be trained on. A new prompt matching one
-    (the same normalised text, or MinHash similarity at the project's near-duplicate threshold) is refused."""
+    (the same normalised text, or MinHash similarity at the project's near-duplicate threshold) is refused; the
+    project's prompts that already matched one when the set was uploaded are kept in `matches` and left out of
+    exports."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="eval_sets")
     name = models.CharField(max_length=200)
     filename = models.CharField(max_length=255, blank=True)
     prompts = models.JSONField(default=list, help_text="The evaluation prompts' texts.")
+    matches = models.JSONField(
+        default=list, blank=True,
+        help_text="The project's prompts that matched one of this set's when it was uploaded: "
+        '[{"prompt": id, "item": 1-based number in the set, "similarity": 0..1}]. Exports leave them out.',
+    )  # fmt: skip
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

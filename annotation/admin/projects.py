@@ -1,11 +1,11 @@
-"""Projects, members and guideline versions; the per-project import, export and progress pages."""
+"""Projects, members and guideline versions; the per-project import, evaluation-set, export and progress pages."""
 
 import shutil
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import FileResponse
@@ -15,9 +15,10 @@ from django.utils.html import format_html
 
 from annotation import exports
 from annotation.admin.base import ProjectChildInline, ProjectScopedAdmin, managed_project_ids
-from annotation.models import Guideline, Membership, Project, Prompt, Ranking
+from annotation.models import EvalSet, Guideline, Membership, Project, Prompt, Ranking
 from annotation.selectors import project_progress_get
 from annotation.services.exports import ExportFilters, preference_export_archive
+from annotation.services.hygiene import eval_set_upload
 from annotation.services.imports import ImportFailed, prompts_import
 from annotation.services.projects import (
     PROJECT_EDITABLE,
@@ -73,6 +74,14 @@ class PromptImportForm(forms.Form):
     kind = forms.ChoiceField(
         choices=[("auto", "Detect automatically"), ("prompts", "Prompts with responses"), ("pairwise", "Pairwise")],
         initial="auto",
+    )
+
+
+class EvalSetUploadForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Uploading a set under an existing name replaces it.")
+    file = forms.FileField(
+        help_text='JSON lines (<code>{"prompt": text or chat messages}</code> or a string) or a '
+        ".txt file with one prompt per line."
     )
 
 
@@ -204,6 +213,7 @@ class ProjectAdmin(ProjectScopedAdmin):
             path("<path:object_id>/progress/", view(self.progress_view), name="annotation_project_progress"),
             path("<path:object_id>/import/", view(self.import_view), name="annotation_project_import"),
             path("<path:object_id>/export/", view(self.export_view), name="annotation_project_export"),
+            path("<path:object_id>/eval-sets/", view(self.eval_sets_view), name="annotation_project_evalsets"),
             *super().get_urls(),
         ]
 
@@ -249,6 +259,42 @@ class ProjectAdmin(ProjectScopedAdmin):
             "errors": errors,
         }
         return TemplateResponse(request, "admin/annotation/project/import.html", context)
+
+    def eval_sets_view(self, request, object_id):
+        """The project's evaluation sets, and an upload form: a set's prompts are refused as new prompts, and the
+        project's prompts that already match one are listed here and left out of exports."""
+        project = self.get_object(request, object_id)
+        if not self.has_change_permission(request, project):
+            raise PermissionDenied
+        form = EvalSetUploadForm(request.POST or None, request.FILES or None)
+        uploaded = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                uploaded = eval_set_upload(
+                    project=project, name=form.cleaned_data["name"], filename=upload.name, data=upload.read(),
+                    created_by=request.user,
+                )  # fmt: skip
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error("file", message)
+        matched = []
+        if uploaded is not None:
+            texts = dict(Prompt.objects.filter(id__in=[m["prompt"] for m in uploaded.matches[:200]]).values_list(
+                "id", "text"))  # fmt: skip
+            matched = [
+                {**m, "text": texts.get(m["prompt"], ""), "eval_text": uploaded.prompts[m["item"] - 1]}
+                for m in uploaded.matches[:200]
+            ]
+        context = {
+            **self._context(request, project, f"Evaluation sets of {project}"),
+            "form": form,
+            "uploaded": uploaded,
+            "matched": matched,
+            "sets": EvalSet.objects.filter(project=project).select_related("created_by"),
+        }
+        return TemplateResponse(request, "admin/annotation/project/eval_sets.html", context,
+                                status=400 if form.errors else 200)  # fmt: skip
 
     def export_view(self, request, object_id):
         """Download the preference export (a zip) of a project the user may see (managers: their own)."""

@@ -242,16 +242,21 @@ class ImportBatchAdmin(ReadOnlyAdmin):
 
 @admin.register(EvalSet)
 class EvalSetAdmin(ReadOnlyAdmin):
-    """Evaluation sets (prompts that must never be trained on); uploaded through the API (POST .../eval-sets/)."""
+    """Evaluation sets (prompts that must never be trained on); uploaded on a project's **Evaluation sets** page, with
+    `manage.py eval_set` or through the API (POST .../eval-sets/)."""
 
-    list_display = ("name", "project", "filename", "size", "created_by", "created_at")
+    list_display = ("name", "project", "filename", "size", "matched", "created_by", "created_at")
     search_fields = ("name", "project__name")
     list_select_related = ("project", "created_by")
-    exclude = ("prompts",)
+    exclude = ("prompts", "matches")
 
     @admin.display(description="prompts")
     def size(self, obj: EvalSet) -> int:
         return len(obj.prompts)
+
+    @admin.display(description="matching project prompts (left out of exports)")
+    def matched(self, obj: EvalSet) -> int:
+        return len(obj.matches)
 
 
 @admin.register(PromptRefusal)

@@ -24,6 +24,7 @@ from django.db.models import F, QuerySet
 
 from annotation import exports
 from annotation.models import Membership, Project, Prompt, Ranking, RankingEntry, Response, ResponseRating
+from annotation.services.hygiene import eval_matched_prompt_ids
 
 Progress = Callable[[int, int], None]
 OBJECTIVES = ("helpfulness", "harmlessness")
@@ -93,6 +94,8 @@ class _Source:
         self.excluded_labelers = list(
             Membership.objects.filter(project=project, excluded=True).values_list("user_id", flat=True)
         )
+        # left out in Python, not by `id NOT IN (...)`: a big evaluation set may match more ids than a query can bind
+        self.eval_matched = eval_matched_prompt_ids(project)
         prompts = Prompt.objects.filter(project=project, is_gold=False)
         if filters.categories:
             prompts = prompts.filter(category__in=filters.categories)
@@ -115,7 +118,8 @@ class _Source:
         self.rankings = rankings
 
     def prompt_texts(self) -> Iterable[tuple[int, str]]:
-        return self.prompts.values_list("id", "text").iterator(chunk_size=5000)
+        rows = self.prompts.values_list("id", "text").iterator(chunk_size=5000)
+        return (row for row in rows if row[0] not in self.eval_matched) if self.eval_matched else rows
 
     def conversational(self) -> bool:
         return self.prompts.filter(messages__isnull=False).exists()
@@ -127,7 +131,7 @@ class _Source:
     def _chunk(self, ids: list[int]) -> exports.Chunk:
         """Prompts ids[0]..ids[-1] (by id range: index-friendly on every database), in columns."""
         lo, hi = ids[0], ids[-1]
-        wanted = set(ids)
+        wanted = set(ids) - self.eval_matched
         prompts: dict[int, exports.PromptData] = {}
         for pid, text, messages, category in _rows(
             self.prompts.filter(id__range=(lo, hi)).values_list("id", "text", "messages", "category")
@@ -228,6 +232,7 @@ class _Source:
             "filters": filters.as_dict(),
             "left_out": {
                 "gold_prompts": Prompt.objects.filter(project=project, is_gold=True).count(),
+                "eval_set_prompts": len(self.eval_matched),
                 "excluded_labelers": list(excluded.values_list("username", flat=True)),
                 "rankings_of_excluded_labelers": Ranking.objects.filter(
                     project=project, is_current=True, labeler_id__in=self.excluded_labelers

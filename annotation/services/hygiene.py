@@ -175,9 +175,30 @@ def eval_set_upload(
     prompts = _eval_prompts(data, filename)
     eval_set, _ = EvalSet.objects.update_or_create(
         project=project, name=name,
-        defaults={"filename": filename[:255], "prompts": prompts, "created_by": created_by},
+        defaults={"filename": filename[:255], "prompts": prompts, "created_by": created_by,
+                  "matches": eval_set_matches(project=project, name=name, prompts=prompts)},
     )  # fmt: skip
     return eval_set
+
+
+def eval_set_matches(*, project: Project, name: str, prompts: list[str]) -> list[dict]:
+    """The project's prompts (gold and later rounds' copies included) that match one of `prompts`: the same normalised
+    text, or MinHash similarity at the project's near-duplicate threshold, as new prompts are checked. Prompts that
+    came before the set are not refused by anything, so they are found here, shown to the manager and left out of
+    exports (`services/exports.py`)."""
+    index = hygiene.EvalIndex(project.near_dup_threshold)
+    index.add_set(name, prompts)
+    rows = Prompt.objects.filter(project=project).order_by("id").values_list("id", "text").iterator(chunk_size=5000)
+    return [
+        {"prompt": pk, "item": item, "similarity": round(similarity, 3)}
+        for pk, (_, item), similarity in index.matches(rows)
+    ]
+
+
+def eval_matched_prompt_ids(project: Project) -> set[int]:
+    """Ids of the project's prompts that matched one of its evaluation sets (see `eval_set_matches`)."""
+    sets = EvalSet.objects.filter(project=project).values_list("matches", flat=True)
+    return {match["prompt"] for matches in sets for match in matches or ()}
 
 
 def _author(metadata: dict) -> str:

@@ -85,7 +85,7 @@ def test_gold_prompts_excluded_labelers_and_old_versions_never_appear(tmp_path, 
     assert world.gold.id not in {row["prompt_id"] for row in exported}
     assert not {world.excluded.id, world.gold_ranking.id, world.old.id} & ranking_ids
     assert world.current.id in ranking_ids
-    assert result.meta["left_out"] == {"gold_prompts": 1, "excluded_labelers": ["xav"],
+    assert result.meta["left_out"] == {"gold_prompts": 1, "eval_set_prompts": 0, "excluded_labelers": ["xav"],
                                        "rankings_of_excluded_labelers": 1}  # fmt: skip
     assert [row["username"] for row in result.meta["labelers"]] == ["ann", "bob", "cem"]
 

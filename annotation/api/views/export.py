@@ -69,7 +69,9 @@ class ExportMetaSerializer(serializers.Serializer):
         child=serializers.DictField(), help_text="The project's per-response form fields: key, type, label."
     )
     filters = serializers.DictField(help_text="guideline_versions, since, until, categories, rounds.")
-    left_out = serializers.DictField(help_text="gold_prompts, excluded_labelers, rankings_of_excluded_labelers.")
+    left_out = serializers.DictField(
+        help_text="gold_prompts, eval_set_prompts, excluded_labelers, rankings_of_excluded_labelers."
+    )
     counts = serializers.DictField(help_text="prompts, rankings, pairs, ..., splits: {train, test}.")
     labelers = LabelerRefSerializer(many=True, help_text="Labelers of the exported rankings.")
     agreement = serializers.DictField(child=serializers.FloatField(allow_null=True))

@@ -83,10 +83,23 @@ class EvalSetSerializer(serializers.Serializer):
     name = serializers.CharField()
     filename = serializers.CharField()
     prompts = serializers.SerializerMethodField(help_text="How many evaluation prompts it holds.")
+    matched_prompts = serializers.SerializerMethodField(
+        help_text="How many of the project's prompts matched one of the set's when it was uploaded (left out of "
+        "exports)."
+    )
+    matches = serializers.SerializerMethodField(
+        help_text='The first 100 matches: [{"prompt": id, "item": 1-based number in the set, "similarity": 0..1}].'
+    )
     created_at = serializers.DateTimeField()
 
     def get_prompts(self, eval_set) -> int:
         return len(eval_set.prompts)
+
+    def get_matched_prompts(self, eval_set) -> int:
+        return len(eval_set.matches)
+
+    def get_matches(self, eval_set) -> list[dict]:
+        return eval_set.matches[:100]
 
 
 class EvalSetListApi(BaseApi):
@@ -111,7 +124,8 @@ class EvalSetUploadApi(BaseApi):
         responses={201: EvalSetSerializer, **errors(400, 403, 404)},
         description="Upload (or replace, by name) an evaluation set: prompts that must never be trained on. A new "
         "prompt (written or imported) matching one, exactly after normalisation or at the project's near-duplicate "
-        "threshold, is refused. Managers and admins.",
+        "threshold, is refused. The project's prompts that already match one are listed (`matched_prompts`, "
+        "`matches`) and left out of exports. Managers and admins.",
     )  # fmt: skip
     def post(self, request, slug: str):
         project = project_for(request, slug, manage=True)
