@@ -36,8 +36,9 @@ def revision_window(
 
 def version_changes(previous: dict | None, current: dict, *, letters: dict[int, str] | None = None) -> list[str]:
     """What changed from one version to the next, as short lines: 'B: rank 2 → 1', 'flags: +unsafe',
-    'rationale edited'. A version is {"ranks": {response_id: rank}, "flags": [...], "rationale": str}; `letters`
-    names responses by the letter the labeler saw."""
+    'rationale edited', 'strength 3 → 1', 'A: form edited'. A version is {"ranks": {response_id: rank}, "flags":
+    [...], "rationale": str} and optionally "strength" (pairwise) and "ratings" ({response_id: {field: value}});
+    `letters` names responses by the letter the labeler saw."""
     if previous is None:
         return ["first submission"]
     letters = letters or {}
@@ -52,4 +53,10 @@ def version_changes(previous: dict | None, current: dict, *, letters: dict[int, 
         lines.append("flags: " + ", ".join([f"+{f}" for f in added] + [f"−{f}" for f in removed]))
     if (previous.get("rationale") or "") != (current.get("rationale") or ""):
         lines.append("rationale edited")
+    if previous.get("strength") != current.get("strength"):
+        lines.append(f"strength {previous.get('strength') or '—'} → {current.get('strength') or '—'}")
+    before, after = previous.get("ratings") or {}, current.get("ratings") or {}
+    for response_id in sorted(set(before) | set(after), key=lambda r: letters.get(r, str(r))):
+        if before.get(response_id) != after.get(response_id):
+            lines.append(f"{letters.get(response_id, response_id)}: form edited")
     return lines or ["no change"]

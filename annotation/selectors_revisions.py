@@ -72,7 +72,7 @@ def ranking_history(ranking: Ranking) -> list[dict]:
     """Every version of this labeler's judgment of this prompt, oldest first, with what changed at each step."""
     versions = list(
         Ranking.objects.filter(prompt_id=ranking.prompt_id, labeler_id=ranking.labeler_id)
-        .prefetch_related("entries")
+        .prefetch_related("entries", "ratings")
         .order_by("version", "created_at")
     )
     letters = {rid: LETTERS[pos] for pos, rid in enumerate(ranking.shown_order) if pos < len(LETTERS)}
@@ -82,6 +82,8 @@ def ranking_history(ranking: Ranking) -> list[dict]:
             "ranks": {e.response_id: e.rank for e in version.entries.all()},
             "flags": list(version.flags or []),
             "rationale": version.rationale,
+            "strength": version.strength,
+            "ratings": {rating.response_id: rating.values for rating in version.ratings.all()},
         }
         history.append(
             {

@@ -19,7 +19,7 @@ from annotation.selectors_revisions import (
     ranking_history,
 )
 from annotation.services.rankings import RevisionClosed, ranking_revise, ranking_revision_window
-from annotation.views import project_for_page
+from annotation.views import _card_fields, project_for_page
 
 PAGE_SIZE = 50
 REVISION_SAVED = "Revision saved as version {version}; agreement and exports now use it."
@@ -66,8 +66,18 @@ def _detail(request, project, ranking, *, form=None, errors=(), status=200):
     window = ranking_revision_window(ranking)
     mine = ranking.labeler_id == request.user.pk
     cards = ranking_cards(ranking)
-    for card in cards:  # what the form shows: the posted value after a refused revision, else the stored rank
-        card["value"] = form.data.get(f"rank_{card['response'].pk}", "") if form is not None else card["rank"]
+    # what the form shows: after a refused revision what was posted, else what is stored (ranks, the per-response form
+    # under the fields it was filled in with, the strength of a pairwise choice)
+    posted = form.cleaned_data if form is not None and hasattr(form, "cleaned_data") else None
+    stored = dict(ranking.ratings.values_list("response_id", "values"))
+    fields = project.response_fields
+    labels = {field["key"]: field["label"] for field in fields}
+    for card in cards:
+        rid = card["response"].pk
+        card["value"] = form.data.get(f"rank_{rid}", "") if form is not None else card["rank"]
+        values = posted["ratings"].get(rid, {}) if posted is not None else stored.get(rid, {})
+        card["fields"] = _card_fields(fields, rid, values)
+        card["stored"] = [(labels.get(key, key), value) for key, value in stored.get(rid, {}).items()]
     context = {
         "project": project,
         "ranking": ranking,
@@ -79,6 +89,10 @@ def _detail(request, project, ranking, *, form=None, errors=(), status=200):
         "errors": errors,
         "flags_checked": form.data.getlist("flags") if form is not None else ranking.flags,
         "rationale": form.data.get("rationale", "") if form is not None else ranking.rationale,
+        "pairwise": project.is_pairwise,
+        "strength": posted.get("strength") if posted is not None else ranking.strength,
+        "strength_choices": project.strength_choices,
+        "strength_name": {c["value"]: c["label"] for c in project.strength_choices}.get(ranking.strength, ""),
     }
     return render(request, "annotation/ranking_detail.html", context, status=status)
 
@@ -91,7 +105,7 @@ def ranking_detail(request: HttpRequest, slug: str, ranking_id: int) -> HttpResp
     ranking = ranking_get_for_viewer(user=request.user, project=project, ranking_id=ranking_id)
     if request.method == "GET":
         return _detail(request, project, ranking)
-    form = RankingSubmitForm(request.POST)
+    form = RankingSubmitForm(request.POST, fields=project.response_fields)
     if not form.is_valid():
         errors = [error for field_errors in form.errors.values() for error in field_errors]
         return _detail(request, project, ranking, form=form, errors=errors, status=400)
@@ -99,7 +113,8 @@ def ranking_detail(request: HttpRequest, slug: str, ranking_id: int) -> HttpResp
     try:
         revised = ranking_revise(
             labeler=request.user, ranking_id=ranking.pk, ranks=data["ranks"], flags=data["flags"],
-            rationale=data["rationale"], time_spent_s=data["time_spent_s"],
+            rationale=data["rationale"], time_spent_s=data["time_spent_s"], ratings=data["ratings"],
+            strength=data["strength"],
         )  # fmt: skip
     except RevisionClosed as error:
         return _detail(request, project, ranking, form=form, errors=[str(error)], status=403)

@@ -35,6 +35,9 @@ def test_version_changes_lists_what_moved():
     letters = {10: "A", 11: "B", 12: "C"}
     assert version_changes(before, after, letters=letters) == [
         "A: rank 1 → 2", "B: rank 2 → 1", "flags: +cant_judge, −unsafe", "rationale edited"]  # fmt: skip
+    assert version_changes({**before, "strength": 3, "ratings": {10: {"overall": 5}}},
+                           {**before, "strength": 1, "ratings": {10: {"overall": 4}}}, letters=letters) == [
+        "strength 3 → 1", "A: form edited"]  # fmt: skip
     assert version_changes(None, after) == ["first submission"]
     assert version_changes(after, after) == ["no change"]
 
@@ -168,3 +171,86 @@ def test_history_is_for_the_labeler_and_managers_only(client):
     assert b'id="save-revision"' not in page.content  # only the labeler revises
     assert client.post(detail, _revise_post(ranking, [2, 1, 3])).status_code in (403, 404)
     assert Ranking.objects.filter(prompt=ranking.prompt).count() == 1
+
+
+# --- revising with the per-response form and the pairwise strength ----------------------------------------------
+
+
+def _submitted(project, ratings_for=None, strength=None):
+    """One labeler's ranking of the project's only prompt (index order), through assignment_next + ranking_submit."""
+    from annotation.services.rankings import ranking_submit
+
+    user = labeler(project)
+    assignment = assignment_next(project=project, labeler=user)
+    shown = list(assignment.shown_order)
+    ranks = {rid: i + 1 for i, rid in enumerate(shown)}
+    ratings = ratings_for(shown) if ratings_for else None
+    ranking, _ = ranking_submit(labeler=user, assignment_id=assignment.pk, ranks=ranks, ratings=ratings,
+                                strength=strength)  # fmt: skip
+    return user, ranking, shown
+
+
+@pytest.mark.django_db
+def test_revision_page_shows_and_takes_the_per_response_form(client):
+    from annotation.services.projects import project_create
+
+    project = project_create(name="Form", slug="form", response_form="instructgpt", overlap=1)
+    PromptFactory(project=project, responses=2, text="Name a planet.")
+    user, ranking, shown = _submitted(
+        project,
+        lambda shown: {
+            shown[0]: {"overall": 6},
+            shown[1]: {"overall": 2, "hallucination": True, "comment": "Made <b>up</b>."},
+        },
+    )
+    client.force_login(user)
+    url = reverse("annotation:ranking-detail", args=[project.slug, ranking.pk])
+
+    page = client.get(url).content.decode()
+    assert f'name="rating_{shown[0]}_overall" value="6" checked' in page  # the stored form, filled in again
+    assert f'name="rating_{shown[1]}_hallucination" value="1" data-shortcut' in page
+    assert "Made &lt;b&gt;up&lt;/b&gt;.</textarea>" in page
+
+    missing = client.post(url, _revise_post(ranking, [2, 1]))  # the form left out: the overall score is required
+    assert missing.status_code == 400 and "required" in missing.content.decode()
+    assert Ranking.objects.get(pk=ranking.pk).is_current
+
+    ratings = {f"rating_{shown[0]}_overall": "3", f"rating_{shown[1]}_overall": "5",
+               f"rating_{shown[1]}_comment": "Better on a second look."}  # fmt: skip
+    assert client.post(url, _revise_post(ranking, [2, 1], **ratings)).status_code == 302
+    current = Ranking.objects.get(prompt=ranking.prompt, labeler=user, is_current=True)
+    stored = dict(current.ratings.values_list("response_id", "values"))
+    assert current.version == 2 and stored[shown[0]]["overall"] == 3 and stored[shown[1]]["overall"] == 5
+    assert stored[shown[1]]["comment"] == "Better on a second look." and not stored[shown[1]]["hallucination"]
+    old = dict(Ranking.objects.get(pk=ranking.pk).ratings.values_list("response_id", "values"))
+    assert old[shown[0]]["overall"] == 6  # the old version keeps its form
+    history = client.get(reverse("annotation:ranking-detail", args=[project.slug, current.pk])).content.decode()
+    assert "A: rank 1 → 2; B: rank 2 → 1; A: form edited; B: form edited" in history
+
+
+@pytest.mark.django_db
+def test_revision_page_of_a_pairwise_ranking_takes_the_strength_and_a_tie(client):
+    from annotation.services.projects import project_create
+
+    project = project_create(name="AB", slug="ab", kind="pairwise", overlap=1, allow_ties=True)
+    PromptFactory(project=project, responses=["Paris.", "Lyon."])
+    user, ranking, shown = _submitted(project, strength=3)
+    client.force_login(user)
+    url = reverse("annotation:ranking-detail", args=[project.slug, ranking.pk])
+
+    page = client.get(url).content.decode()
+    assert 'name="strength" value="3" checked' in page
+
+    assert client.post(url, _revise_post(ranking, [2, 1], strength="1")).status_code == 302
+    second = Ranking.objects.get(prompt=ranking.prompt, labeler=user, is_current=True)
+    assert (second.version, second.strength) == (2, 1)
+    assert [e.rank for e in second.entries.order_by("shown_position")] == [2, 1]
+
+    url = reverse("annotation:ranking-detail", args=[project.slug, second.pk])
+    refused = client.post(url, _revise_post(second, [1, 1], strength="2"))  # a tie has no strength
+    assert refused.status_code == 400 and Ranking.objects.get(pk=second.pk).is_current
+    assert client.post(url, _revise_post(second, [1, 1], strength="")).status_code == 302
+    third = Ranking.objects.get(prompt=ranking.prompt, labeler=user, is_current=True)
+    assert (third.version, third.strength) == (3, None)
+    history = client.get(reverse("annotation:ranking-detail", args=[project.slug, third.pk])).content.decode()
+    assert "strength 3 → 1" in history and "A: rank 2 → 1; strength 1 → —" in history
