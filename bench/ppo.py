@@ -11,7 +11,9 @@ Data, all from ../shared/data/ (HH-RLHF helpful-base):
     read: nothing here is chosen on them).
 
 Then `rlhf.training.ppo.run_ppo` with the settings below (LoRA on the policy's top layers, the value model's top layers
-trained, the MiniLM reward model behind the re-encoding wrapper). run_ppo samples --best-of reference samples per
+trained, the MiniLM reward model behind the re-encoding wrapper). The defaults are the settings of the best measured
+run (docs/benchmarks.md, "PPO on SmolLM2", run 3: rollout batch 32, 2 PPO epochs, constant lr 1.5e-3, 32 new tokens,
+kl_coef 0.1 adapted towards 4 nats over a 128-episode horizon). run_ppo samples --best-of reference samples per
 held-out prompt before training and --samples after it, and reports (in units of the reference samples' std):
   reward_gain_std      the reward model's gain on the held-out prompts (what PPO optimised)
   second_rm_gain_std   the second reward model's gain on the same samples (not optimised)
@@ -64,19 +66,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--reward-model", type=Path, default=None, help="A finished reward model (default: trained here).")
     add("--second-reward-model", type=Path, default=None, help="The second opinion (default: trained here).")
     add("--episodes", type=int, default=512, help="PPO episodes.")
-    add("--batch", type=int, default=16, help="Rollout batch (episodes per PPO update).")
+    add("--batch", type=int, default=32, help="Rollout batch (episodes per PPO update).")
     add("--mini-batches", type=int, default=2, help="Mini batches per rollout batch.")
-    add("--ppo-epochs", type=int, default=1, help="PPO epochs per rollout batch.")
-    add("--response-length", type=int, default=40, help="Maximum new tokens per response.")
+    add("--ppo-epochs", type=int, default=2, help="PPO epochs per rollout batch.")
+    add("--response-length", type=int, default=32, help="Maximum new tokens per response.")
     add("--max-prompt-tokens", type=int, default=64, help="Only prompts this short (rendered), train and held out.")
-    add("--lr", type=float, default=1e-4, help="Learning rate (LoRA adapters and the value model's top layers).")
-    add("--lr-schedule", default="linear", help="Learning-rate schedule: linear (decays to 0) or constant.")
+    add("--lr", type=float, default=1.5e-3, help="Learning rate (LoRA adapters and the value model's top layers).")
+    add("--lr-schedule", default="constant", help="Learning-rate schedule: linear (decays to 0) or constant.")
     add("--lora-r", type=int, default=16, help="LoRA rank.")
     add("--lora-top-layers", type=int, default=8, help="LoRA on the policy's top N of 30 decoder layers.")
     add("--value-top-layers", type=int, default=4, help="Value model: train its top N decoder layers and head.")
-    add("--kl-coef", type=float, default=0.05, help="KL coefficient (the start value with --kl-target).")
-    add("--kl-target", type=float, default=3.0, help="Adaptive KL target, nats per response (0 = fixed kl_coef).")
-    add("--kl-horizon", type=int, default=512, help="Adaptive KL horizon (episodes).")
+    add("--kl-coef", type=float, default=0.1, help="KL coefficient (the start value with --kl-target).")
+    add("--kl-target", type=float, default=4.0, help="Adaptive KL target, nats per response (0 = fixed kl_coef).")
+    add("--kl-horizon", type=int, default=128, help="Adaptive KL horizon (episodes).")
     add("--temperature", type=float, default=0.7, help="Sampling temperature (rollouts and held-out samples).")
     add("--missing-eos-penalty", type=float, default=None, help="Subtracted from responses without EOS (off).")
     add("--eval-prompts", type=int, default=16, help="Held-out prompts.")

@@ -196,9 +196,17 @@ def eval_set_matches(*, project: Project, name: str, prompts: list[str]) -> list
 
 
 def eval_matched_prompt_ids(project: Project) -> set[int]:
-    """Ids of the project's prompts that matched one of its evaluation sets (see `eval_set_matches`)."""
+    """Ids of the project's prompts that matched one of its evaluation sets (see `eval_set_matches`), and of every
+    prompt with the same content as one of them: a later round copies a prompt's text into a new prompt (policy
+    samples sent back to labelers) after the set was uploaded, and that copy is as contaminated as the original."""
     sets = EvalSet.objects.filter(project=project).values_list("matches", flat=True)
-    return {match["prompt"] for matches in sets for match in matches or ()}
+    matched = {match["prompt"] for matches in sets for match in matches or ()}
+    if not matched:
+        return matched
+    # one pass over (id, hash) in Python: the matched ids may be more than a query can bind
+    rows = list(Prompt.all_objects.filter(project=project).values_list("id", "content_hash").iterator(chunk_size=5000))
+    hashes = {content_hash for pk, content_hash in rows if pk in matched}
+    return matched | {pk for pk, content_hash in rows if content_hash in hashes}
 
 
 def _author(metadata: dict) -> str:

@@ -6,6 +6,7 @@ import json
 
 import orjson
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
@@ -59,6 +60,22 @@ def test_prompts_already_in_the_project_are_found_and_left_out_of_exports(projec
     ]
     meta = json.loads((tmp_path / "after" / "export_meta.json").read_text())
     assert meta["left_out"]["eval_set_prompts"] == 2 and meta["counts"]["prompts"] == 2
+
+
+def test_a_later_rounds_copy_of_a_matched_prompt_is_left_out_too(project, tmp_path):
+    # policy samples sent back to labelers copy a prompt's text into a new round after the set was uploaded
+    eval_set_upload(project=project, name="held-out", filename="eval.jsonl", data=EVAL_FILE)
+    original = project.prompts.get(text="Name a prime number.")
+    matched = project.prompts.get(text=NEAR)
+    lea = User.objects.get(username="lea")
+    for prompt in (original, matched):
+        copy = PromptFactory(project=project, text=prompt.text, content_hash=prompt.content_hash, round=2,
+                             responses=["new good", "new bad"])  # fmt: skip
+        ranking_make(copy, lea, [1, 2])
+
+    exported = _exported_prompts(project, tmp_path)
+
+    assert NEAR not in exported and exported.count("Name a prime number.") == 2
 
 
 def test_replacing_a_set_by_name_recomputes_its_matches(project, tmp_path):
