@@ -90,18 +90,23 @@ def test_odin_finetune_saves_a_one_output_model_that_leans_less_on_length(tmp_pa
     train = write_jsonl(tmp_path / "train.jsonl", _confounded(64, seed=0, chosen_longer=True))
     shorter = write_jsonl(tmp_path / "shorter.jsonl", _confounded(32, seed=1, chosen_longer=False))
     results = {}
-    for debias in ("none", "residual"):
-        cfg = RewardModelConfig(
-            train_file=str(train), eval_file=str(shorter), base_model="tiny", output_dir=str(tmp_path / debias),
-            max_length=64, tiny_vocab_size=200, num_train_epochs=6, learning_rate=1e-3, seed=3,
-            length_debias=debias, boundary_index=False,
-        )  # fmt: skip
-        out = train_reward_model(cfg)
-        results[debias] = json.loads((out / "metrics.json").read_text())
+    for seed in (3, 4):  # two seeds: a 200-token toy model's outcome moves with the CPU's thread count
+        for debias in ("none", "residual"):
+            cfg = RewardModelConfig(
+                train_file=str(train), eval_file=str(shorter), base_model="tiny",
+                output_dir=str(tmp_path / f"{debias}{seed}"), max_length=64, tiny_vocab_size=200, num_train_epochs=6,
+                learning_rate=1e-3, seed=seed, length_debias=debias, boundary_index=False,
+            )  # fmt: skip
+            out = train_reward_model(cfg)
+            results[debias, seed] = json.loads((out / "metrics.json").read_text())
 
-    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "residual")
+    saved = AutoModelForSequenceClassification.from_pretrained(tmp_path / "residual3")
     assert saved.classifier.out_features == 1
-    assert "train/odin_length_term" in results["residual"]
-    # Every held-out pair has the better answer shorter: a length detector gets them wrong, content gets them right.
-    assert results["residual"]["eval/accuracy"] > results["none"]["eval/accuracy"]
-    assert results["residual"]["eval/margin_length_correlation"] < results["none"]["eval/margin_length_correlation"]
+    assert "train/odin_length_term" in results["residual", 3]
+    # Every held-out pair has the better answer shorter: a length detector gets them all wrong (measured: 0.0 with
+    # either seed), content gets them right (ODIN: 0.28-0.56 by seed and thread count). The margin-length correlation
+    # on 32 pairs is not asserted: it swung from 0.03 to 0.32 for the same seed between one and two threads.
+    for seed in (3, 4):
+        assert results["none", seed]["eval/accuracy"] <= 0.1
+    gain = np.mean([results["residual", s]["eval/accuracy"] - results["none", s]["eval/accuracy"] for s in (3, 4)])
+    assert gain >= 0.2
