@@ -488,6 +488,11 @@ class Prompt(models.Model):
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts", editable=False
     )
     staged = models.BooleanField(default=False, editable=False, help_text="Written by an import not yet committed.")
+    eval_matched = models.BooleanField(
+        default=False, editable=False,
+        help_text="Matched one of the project's evaluation sets when it was uploaded: held back from the labeling "
+        "queue (with later rounds' copies of it) and left out of exports.",
+    )  # fmt: skip
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="written_prompts",
         help_text="Written prompts: the labeler who wrote it.",

@@ -134,15 +134,24 @@ def labeler_progress_get(*, project: Project, labeler: AbstractUser) -> dict:
     }
 
 
+def eval_held_back() -> Exists:
+    """True for a prompt the labeling queue skips because it, or an earlier round's prompt with the same content,
+    matched an evaluation set (the same rule as `services.assignments._candidates`)."""
+    same = Prompt.all_objects.filter(project=OuterRef("project"), content_hash=OuterRef("content_hash"))
+    return Exists(same.filter(eval_matched=True))
+
+
 def project_progress_get(*, project: Project) -> dict:
     """Prompts done / in progress / untouched, rankings against the target, and rankings per labeler."""
     now = timezone.now()
     live = Assignment.objects.filter(prompt=OuterRef("pk"), status="active", expires_at__gt=now)
-    prompts = Prompt.objects.filter(project=project, is_gold=False).annotate(leased=Exists(live))
+    prompts = Prompt.objects.filter(project=project, is_gold=False).annotate(leased=Exists(live), held=eval_held_back())
+    open_ = Q(is_complete=False, held=False)
     counts = prompts.aggregate(
         total=Count("id"),
         done=Count("id", filter=Q(is_complete=True)),
-        in_progress=Count("id", filter=Q(is_complete=False) & (Q(ranking_count__gt=0) | Q(leased=True))),
+        in_progress=Count("id", filter=open_ & (Q(ranking_count__gt=0) | Q(leased=True))),
+        held_back=Count("id", filter=Q(is_complete=False, held=True)),
     )
     rankings = Ranking.objects.filter(project=project, is_current=True)
     per_labeler = list(
@@ -152,7 +161,8 @@ def project_progress_get(*, project: Project) -> dict:
         "prompts": counts["total"],
         "done": counts["done"],
         "in_progress": counts["in_progress"],
-        "untouched": counts["total"] - counts["done"] - counts["in_progress"],
+        "held_back": counts["held_back"],  # unfinished, matched an evaluation set: the queue skips them
+        "untouched": counts["total"] - counts["done"] - counts["in_progress"] - counts["held_back"],
         "rankings": rankings.filter(prompt__is_gold=False).count(),
         "target_rankings": counts["total"] * project.overlap,
         "gold_prompts": Prompt.objects.filter(project=project, is_gold=True).count(),

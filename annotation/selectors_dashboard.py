@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from annotation.dashboard import ETA_WINDOW, completion_eta, daily_series, median_or_none
 from annotation.models import Assignment, Project, Prompt, Ranking
+from annotation.selectors import eval_held_back
 
 CHART_DAYS = 30
 SHORT_PROMPTS_SHOWN = 20
@@ -84,7 +85,9 @@ def project_dashboard_get(*, project: Project, now: dt.datetime | None = None) -
         if project.overlap_mode == "adaptive"
         else Value(overlap)
     )
-    short = prompts.annotate(target=target).filter(is_complete=False, ranking_count__lt=F("target"))
+    short = prompts.annotate(target=target, held=eval_held_back()).filter(
+        is_complete=False, held=False, ranking_count__lt=F("target")
+    )  # a prompt held back for an evaluation set will not be labeled: it is not work left
     totals = short.aggregate(n=Count("id"), missing=Sum(F("target") - F("ranking_count")))
     remaining = totals["missing"] or 0
     window = work.filter(prompt__is_gold=False, created_at__gte=now - ETA_WINDOW, created_at__lte=now).aggregate(

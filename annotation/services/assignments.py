@@ -71,13 +71,17 @@ def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit:
     sql = (
         f"SELECT p.id FROM {prompt} p WHERE p.project_id = %s AND p.is_complete = %s AND p.is_gold = %s"  # noqa: S608
         f" AND p.staged = %s"  # an import still being written is nobody's work yet (see Prompt.staged)
+        # a prompt that matched an evaluation set is not trained on, so not labeled; nor is a later round's copy of
+        # it (the same content hash; the (project, content_hash, round) unique index answers this)
+        f" AND NOT EXISTS (SELECT 1 FROM {prompt} h WHERE h.project_id = p.project_id"
+        f" AND h.content_hash = p.content_hash AND h.eval_matched = %s)"
         # a written prompt has nothing to rank until a policy generates its responses (services/hygiene.py)
         f" AND EXISTS (SELECT 1 FROM {response} r WHERE r.prompt_id = p.id)"
         f" AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.prompt_id = p.id AND a.labeler_id = %s)"
         f" AND p.ranking_count + (SELECT COUNT(*) FROM {assignment} l WHERE l.prompt_id = p.id AND l.status = %s"
         f" AND l.expires_at > %s) < {target} ORDER BY p.id LIMIT %s"
     )
-    params = [project.pk, False, False, False, labeler.pk, Assignment.Status.ACTIVE]
+    params = [project.pk, False, False, False, True, labeler.pk, Assignment.Status.ACTIVE]
     params += [connection.ops.adapt_datetimefield_value(now), *target_params, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -178,7 +178,21 @@ def eval_set_upload(
         defaults={"filename": filename[:255], "prompts": prompts, "created_by": created_by,
                   "matches": eval_set_matches(project=project, name=name, prompts=prompts)},
     )  # fmt: skip
+    eval_matched_sync(project)
     return eval_set
+
+
+def eval_matched_sync(project: Project) -> int:
+    """Set `Prompt.eval_matched` from the matches of all the project's sets (a replaced set may match fewer prompts):
+    the labeling queue skips those prompts and later rounds' copies of them (`assignments._candidates`). Returns how
+    many prompts are flagged."""
+    sets = EvalSet.objects.filter(project=project).values_list("matches", flat=True)
+    matched = sorted({match["prompt"] for matches in sets for match in matches or ()})
+    prompts = Prompt.all_objects.filter(project=project)
+    prompts.filter(eval_matched=True).update(eval_matched=False)  # in the caller's transaction: never half-done
+    for start in range(0, len(matched), 500):  # chunks: a query binds a bounded number of parameters
+        prompts.filter(pk__in=matched[start : start + 500]).update(eval_matched=True)
+    return len(matched)
 
 
 def eval_set_matches(*, project: Project, name: str, prompts: list[str]) -> list[dict]:

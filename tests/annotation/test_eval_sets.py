@@ -13,10 +13,11 @@ from django.urls import reverse
 
 from annotation import exports, hygiene
 from annotation.models import EvalSet
+from annotation.selectors import project_progress_get
 from annotation.services.exports import preference_export_create
 from annotation.services.hygiene import eval_set_upload
 from tests.annotation.api._helpers import api_client
-from tests.factories import ProjectFactory, PromptFactory, labeler, manager, ranking_make
+from tests.factories import ProjectFactory, PromptFactory, labeler, manager, rank_queue, ranking_make
 
 LONG = (
     "Explain in simple words how a refrigerator keeps food cold, why the back of it gets warm while it runs, what the "
@@ -76,6 +77,37 @@ def test_a_later_rounds_copy_of_a_matched_prompt_is_left_out_too(project, tmp_pa
     exported = _exported_prompts(project, tmp_path)
 
     assert NEAR not in exported and exported.count("Name a prime number.") == 2
+
+
+def test_matched_prompts_and_later_copies_are_held_back_from_the_queue(project):
+    eval_set_upload(project=project, name="held-out", filename="eval.jsonl", data=EVAL_FILE)
+    lea = User.objects.get(username="lea")
+    copy = PromptFactory(project=project, text=NEAR, content_hash=project.prompts.get(text=NEAR).content_hash, round=2,
+                         responses=["new good", "new bad"])  # fmt: skip
+    fresh = PromptFactory(project=project, text="A new question?", round=2, responses=["a", "b"])
+
+    ranking_make(copy, lea, [1, 2])  # ranked before the set came: its rankings are kept, no more are asked for
+
+    handed = [ranking.prompt.text for ranking in rank_queue(project, labeler(project, username="tom"))]
+
+    assert sorted(handed) == ["A new question?", "Name a prime number.", "Write a haiku about rain."]
+    assert fresh.pk in [r.prompt_id for r in project.rankings.all()] and copy.rankings.count() == 1
+    progress = project_progress_get(project=project)
+    assert (progress["held_back"], progress["in_progress"], progress["untouched"]) == (3, 3, 0)
+
+
+def test_replacing_a_set_releases_the_prompts_it_no_longer_matches(project):
+    eval_set_upload(project=project, name="held-out", filename="eval.jsonl", data=EVAL_FILE)
+    assert set(project.prompts.filter(eval_matched=True).values_list("text", flat=True)) == {
+        "WHAT is the boiling point of water??", NEAR,
+    }  # fmt: skip
+
+    eval_set_upload(project=project, name="held-out", filename="eval.txt", data=b"Name a prime number\n")
+
+    assert list(project.prompts.filter(eval_matched=True).values_list("text", flat=True)) == ["Name a prime number."]
+    tom = labeler(project, username="tom")
+    assert "Name a prime number." not in [r.prompt.text for r in rank_queue(project, tom)]
+    assert project_progress_get(project=project)["held_back"] == 1
 
 
 def test_replacing_a_set_by_name_recomputes_its_matches(project, tmp_path):

@@ -227,6 +227,7 @@ class ProjectProgressApi(BaseApi):
         done = serializers.IntegerField()
         in_progress = serializers.IntegerField()
         untouched = serializers.IntegerField()
+        held_back = serializers.IntegerField(help_text="Unfinished prompts matching an evaluation set: not handed out.")
         rankings = serializers.IntegerField()
         target_rankings = serializers.IntegerField()
         gold_prompts = serializers.IntegerField()
