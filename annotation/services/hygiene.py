@@ -182,6 +182,15 @@ def eval_set_upload(
     return eval_set
 
 
+def eval_sets_recheck(project: Project) -> int:
+    """Match every one of the project's sets again (after its near-duplicate threshold changed: matches are computed
+    when a set is stored) and flag the prompts; returns how many prompts are flagged."""
+    for eval_set in EvalSet.objects.filter(project=project):
+        eval_set.matches = eval_set_matches(project=project, name=eval_set.name, prompts=eval_set.prompts)
+        eval_set.save(update_fields=["matches"])
+    return eval_matched_sync(project)
+
+
 def eval_matched_sync(project: Project) -> int:
     """Set `Prompt.eval_matched` from the matches of all the project's sets (a replaced set may match fewer prompts):
     the labeling queue skips those prompts and later rounds' copies of them (`assignments._candidates`). Returns how

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking
+from annotation.services.hygiene import eval_sets_recheck
 
 DEFAULT_GUIDELINES = """# Guidelines
 
@@ -50,12 +51,14 @@ KIND_LOCKED = (
 
 @transaction.atomic
 def project_update(*, project: Project, **fields) -> Project:
-    """Change a project's settings (not its slug). A new overlap re-marks which prompts are complete."""
+    """Change a project's settings (not its slug). A new overlap re-marks which prompts are complete; a new
+    near-duplicate threshold matches the evaluation sets again."""
     unknown = set(fields) - set(PROJECT_EDITABLE)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
     if "kind" in fields and fields["kind"] != project.kind and _has_work(project):
         raise ValidationError({"kind": KIND_LOCKED.format(kind=project.kind)})
+    threshold_before = project.near_dup_threshold
     if fields.get("closed_at") and project.closed_at:  # closing a closed project keeps when it was closed
         fields["closed_at"] = project.closed_at
     for name, value in fields.items():
@@ -70,6 +73,8 @@ def project_update(*, project: Project, **fields) -> Project:
         Prompt.objects.filter(project=project, is_gold=False, ranking_count__gte=project.overlap).update(
             is_complete=True
         )
+    if project.near_dup_threshold != threshold_before:
+        eval_sets_recheck(project)  # its evaluation sets' matches were computed at the old threshold
     return project
 
 

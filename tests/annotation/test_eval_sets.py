@@ -16,6 +16,7 @@ from annotation.models import EvalSet
 from annotation.selectors import project_progress_get
 from annotation.services.exports import preference_export_create
 from annotation.services.hygiene import eval_set_upload
+from annotation.services.projects import project_update
 from tests.annotation.api._helpers import api_client
 from tests.factories import ProjectFactory, PromptFactory, labeler, manager, rank_queue, ranking_make
 
@@ -108,6 +109,23 @@ def test_replacing_a_set_releases_the_prompts_it_no_longer_matches(project):
     tom = labeler(project, username="tom")
     assert "Name a prime number." not in [r.prompt.text for r in rank_queue(project, tom)]
     assert project_progress_get(project=project)["held_back"] == 1
+
+
+def test_changing_the_threshold_matches_the_sets_again(project, tmp_path):
+    eval_set_upload(project=project, name="held-out", filename="eval.jsonl", data=EVAL_FILE)
+
+    project_update(project=project, near_dup_threshold=0)  # exact texts only: the near duplicate no longer matches
+
+    assert [m["item"] for m in EvalSet.objects.get().matches] == [1]
+    assert list(project.prompts.filter(eval_matched=True).values_list("text", flat=True)) == [
+        "WHAT is the boiling point of water??"
+    ]
+    assert NEAR in _exported_prompts(project, tmp_path / "exact")
+
+    project_update(project=project, near_dup_threshold=0.8)
+
+    assert [m["item"] for m in EvalSet.objects.get().matches] == [1, 2]
+    assert NEAR not in _exported_prompts(project, tmp_path / "near")
 
 
 def test_replacing_a_set_by_name_recomputes_its_matches(project, tmp_path):
