@@ -105,14 +105,12 @@ def _lease(project: Project, labeler: AbstractUser, prompt: Prompt, now) -> Assi
 
 def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
     """The labeler's own unfinished assignment: returned as is while its lease runs, renewed if the slot is free."""
-    assignment = (
-        Assignment.objects.select_related("prompt")
-        .filter(project=project, labeler=labeler, status=Assignment.Status.ACTIVE)
-        .order_by("-expires_at")
-        .first()
-    )
-    if assignment is None:
+    mine = Assignment.objects.filter(project=project, labeler=labeler, status=Assignment.Status.ACTIVE)
+    # usually there is none: ask for the id alone first (no join, no model to build while the write lock is held)
+    assignment_id = mine.order_by("-expires_at").values_list("id", flat=True).first()
+    if assignment_id is None:
         return None
+    assignment = Assignment.objects.select_related("prompt").get(pk=assignment_id)
     if assignment.expires_at > now:
         return assignment
     prompt = Prompt.objects.select_for_update().get(pk=assignment.prompt_id)

@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
@@ -142,9 +142,10 @@ def _same_judgment(
 def _create(
     *, assignment: Assignment | None, prompt: Prompt, labeler, shown: list[int], ranks: dict[int, int], version: int,
     flags: list[str], rationale: str, time_spent_s: float | None, metadata: dict | None = None,
-    ratings: dict[int, dict] | None = None, strength: int | None = None,
+    ratings: dict[int, dict] | None = None, strength: int | None = None, guideline: int | None = None,
 ) -> Ranking:  # fmt: skip
-    guideline = prompt.project.guidelines.order_by("-version").values_list("version", flat=True).first()
+    if guideline is None:  # the version in force (ranking_submit looks it up before taking the write lock)
+        guideline = prompt.project.guidelines.order_by("-version").values_list("version", flat=True).first()
     ranking = Ranking.objects.create(
         project_id=prompt.project_id,
         prompt=prompt,
@@ -178,7 +179,6 @@ def _create(
     return ranking
 
 
-@transaction.atomic
 def ranking_submit(
     *,
     labeler: AbstractUser,
@@ -201,18 +201,45 @@ def ranking_submit(
     with created=False. A late submission after the lease expired is accepted only while the prompt still has a
     free slot, so no prompt ever gets more than `overlap` rankings. `metadata` is stored as given (e.g. where a
     ranking came from); labelers never send it.
+
+    The checks that only read (whose task it is, membership, the project being open, the judgment's validity, the
+    guideline version) run before the write transaction: on SQLite every write transaction holds the database's one
+    write lock, and the time spent inside them is what bounds the labeling throughput (bench/labeling_load.py).
+    What another request can change meanwhile (the assignment's status and lease, the prompt's count) is read again
+    under the lock in `_submit_locked`.
     """
     flags = list(flags or [])
-    assignment = Assignment.objects.select_for_update().select_related("prompt__project").filter(pk=assignment_id)
-    assignment = assignment.first()
+    assignment = Assignment.objects.select_related("prompt__project").filter(pk=assignment_id).first()
     if assignment is None or assignment.labeler_id != labeler.pk:
         raise PermissionDenied(SUBMIT_NOT_YOURS)
     _ensure_member(assignment.project_id, labeler)
-    prompt, project = assignment.prompt, assignment.prompt.project
-    shown = list(assignment.shown_order)
+    project = assignment.prompt.project
     if project.closed_at is not None and project.closed_at <= timezone.now():
         raise ProjectClosed(SUBMIT_CLOSED)
+    shown = list(assignment.shown_order)  # fixed when the lease was written
     cleaned = _validate(project, shown, ranks, flags, rationale, time_spent_s, ratings, strength)
+    guideline = project.guidelines.order_by("-version").values_list("version", flat=True).first()
+    return _submit_locked(
+        assignment=assignment, labeler=labeler, shown=shown, ranks=ranks, flags=flags, rationale=rationale,
+        time_spent_s=time_spent_s, metadata=metadata, cleaned=cleaned, strength=strength, guideline=guideline,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def _submit_locked(
+    *, assignment: Assignment, labeler: AbstractUser, shown: list[int], ranks: dict[int, int], flags: list[str],
+    rationale: str, time_spent_s: float | None, metadata: dict | None, cleaned: dict[int, dict],
+    strength: int | None, guideline: int | None,
+) -> tuple[Ranking, bool]:  # fmt: skip
+    """The writing half of `ranking_submit`, with the assignment and the prompt read again under the lock (SQLite:
+    the IMMEDIATE transaction's write lock; PostgreSQL: their row locks)."""
+    project = assignment.prompt.project
+    status, expires_at = (
+        Assignment.objects.select_for_update().filter(pk=assignment.pk).values_list("status", "expires_at").get()
+    )
+    assignment.status, assignment.expires_at = status, expires_at
+    prompt = Prompt.objects.select_for_update().get(pk=assignment.prompt_id)
+    prompt.project = project
     if assignment.status == Assignment.Status.SUBMITTED:
         current = Ranking.objects.get(prompt=prompt, labeler=labeler, is_current=True)
         if _same_judgment(current, ranks, flags, rationale, cleaned, strength):
@@ -221,8 +248,6 @@ def ranking_submit(
     if assignment.status == Assignment.Status.SKIPPED:
         raise ValidationError(SUBMIT_SKIPPED)
     now = timezone.now()
-    if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction already holds the write lock
-        prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
     lapsed = assignment.expires_at <= now and not prompt.is_gold
     if (
         lapsed
@@ -234,7 +259,7 @@ def ranking_submit(
             ranking = _create(
                 assignment=assignment, prompt=prompt, labeler=labeler, shown=shown, ranks=ranks, version=1,
                 flags=flags, rationale=rationale, time_spent_s=time_spent_s, metadata=metadata, ratings=cleaned,
-                strength=strength,
+                strength=strength, guideline=guideline,
             )  # fmt: skip
     except IntegrityError:  # a ranking by this labeler already exists (e.g. imported): never store two
         raise ValidationError(SUBMIT_ALREADY) from None

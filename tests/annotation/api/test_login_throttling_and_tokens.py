@@ -170,3 +170,19 @@ def test_token_endpoint_slows_down_with_a_json_429(user, slowdown):
     early = _token("lea", "wrong")
     assert early.status_code == 429 and early["Retry-After"] == "1"
     assert early.json()["code"] == "slow_down" and "wait 1 s" in early.json()["errors"][0]
+
+
+def test_a_token_used_again_within_a_minute_costs_no_query(user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api_client(user)
+    client.get("/api/projects/")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/projects/").status_code == 200
+
+    assert not [q["sql"] for q in queries.captured_queries if "apitokenuse" in q["sql"]]
+    rotated = client.post("/api/auth/token/mine/rotate/")  # the new key's first use is recorded at once
+    assert rotated.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Token {rotated.json()['token']}")
+    assert client.get("/api/auth/token/mine/").json()["last_used_at"] is not None
