@@ -219,17 +219,17 @@ def eval_set_matches(*, project: Project, name: str, prompts: list[str]) -> list
 
 
 def eval_matched_prompt_ids(project: Project) -> set[int]:
-    """Ids of the project's prompts that matched one of its evaluation sets (see `eval_set_matches`), and of every
-    prompt with the same content as one of them: a later round copies a prompt's text into a new prompt (policy
-    samples sent back to labelers) after the set was uploaded, and that copy is as contaminated as the original."""
-    sets = EvalSet.objects.filter(project=project).values_list("matches", flat=True)
-    matched = {match["prompt"] for matches in sets for match in matches or ()}
-    if not matched:
-        return matched
-    # one pass over (id, hash) in Python: the matched ids may be more than a query can bind
-    rows = list(Prompt.all_objects.filter(project=project).values_list("id", "content_hash").iterator(chunk_size=5000))
-    hashes = {content_hash for pk, content_hash in rows if pk in matched}
-    return matched | {pk for pk, content_hash in rows if content_hash in hashes}
+    """Ids of the project's prompts that matched one of its evaluation sets (`Prompt.eval_matched`, kept by
+    `eval_matched_sync`), and of every prompt with the same content as one of them: a later round copies a prompt's
+    text into a new prompt (policy samples sent back to labelers) after the set was uploaded, and that copy is as
+    contaminated as the original. The same rule as the labeling queue's (`assignments._candidates`)."""
+    rows = Prompt.all_objects.filter(project=project)
+    hashes = set(rows.filter(eval_matched=True).values_list("content_hash", flat=True))
+    if not hashes:
+        return set()
+    # one pass over (id, hash) in Python: the hashes may be more than a query can bind
+    return {pk for pk, content_hash in rows.values_list("id", "content_hash").iterator(chunk_size=5000)
+            if content_hash in hashes}  # fmt: skip
 
 
 def _author(metadata: dict) -> str:
