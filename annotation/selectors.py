@@ -6,6 +6,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from annotation.hot_sql import labeler_counts, project_with_role
 from annotation.models import Assignment, Membership, Project, Prompt, Ranking, RankingEntry
 
 
@@ -51,12 +52,8 @@ def project_get_for_user(*, user: AbstractUser, slug: str, manage: bool = False)
     if is_admin(user):
         project, role = Project.objects.filter(slug=slug).first(), "admin"
     else:  # one plain join: the caller's membership in the project, with the project (None for outsiders)
-        membership = (
-            Membership.objects.select_related("project").filter(user=user, project__slug=slug).first()
-            if user.is_authenticated
-            else None
-        )
-        project, role = (membership.project, membership.role) if membership else (None, None)
+        # read on every labeling request: one raw join (annotation/hot_sql.py says why)
+        project, role = project_with_role(slug=slug, user_id=user.pk) if user.is_authenticated else (None, None)
     if project is None or role is None or (manage and role not in ("admin", "manager")):
         raise Http404("No such project.")
     return project
@@ -120,15 +117,12 @@ def _project_totals(project: Project) -> dict:
 
 def labeler_progress_get(*, project: Project, labeler: AbstractUser) -> dict:
     """What the progress indicator shows a labeler: done by me, in my hands, and the project's target."""
-    now = timezone.now()
-    mine = Assignment.objects.filter(project=project, labeler=labeler).aggregate(
-        done=Count("id", filter=Q(status="submitted")),
-        assigned=Count("id", filter=Q(status="active", expires_at__gt=now)),
-    )
+    # every "next" asks: one hand-written read (annotation/hot_sql.py says why)
+    done, assigned = labeler_counts(project_id=project.pk, labeler_id=labeler.pk, now=timezone.now())
     totals = _project_totals(project)
     return {
-        "done": mine["done"],
-        "assigned": mine["assigned"],
+        "done": int(done),
+        "assigned": int(assigned),
         "project_rankings": totals["done"] or 0,
         "project_target": totals["n"] * project.overlap,
     }

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotation.hot_sql import active_assignment_id, responses_of, row_by_pk
 from annotation.models import MAX_LEASE_MINUTES, Assignment, Project, Prompt, Response
 from annotation.services.qualification import is_qualified, qualification_prompts
 
@@ -89,7 +90,7 @@ def _candidates(project: Project, labeler: AbstractUser, now, gold: bool, limit:
 
 
 def _lease(project: Project, labeler: AbstractUser, prompt: Prompt, now) -> Assignment:
-    responses = list(prompt.responses.all())
+    responses = responses_of(prompt_id=prompt.pk)  # hand-written reads on the hot path: annotation/hot_sql.py
     assignment = Assignment.objects.create(
         project=project,
         prompt=prompt,
@@ -105,9 +106,8 @@ def _lease(project: Project, labeler: AbstractUser, prompt: Prompt, now) -> Assi
 
 def _resume(project: Project, labeler: AbstractUser, now) -> Assignment | None:
     """The labeler's own unfinished assignment: returned as is while its lease runs, renewed if the slot is free."""
-    mine = Assignment.objects.filter(project=project, labeler=labeler, status=Assignment.Status.ACTIVE)
     # usually there is none: ask for the id alone first (no join, no model to build while the write lock is held)
-    assignment_id = mine.order_by("-expires_at").values_list("id", flat=True).first()
+    assignment_id = active_assignment_id(project_id=project.pk, labeler_id=labeler.pk)
     if assignment_id is None:
         return None
     assignment = Assignment.objects.select_related("prompt").get(pk=assignment_id)
@@ -232,8 +232,8 @@ def assignment_next(*, project: Project, labeler: AbstractUser) -> Assignment | 
         if not candidate_ids:
             return None
         for prompt_id in candidate_ids:
-            prompt = Prompt.objects.select_for_update().get(pk=prompt_id)  # then count again under the lock
-            if _still_open(prompt, project, now):
+            prompt = row_by_pk(Prompt, prompt_id, lock=True)  # then count again under the lock
+            if prompt is not None and _still_open(prompt, project, now):
                 return _lease(project, labeler, prompt, now)
     return None
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from annotation import response_form
 from annotation.agreement.adaptive import needs_more_labels
+from annotation.hot_sql import latest_guideline_version, project_with_membership, row_by_pk, values_by_pk
 from annotation.models import (
     STRENGTH_LEVELS,
     Assignment,
@@ -209,37 +210,37 @@ def ranking_submit(
     under the lock in `_submit_locked`.
     """
     flags = list(flags or [])
-    assignment = Assignment.objects.select_related("prompt__project").filter(pk=assignment_id).first()
+    # The hot path's reads are hand-written (annotation/hot_sql.py says why).
+    assignment = row_by_pk(Assignment, assignment_id)
     if assignment is None or assignment.labeler_id != labeler.pk:
         raise PermissionDenied(SUBMIT_NOT_YOURS)
-    _ensure_member(assignment.project_id, labeler)
-    project = assignment.prompt.project
+    project, member = project_with_membership(project_id=assignment.project_id, user_id=labeler.pk)
+    if not (member or labeler.is_superuser):
+        raise NotAMember(SUBMIT_NOT_MEMBER)
     if project.closed_at is not None and project.closed_at <= timezone.now():
         raise ProjectClosed(SUBMIT_CLOSED)
     shown = list(assignment.shown_order)  # fixed when the lease was written
     cleaned = _validate(project, shown, ranks, flags, rationale, time_spent_s, ratings, strength)
-    guideline = project.guidelines.order_by("-version").values_list("version", flat=True).first()
+    guideline = latest_guideline_version(project_id=project.pk)
     return _submit_locked(
-        assignment=assignment, labeler=labeler, shown=shown, ranks=ranks, flags=flags, rationale=rationale,
-        time_spent_s=time_spent_s, metadata=metadata, cleaned=cleaned, strength=strength, guideline=guideline,
+        assignment=assignment, project=project, labeler=labeler, shown=shown, ranks=ranks, flags=flags,
+        rationale=rationale, time_spent_s=time_spent_s, metadata=metadata, cleaned=cleaned, strength=strength,
+        guideline=guideline,
     )  # fmt: skip
 
 
 @transaction.atomic
 def _submit_locked(
-    *, assignment: Assignment, labeler: AbstractUser, shown: list[int], ranks: dict[int, int], flags: list[str],
-    rationale: str, time_spent_s: float | None, metadata: dict | None, cleaned: dict[int, dict],
+    *, assignment: Assignment, project: Project, labeler: AbstractUser, shown: list[int], ranks: dict[int, int],
+    flags: list[str], rationale: str, time_spent_s: float | None, metadata: dict | None, cleaned: dict[int, dict],
     strength: int | None, guideline: int | None,
 ) -> tuple[Ranking, bool]:  # fmt: skip
     """The writing half of `ranking_submit`, with the assignment and the prompt read again under the lock (SQLite:
     the IMMEDIATE transaction's write lock; PostgreSQL: their row locks)."""
-    project = assignment.prompt.project
-    status, expires_at = (
-        Assignment.objects.select_for_update().filter(pk=assignment.pk).values_list("status", "expires_at").get()
-    )
-    assignment.status, assignment.expires_at = status, expires_at
-    prompt = Prompt.objects.select_for_update().get(pk=assignment.prompt_id)
-    prompt.project = project
+    status = values_by_pk(Assignment, assignment.pk, ("status", "expires_at"), lock=True)
+    assignment.status, assignment.expires_at = status
+    prompt = row_by_pk(Prompt, assignment.prompt_id, lock=True)
+    prompt.project = assignment.project = project
     if assignment.status == Assignment.Status.SUBMITTED:
         current = Ranking.objects.get(prompt=prompt, labeler=labeler, is_current=True)
         if _same_judgment(current, ranks, flags, rationale, cleaned, strength):
@@ -254,13 +255,13 @@ def _submit_locked(
         and open_slots(prompt=prompt, overlap=project.target_for(prompt), now=now, exclude_labeler_id=labeler.pk) <= 0
     ):
         raise ValidationError(SUBMIT_LEASE_LOST)
+    # No savepoint: an IntegrityError ends this transaction anyway (the ValidationError rolls it back).
     try:
-        with transaction.atomic():
-            ranking = _create(
-                assignment=assignment, prompt=prompt, labeler=labeler, shown=shown, ranks=ranks, version=1,
-                flags=flags, rationale=rationale, time_spent_s=time_spent_s, metadata=metadata, ratings=cleaned,
-                strength=strength, guideline=guideline,
-            )  # fmt: skip
+        ranking = _create(
+            assignment=assignment, prompt=prompt, labeler=labeler, shown=shown, ranks=ranks, version=1,
+            flags=flags, rationale=rationale, time_spent_s=time_spent_s, metadata=metadata, ratings=cleaned,
+            strength=strength, guideline=guideline,
+        )  # fmt: skip
     except IntegrityError:  # a ranking by this labeler already exists (e.g. imported): never store two
         raise ValidationError(SUBMIT_ALREADY) from None
     assignment.status, assignment.completed_at = Assignment.Status.SUBMITTED, now
