@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-TESTS=${PG_TESTS:-tests/annotation/services/test_assignments.py tests/rlhf/test_workers_postgresql.py}
+TESTS=${PG_TESTS:-tests/annotation/services/test_assignments.py tests/annotation/test_hot_sql.py tests/rlhf/test_workers_postgresql.py}
 
 find_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 bindir=$(find_bindir || true)
