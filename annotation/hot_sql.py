@@ -62,11 +62,11 @@ def fetch_models(model: type[M], sql: str, params: list, extra: tuple[str, ...] 
 
 
 def row_by_pk(model: type[M], pk: int, *, lock: bool = False) -> M | None:
-    """`model.objects.get(pk=pk)` (None when missing); lock=True is `select_for_update()` (a no-op on SQLite,
-    where the IMMEDIATE transaction already holds the database's write lock)."""
+    """`model.objects.filter(pk=pk).first()` through the default manager (None when missing); lock=True is
+    `select_for_update()` (a no-op on SQLite, where the IMMEDIATE transaction already holds the write lock)."""
     if not _fits(pk):
         return None
-    sql = f"SELECT * FROM {model._meta.db_table} WHERE {model._meta.pk.column} = %s"  # noqa: S608
+    sql = f"SELECT * FROM {model._meta.db_table} WHERE {model._meta.pk.column} = %s{_visible(model)}"  # noqa: S608
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     found = fetch_models(model, sql, [pk])
@@ -87,6 +87,14 @@ def values_by_pk(model: type[Model], pk: int, fields: tuple[str, ...], *, lock: 
         cursor.execute(sql, [pk])
         row = cursor.fetchone()
     return None if row is None else tuple(_convert(f, v) for f, v in zip(columns, row, strict=True))
+
+
+def _visible(model: type[Model]) -> str:
+    """The condition the model's default manager adds (Prompt and Ranking: not staged, see VisibleManager), as SQL to
+    append to a WHERE clause; "" for other models."""
+    from annotation.models import VisibleManager
+
+    return " AND staged = FALSE" if isinstance(model._default_manager, VisibleManager) else ""
 
 
 def _fits(pk: int) -> bool:

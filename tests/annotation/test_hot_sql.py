@@ -128,3 +128,11 @@ def test_user_for_token(setup):
     assert fields_of(user) == fields_of(User.objects.get(pk=lea.pk))
     assert (found.key, found.user_id, found.created) == (token.key, lea.pk, token.created)
     assert hot_sql.user_for_token("0" * 40) == (None, None)
+
+
+def test_staged_prompts_are_invisible_like_through_the_default_manager(setup):
+    project, _, prompt, _ = setup
+    staged = PromptFactory(project=project, responses=[])
+    Prompt.all_objects.filter(pk=staged.pk).update(staged=True)
+    assert Prompt.objects.filter(pk=staged.pk).first() is None
+    assert hot_sql.row_by_pk(Prompt, staged.pk) is None
