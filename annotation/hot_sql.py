@@ -39,9 +39,8 @@ def fetch_models(model: type[M], sql: str, params: list, extra: tuple[str, ...] 
         position = {name: i for i, name in enumerate(names)}
         fields = model._meta.concrete_fields
         columns = [field.get_col(model._meta.db_table) for field in fields]
-        converters = [connection.ops.get_db_converters(c) + c.get_db_converters(connection) for c in columns]
         plan = _plans[key] = (
-            [(position[f.column], c, conv) for f, c, conv in zip(fields, columns, converters, strict=True)],
+            [(position[f.column], c, _converters(c)) for f, c in zip(fields, columns, strict=True)],
             [(name, position[name]) for name in extra],
         )
     feeds, extras = plan
@@ -74,13 +73,14 @@ def row_by_pk(model: type[M], pk: int, *, lock: bool = False) -> M | None:
 
 
 def values_by_pk(model: type[Model], pk: int, fields: tuple[str, ...], *, lock: bool = False) -> tuple | None:
-    """`model.objects.filter(pk=pk).values_list(*fields).first()` for plain (non-relation, non-JSON) fields, with
-    the database's values converted as the ORM would (e.g. SQLite's datetimes and booleans)."""
+    """`model.objects.filter(pk=pk).values_list(*fields).first()` (default manager) for plain (non-relation,
+    non-JSON) fields, with the database's values converted as the ORM would (e.g. SQLite's datetimes and booleans)."""
     if not _fits(pk):
         return None
     opts = model._meta
     columns = [opts.get_field(name).get_col(opts.db_table) for name in fields]
-    sql = f"SELECT {', '.join(c.target.column for c in columns)} FROM {opts.db_table} WHERE {opts.pk.column} = %s"  # noqa: S608
+    selected = ", ".join(c.target.column for c in columns)
+    sql = f"SELECT {selected} FROM {opts.db_table} WHERE {opts.pk.column} = %s{_visible(model)}"  # noqa: S608
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     with connection.cursor() as cursor:
@@ -102,8 +102,13 @@ def _fits(pk: int) -> bool:
     return -(2**63) <= int(pk) < 2**63
 
 
+def _converters(column: Any) -> list:
+    """What the ORM applies to a column's database value (the compiler's get_converters, for one column)."""
+    return connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+
+
 def _convert(column: Any, value: Any) -> Any:
-    for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+    for converter in _converters(column):
         value = converter(value, column, connection)
     return value
 

@@ -121,8 +121,8 @@ def labeler_progress_get(*, project: Project, labeler: AbstractUser) -> dict:
     done, assigned = labeler_counts(project_id=project.pk, labeler_id=labeler.pk, now=timezone.now())
     totals = _project_totals(project)
     return {
-        "done": int(done),
-        "assigned": int(assigned),
+        "done": done,
+        "assigned": assigned,
         "project_rankings": totals["done"] or 0,
         "project_target": totals["n"] * project.overlap,
     }

@@ -33,10 +33,13 @@ class NotAMember(PermissionDenied):
     """The caller's own task or ranking, in a project they were removed from: a 403 (not the 404 of "not yours")."""
 
 
-def _ensure_member(project_id: int, labeler: AbstractUser) -> None:
+def _ensure_member(project_id: int, labeler: AbstractUser, is_member: bool | None = None) -> None:
+    """NotAMember unless the labeler is a member of the project (or an admin); `is_member` when already read."""
     if labeler.is_superuser:
         return
-    if not Membership.objects.filter(project_id=project_id, user=labeler).exists():
+    if is_member is None:
+        is_member = Membership.objects.filter(project_id=project_id, user=labeler).exists()
+    if not is_member:
         raise NotAMember(SUBMIT_NOT_MEMBER)
 
 
@@ -140,13 +143,16 @@ def _same_judgment(
     return same and ranking.strength == strength and stored_ratings == ratings
 
 
+_LOOK_UP = object()  # `_create`'s guideline version when the caller has not read it (None: the project has none)
+
+
 def _create(
     *, assignment: Assignment | None, prompt: Prompt, labeler, shown: list[int], ranks: dict[int, int], version: int,
     flags: list[str], rationale: str, time_spent_s: float | None, metadata: dict | None = None,
-    ratings: dict[int, dict] | None = None, strength: int | None = None, guideline: int | None = None,
+    ratings: dict[int, dict] | None = None, strength: int | None = None, guideline: int | None | object = _LOOK_UP,
 ) -> Ranking:  # fmt: skip
-    if guideline is None:  # the version in force (ranking_submit looks it up before taking the write lock)
-        guideline = prompt.project.guidelines.order_by("-version").values_list("version", flat=True).first()
+    if guideline is _LOOK_UP:  # the version in force (ranking_submit looks it up before taking the write lock)
+        guideline = latest_guideline_version(project_id=prompt.project_id)
     ranking = Ranking.objects.create(
         project_id=prompt.project_id,
         prompt=prompt,
@@ -215,8 +221,7 @@ def ranking_submit(
     if assignment is None or assignment.labeler_id != labeler.pk:
         raise PermissionDenied(SUBMIT_NOT_YOURS)
     project, member = project_with_membership(project_id=assignment.project_id, user_id=labeler.pk)
-    if not (member or labeler.is_superuser):
-        raise NotAMember(SUBMIT_NOT_MEMBER)
+    _ensure_member(project.pk, labeler, is_member=member)
     if project.closed_at is not None and project.closed_at <= timezone.now():
         raise ProjectClosed(SUBMIT_CLOSED)
     shown = list(assignment.shown_order)  # fixed when the lease was written
