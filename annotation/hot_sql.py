@@ -7,7 +7,9 @@ cursor 0.04 ms (measured on the 2-core CI machine). Under SQLite's single writer
 transaction also stretches the time every other labeler waits. No library precompiles Django querysets, so the few
 reads every next/submit runs are written here once, portable to SQLite and PostgreSQL, and their rows become model
 instances through `fetch_models` (the ORM's own converters, worked out once per query shape). Each function has a
-test that it returns what the ORM query it replaces returns (tests/annotation/test_hot_sql.py). Writes stay ORM.
+test that it returns what the ORM query it replaces returns (tests/annotation/test_hot_sql.py). The writes of a
+next/submit (the lease; the ranking, its entries, the assignment's status and the prompt's count) go through `insert`
+and `update_by_pk`, for the same reason (sampled with py-spy, the ORM's compilers were ~20% of a cycle's CPU).
 
 Only the models' own table and column names are interpolated; every value is a parameter.
 """
@@ -111,6 +113,74 @@ def _convert(column: Any, value: Any) -> Any:
     for converter in _converters(column):
         value = converter(value, column, connection)
     return value
+
+
+# (model, rows, database alias) -> the INSERT statement and the fields it writes (see `insert`); the same for
+# `update_by_pk`, keyed by the fields it sets.
+_inserts: dict[tuple, tuple] = {}
+_updates: dict[tuple, tuple] = {}
+
+
+def insert(objs: list[M]) -> list[M]:
+    """Write new instances of one model as `Model.objects.bulk_create(objs)` does where the database returns the new
+    ids (SQLite 3.35+, PostgreSQL): each field's `pre_save` (e.g. `auto_now_add`) and `get_db_prep_save` (JSON,
+    datetimes) as the ORM applies them, one INSERT ... RETURNING, the ids set on the objects. No signals are sent
+    (bulk_create sends none either; the platform's models have no receivers). Elsewhere: bulk_create itself."""
+    if not objs:
+        return objs
+    model = type(objs[0])
+    if not connection.features.can_return_rows_from_bulk_insert:
+        return model._default_manager.bulk_create(objs)
+    key = (model, len(objs), connection.alias)
+    prepared = _inserts.get(key)
+    if prepared is None:
+        opts = model._meta
+        fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.auto_field]
+        quote = connection.ops.quote_name
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = (
+            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608
+            f" VALUES {', '.join([row] * len(objs))} RETURNING {quote(opts.pk.column)}"
+        )
+        prepared = _inserts[key] = (sql, fields)
+    sql, fields = prepared
+    for obj in objs:  # as bulk_create: an unsaved related object is an error, a saved one gives its id
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+    values = [field.pre_save(obj, True) for obj in objs for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in values):  # an expression: the ORM compiles it
+        return model._default_manager.bulk_create(objs)
+    params = [f.get_db_prep_save(value, connection) for value, f in zip(values, fields * len(objs), strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+    return objs
+
+
+def update_by_pk(model: type[Model], pk: int, values: dict[str, Any], *, add: dict[str, int] | None = None) -> int:
+    """`model.objects.filter(pk=pk).update(**values, **{name: F(name) + n for name, n in add.items()})` through the
+    default manager, for plain (non-relation) fields: each value prepared by its field as the ORM does
+    (`get_db_prep_save`). Returns the number of rows updated."""
+    add = add or {}
+    key = (model, tuple(values), tuple(add), connection.alias)
+    prepared = _updates.get(key)
+    if prepared is None:
+        opts, quote = model._meta, connection.ops.quote_name
+        fields = [opts.get_field(name) for name in values]
+        sets = [f"{quote(f.column)} = %s" for f in fields]
+        sets += [f"{quote(c)} = {quote(c)} + %s" for c in (opts.get_field(name).column for name in add)]
+        sql = (
+            f"UPDATE {quote(opts.db_table)} SET {', '.join(sets)}"  # noqa: S608
+            f" WHERE {quote(opts.pk.column)} = %s{_visible(model)}"
+        )
+        prepared = _updates[key] = (sql, fields)
+    sql, fields = prepared
+    params = [f.get_db_prep_save(value, connection) for f, value in zip(fields, values.values(), strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *add.values(), pk])
+        return cursor.rowcount
 
 
 def scalar(sql: str, params: list) -> Any:

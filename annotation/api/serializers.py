@@ -201,6 +201,7 @@ def user_by_username_field() -> serializers.SlugRelatedField:
 
 
 MAX_ID = 2**63 - 1  # ids beyond a 64-bit column would overflow the database driver
+MAX_TIME_SPENT_S = 7 * 24 * 3600
 
 
 class RankSerializer(serializers.Serializer):
@@ -231,7 +232,7 @@ class RankingInputSerializer(serializers.Serializer):
     )
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     time_spent_s = serializers.FloatField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=7 * 24 * 3600
+        required=False, allow_null=True, default=None, min_value=0, max_value=MAX_TIME_SPENT_S
     )
     ratings = RatingSerializer(
         many=True, required=False, default=list, max_length=MAX_RESPONSES,
@@ -242,6 +243,20 @@ class RankingInputSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, min_value=-(2**31), max_value=2**31 - 1,
         help_text="Pairwise projects: how much better the response ranked 1 is, 1 (strongest) to 4; null for a tie.",
     )  # fmt: skip
+
+    @classmethod
+    def validated(cls, data) -> dict:
+        """`cls(data=data).validated_data`, a ValidationError (400) on any problem. The plain judgment (integer ranks
+        of distinct responses, optionally a time spent, empty flags and a blank rationale) is checked by hand: DRF
+        deep-copies this nested serializer's fields for every instance, which cost more than storing the ranking on
+        the labeling hot path (bench/labeling_load.py). Anything else goes through the serializer, so every error
+        is its own; tests/annotation/api/test_ranking_input.py checks that both ways give the same result."""
+        plain = _plain_ranking_input(data)
+        if plain is not None:
+            return plain
+        serializer = cls(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
 
     def validate_ratings(self, ratings: list[dict]) -> dict[int, dict]:
         """[{response_id, values}, ...] -> {response_id: values}; a repeated id is an error."""
@@ -258,6 +273,35 @@ class RankingInputSerializer(serializers.Serializer):
         if duplicates:
             raise serializers.ValidationError([RANK_DUPLICATE.format(response_id=rid) for rid in duplicates])
         return {item["response_id"]: item["rank"] for item in ranks}
+
+
+_PLAIN_KEYS = frozenset({"ranks", "time_spent_s", "flags", "rationale"})
+
+
+def _plain_ranking_input(data) -> dict | None:
+    """RankingInputSerializer's validated data for a judgment it accepts as is, None for anything else (to be left
+    to the serializer): only JSON's own types, no conversions, no duplicates, nothing out of range."""
+    if type(data) is not dict or not data.keys() <= _PLAIN_KEYS:
+        return None
+    ranks = data.get("ranks")
+    if type(ranks) is not list or not 0 < len(ranks) <= MAX_RESPONSES:
+        return None
+    by_id = {}
+    for item in ranks:
+        if type(item) is not dict or len(item) != 2:
+            return None
+        rid, rank = item.get("response_id"), item.get("rank")
+        if type(rid) is not int or type(rank) is not int or not 1 <= rid <= MAX_ID or rid in by_id:
+            return None
+        by_id[rid] = rank
+    spent = data.get("time_spent_s")
+    if spent is not None:
+        if type(spent) not in (int, float) or not 0 <= spent <= MAX_TIME_SPENT_S:  # NaN fails the comparison
+            return None
+        spent = float(spent)
+    if data.get("flags", []) != [] or data.get("rationale", "") != "":
+        return None
+    return {"ranks": by_id, "flags": [], "rationale": "", "time_spent_s": spent, "ratings": {}, "strength": None}
 
 
 class RankingCreatedSerializer(serializers.Serializer):

@@ -3,12 +3,19 @@
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Min
+from django.db.models import Min
 from django.utils import timezone
 
 from annotation import response_form
 from annotation.agreement.adaptive import needs_more_labels
-from annotation.hot_sql import latest_guideline_version, project_with_membership, row_by_pk, values_by_pk
+from annotation.hot_sql import (
+    insert,
+    latest_guideline_version,
+    project_with_membership,
+    row_by_pk,
+    update_by_pk,
+    values_by_pk,
+)
 from annotation.models import (
     STRENGTH_LEVELS,
     Assignment,
@@ -153,7 +160,8 @@ def _create(
 ) -> Ranking:  # fmt: skip
     if guideline is _LOOK_UP:  # the version in force (ranking_submit looks it up before taking the write lock)
         guideline = latest_guideline_version(project_id=prompt.project_id)
-    ranking = Ranking.objects.create(
+    # Ranking.objects.create and bulk_create of its entries, without the ORM's insert compiler (hot_sql.py says why)
+    ranking = Ranking(
         project_id=prompt.project_id,
         prompt=prompt,
         labeler=labeler,
@@ -168,9 +176,13 @@ def _create(
         metadata=metadata or {},
         strength=strength,
     )
-    RankingEntry.objects.bulk_create(
-        RankingEntry(ranking=ranking, response_id=rid, rank=ranks[rid], shown_position=pos, num_responses=len(shown))
-        for pos, rid in enumerate(shown)
+    insert([ranking])
+    n = len(shown)
+    insert(
+        [
+            RankingEntry(ranking=ranking, response_id=rid, rank=ranks[rid], shown_position=pos, num_responses=n)
+            for pos, rid in enumerate(shown)
+        ]
     )
     if ratings:
         likert = prompt.project.likert_field
@@ -270,17 +282,16 @@ def _submit_locked(
     except IntegrityError:  # a ranking by this labeler already exists (e.g. imported): never store two
         raise ValidationError(SUBMIT_ALREADY) from None
     assignment.status, assignment.completed_at = Assignment.Status.SUBMITTED, now
-    assignment.save(update_fields=["status", "completed_at"])
+    update_by_pk(Assignment, assignment.pk, {"status": assignment.status, "completed_at": now})  # hot_sql.py: why
     if prompt.is_qualification:
         qualification_after_submit(project=project, labeler=labeler)
     if not prompt.is_gold:  # the prompt row was read under the lock, so its count is current
         count = prompt.ranking_count + 1
-        fields = {"ranking_count": F("ranking_count") + 1}
         if project.overlap_mode == "adaptive":
-            fields |= _adaptive_decision(project, prompt, count)
+            fields = _adaptive_decision(project, prompt, count)
         else:
-            fields["is_complete"] = prompt.is_complete or count >= project.overlap
-        Prompt.objects.filter(pk=prompt.pk).update(**fields)
+            fields = {"is_complete": prompt.is_complete or count >= project.overlap}
+        update_by_pk(Prompt, prompt.pk, fields, add={"ranking_count": 1})  # ranking_count = ranking_count + 1
     return ranking, True
 
 

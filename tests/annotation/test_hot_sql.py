@@ -1,16 +1,18 @@
 """The labeling hot path's hand-written reads (annotation/hot_sql.py) return what the ORM queries they replace return:
-the same rows, converted the same way (booleans, aware datetimes, JSON), None/empty where the ORM finds nothing."""
+the same rows, converted the same way (booleans, aware datetimes, JSON), None/empty where the ORM finds nothing; its
+writes store what the ORM's create/bulk_create/update store."""
 
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from annotation import hot_sql
-from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Response
+from annotation.models import Assignment, Guideline, Membership, Project, Prompt, Ranking, RankingEntry, Response
 from tests.factories import ProjectFactory, PromptFactory, UserFactory, labeler
 
 
@@ -136,3 +138,73 @@ def test_staged_prompts_are_invisible_like_through_the_default_manager(setup):
     Prompt.all_objects.filter(pk=staged.pk).update(staged=True)
     assert Prompt.objects.filter(pk=staged.pk).first() is None
     assert hot_sql.row_by_pk(Prompt, staged.pk) is None
+
+
+def test_insert_writes_what_create_writes(setup):
+    """Every field type of a lease and a ranking (foreign keys, JSON, aware datetimes, auto_now_add, defaults):
+    the row `insert` writes reads back the same as the row `objects.create` writes."""
+    project, lea, prompt, _ = setup
+    other = PromptFactory(project=project, responses=[])
+    expires = timezone.now() + timedelta(minutes=7)
+    values = {"project": project, "labeler": lea, "shown_order": [3, 1, 2], "expires_at": expires}
+    orm = Assignment.objects.create(prompt=other, **values)
+    raw = hot_sql.insert([Assignment(prompt=PromptFactory(project=project, responses=[]), **values)])[0]
+    assert raw.pk is not None and raw._state.adding is False and raw._state.db == "default"
+    stored_raw, stored_orm = fields_of(Assignment.objects.get(pk=raw.pk)), fields_of(Assignment.objects.get(pk=orm.pk))
+    assert stored_raw.pop("created_at") >= stored_orm.pop("created_at")  # auto_now_add filled in by pre_save
+    differ = {"id", "prompt_id"}
+    assert {k: v for k, v in stored_raw.items() if k not in differ} == {
+        k: v for k, v in stored_orm.items() if k not in differ
+    }
+    assert stored_raw["expires_at"] == expires and stored_raw["shown_order"] == [3, 1, 2]
+
+    ranking = hot_sql.insert(
+        [Ranking(project=project, prompt=prompt, labeler=lea, num_responses=2, shown_order=[2, 1], time_spent_s=1.5)]
+    )[0]
+    stored = Ranking.objects.get(pk=ranking.pk)
+    assert fields_of(stored) == fields_of(ranking)  # defaults (flags [], metadata {}, is_current, source) included
+    assert stored.flags == [] and stored.metadata == {} and stored.is_current is True and stored.staged is False
+
+
+def test_insert_many_sets_each_id_in_order(setup):
+    project, lea, prompt, _ = setup
+    ranking = Ranking.objects.create(project=project, prompt=prompt, labeler=lea, num_responses=3, shown_order=[])
+    responses = list(prompt.responses.all())
+    entries = hot_sql.insert(
+        [
+            RankingEntry(ranking=ranking, response=r, rank=3 - i, shown_position=i, num_responses=3)
+            for i, r in enumerate(responses)
+        ]  # fmt: skip
+    )
+    assert [e.pk for e in entries] == sorted(e.pk for e in entries)
+    stored = {e.pk: (e.response_id, e.rank, e.shown_position) for e in RankingEntry.objects.filter(ranking=ranking)}
+    assert stored == {e.pk: (e.response_id, e.rank, e.shown_position) for e in entries}
+    assert hot_sql.insert([]) == []
+
+
+def test_insert_refuses_an_unsaved_related_object_and_keeps_unique_constraints(setup):
+    project, lea, prompt, _ = setup
+    with pytest.raises(ValueError, match="unsaved related object"):
+        hot_sql.insert([Ranking(project=project, prompt=Prompt(project=project), labeler=lea, num_responses=0)])
+    values = {"project": project, "prompt": prompt, "labeler": lea, "shown_order": [], "expires_at": timezone.now()}
+    with pytest.raises(IntegrityError), transaction.atomic():  # the lease in `setup` holds (prompt, lea)
+        hot_sql.insert([Assignment(**values)])
+
+
+def test_update_by_pk_matches_update(setup):
+    project, lea, prompt, lease = setup
+    now = timezone.now()
+    assert hot_sql.update_by_pk(Assignment, lease.pk, {"status": "submitted", "completed_at": now}) == 1
+    lease.refresh_from_db()
+    assert (lease.status, lease.completed_at) == ("submitted", now)
+    before = Prompt.objects.get(pk=prompt.pk).ranking_count
+    assert hot_sql.update_by_pk(Prompt, prompt.pk, {"is_complete": True}, add={"ranking_count": 2}) == 1
+    assert hot_sql.update_by_pk(Prompt, prompt.pk, {}, add={"ranking_count": 1}) == 1
+    prompt.refresh_from_db()
+    assert (prompt.ranking_count, prompt.is_complete) == (before + 3, True)
+    # through the default manager: a staged prompt is not there to update, as with Prompt.objects.filter().update()
+    staged = PromptFactory(project=project, responses=[])
+    Prompt.all_objects.filter(pk=staged.pk).update(staged=True)
+    assert Prompt.objects.filter(pk=staged.pk).update(is_complete=True) == 0
+    assert hot_sql.update_by_pk(Prompt, staged.pk, {"is_complete": True}, add={"ranking_count": 1}) == 0
+    assert Prompt.all_objects.get(pk=staged.pk).ranking_count == 0

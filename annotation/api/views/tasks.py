@@ -99,10 +99,9 @@ class TaskSubmitApi(BaseApi):
     def post(self, request, assignment_id: int):
         """Submit my ranking of a task: a rank per shown response (1 = best, ties share a rank), with the ratings of
         a per-response form and, in a pairwise project, the strength. Idempotent; a bad part stores nothing."""
-        data = TaskSubmitApi.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = TaskSubmitApi.InputSerializer.validated(request.data)
         try:  # the service loads (and locks) the assignment itself: no second lookup here
-            ranking, created = ranking_submit(labeler=request.user, assignment_id=assignment_id, **data.validated_data)
+            ranking, created = ranking_submit(labeler=request.user, assignment_id=assignment_id, **data)
         except (NotAMember, ProjectClosed):
             raise
         except PermissionDenied:  # someone else's task, or none: as if it did not exist
@@ -170,10 +169,9 @@ class RankingReviseApi(BaseApi):
     )  # fmt: skip
     def post(self, request, ranking_id: int):
         """Correct one of my rankings: a new version becomes current and the old one is kept."""
-        data = RankingReviseApi.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = RankingReviseApi.InputSerializer.validated(request.data)
         try:
-            ranking = ranking_revise(labeler=request.user, ranking_id=ranking_id, **data.validated_data)
+            ranking = ranking_revise(labeler=request.user, ranking_id=ranking_id, **data)
         except (NotAMember, RevisionClosed):  # their own ranking: say why (403)
             raise
         except PermissionDenied:  # someone else's ranking: as for tasks, a 404 tells them nothing
