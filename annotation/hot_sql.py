@@ -129,8 +129,8 @@ def insert(objs: list[M]) -> list[M]:
     if not objs:
         return objs
     model = type(objs[0])
-    if not connection.features.can_return_rows_from_bulk_insert:
-        return model._default_manager.bulk_create(objs)
+    if not connection.features.can_return_rows_from_bulk_insert or any(obj.pk is not None for obj in objs):
+        return model._default_manager.bulk_create(objs)  # (ids given by the caller: the ORM writes them)
     key = (model, len(objs), connection.alias)
     prepared = _inserts.get(key)
     if prepared is None:

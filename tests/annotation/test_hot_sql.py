@@ -180,6 +180,11 @@ def test_insert_many_sets_each_id_in_order(setup):
     stored = {e.pk: (e.response_id, e.rank, e.shown_position) for e in RankingEntry.objects.filter(ranking=ranking)}
     assert stored == {e.pk: (e.response_id, e.rank, e.shown_position) for e in entries}
     assert hot_sql.insert([]) == []
+    # an id given by the caller is written as given (through bulk_create, as the ORM does)
+    RankingEntry.objects.filter(ranking=ranking).delete()
+    entry = RankingEntry(id=10**6, ranking=ranking, response=responses[0], rank=1, shown_position=0, num_responses=3)
+    assert hot_sql.insert([entry])[0].pk == 10**6
+    assert RankingEntry.objects.filter(pk=10**6, ranking=ranking).exists()
 
 
 def test_insert_refuses_an_unsaved_related_object_and_keeps_unique_constraints(setup):
