@@ -12,9 +12,10 @@ Data, all from ../shared/data/ (HH-RLHF helpful-base):
 
 Then `rlhf.training.ppo.run_ppo` with the settings below (LoRA on the policy's top layers, the value model's top layers
 trained, the MiniLM reward model behind the re-encoding wrapper). The defaults are the settings of the best measured
-run (docs/benchmarks.md, "PPO on SmolLM2", run 3: rollout batch 32, 2 PPO epochs, constant lr 1.5e-3, 32 new tokens,
-kl_coef 0.1 adapted towards 4 nats over a 128-episode horizon). run_ppo samples --best-of reference samples per
-held-out prompt before training and --samples after it, and reports (in units of the reference samples' std):
+run (docs/benchmarks.md, "PPO on SmolLM2", run 9: 1,024 episodes in rollout batches of 64 (4 mini batches), 2 PPO
+epochs, constant lr 7.5e-4, 32 new tokens, kl_coef 0.1 adapted towards 4 nats over a 128-episode horizon).
+run_ppo samples --best-of reference samples per held-out prompt before training and --samples after it, and
+reports (in units of the reference samples' std):
   reward_gain_std      the reward model's gain on the held-out prompts (what PPO optimised)
   second_rm_gain_std   the second reward model's gain on the same samples (not optimised)
   best_of_4_gain_std   best-of-4 sampling from the reference, scored by the reward model (the cheap alternative)
@@ -65,13 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--policy", default="default", help="The policy (default: SmolLM2-135M-Instruct, prepared on first use).")
     add("--reward-model", type=Path, default=None, help="A finished reward model (default: trained here).")
     add("--second-reward-model", type=Path, default=None, help="The second opinion (default: trained here).")
-    add("--episodes", type=int, default=512, help="PPO episodes.")
-    add("--batch", type=int, default=32, help="Rollout batch (episodes per PPO update).")
-    add("--mini-batches", type=int, default=2, help="Mini batches per rollout batch.")
+    add("--episodes", type=int, default=1024, help="PPO episodes.")
+    add("--batch", type=int, default=64, help="Rollout batch (episodes per PPO update).")
+    add("--mini-batches", type=int, default=4, help="Mini batches per rollout batch.")
     add("--ppo-epochs", type=int, default=2, help="PPO epochs per rollout batch.")
     add("--response-length", type=int, default=32, help="Maximum new tokens per response.")
     add("--max-prompt-tokens", type=int, default=64, help="Only prompts this short (rendered), train and held out.")
-    add("--lr", type=float, default=1.5e-3, help="Learning rate (LoRA adapters and the value model's top layers).")
+    add("--lr", type=float, default=7.5e-4, help="Learning rate (LoRA adapters and the value model's top layers).")
     add("--lr-schedule", default="constant", help="Learning-rate schedule: linear (decays to 0) or constant.")
     add("--lora-r", type=int, default=16, help="LoRA rank.")
     add("--lora-top-layers", type=int, default=8, help="LoRA on the policy's top N of 30 decoder layers.")
