@@ -17,9 +17,13 @@ pytestmark = pytest.mark.server
 
 IMPORT_PROMPTS = 6000  # a few seconds of writing on a small machine
 LABELERS = 3
-PAUSE_S = 0.05  # between one labeler's cycles: enough work left in the seeded prompts for the whole import
+PAUSE_S = 0.25  # between one labeler's cycles
+# Each labeler ranks a prompt once, so SEEDED_PROMPTS * PAUSE_S bounds how long they can keep working (100 s): the
+# import must commit before they run out. With a 0.05 s pause and 200 prompts they ran out after ~15 s, before a slow
+# import on a busy machine had committed, and the test failed on the empty queue (204), not on the behaviour it checks.
+SEEDED_PROMPTS = 400
 MAX_SUBMIT_S = 2.5  # the bench asserts <= 1 s on a quiet machine; this leaves room for a busy test runner
-DEADLINE_S = 180
+DEADLINE_S = 90  # the import's limit: less than the labelers' 100 s of work
 
 
 def _big_file(path, n: int) -> None:
@@ -33,7 +37,7 @@ def _big_file(path, n: int) -> None:
 
 
 def test_labelers_submit_while_a_long_import_writes(platform_server, tmp_path):
-    seeded = platform_server.seed("busy", prompts=200, responses=4, labelers=LABELERS, overlap=3)
+    seeded = platform_server.seed("busy", prompts=SEEDED_PROMPTS, responses=4, labelers=LABELERS, overlap=3)
     path = tmp_path / "big.jsonl"
     _big_file(path, IMPORT_PROMPTS)
     stop, lock = threading.Event(), threading.Lock()
@@ -47,7 +51,7 @@ def test_labelers_submit_while_a_long_import_writes(platform_server, tmp_path):
             task = session.post(f"{platform_server.base_url}/api/projects/busy/tasks/next/", json={}, timeout=30)
             if task.status_code != 200:
                 with lock:
-                    errors.append(f"next: {task.status_code} {task.text[:200]}")
+                    errors.append(f"next: {task.status_code} {task.text[:200]} after {len(submits)} submits")
                 return
             body = task.json()
             ranks = [{"response_id": r["id"], "rank": i} for i, r in enumerate(body["responses"], start=1)]
