@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--kl-coef", type=float, default=0.1, help="KL coefficient (the start value with --kl-target).")
     add("--kl-target", type=float, default=3.5, help="Adaptive KL target, nats per response (0 = fixed kl_coef).")
     add("--kl-horizon", type=int, default=128, help="Adaptive KL horizon (episodes).")
+    add("--kl-coef-min", type=float, default=0.0, help="Floor for the adaptive KL coefficient (0 = none).")
     add("--temperature", type=float, default=0.7, help="Sampling temperature (rollouts and held-out samples).")
     add("--missing-eos-penalty", type=float, default=None, help="Subtracted from responses without EOS (off).")
     add("--eval-prompts", type=int, default=16, help="Held-out prompts.")
@@ -164,6 +165,7 @@ def ppo_config(args: argparse.Namespace, files: dict[str, Path], rm: Path, rm2: 
         kl_coef=args.kl_coef,
         kl_target=args.kl_target or None,
         kl_horizon=args.kl_horizon,
+        kl_coef_min=args.kl_coef_min,
         temperature=args.temperature,
         missing_eos_penalty=args.missing_eos_penalty,
         num_eval_prompts=args.eval_prompts,

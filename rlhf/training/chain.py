@@ -114,6 +114,7 @@ def stage_configs(cfg: ChainConfig, dirs: dict[str, Path]) -> tuple[SFTRunConfig
         kl_coef=cfg.ppo_kl_coef,
         kl_target=cfg.ppo_kl_target,
         kl_horizon=cfg.ppo_kl_horizon,
+        kl_coef_min=cfg.ppo_kl_coef_min,
         temperature=cfg.ppo_temperature,
         num_eval_prompts=cfg.ppo_num_eval_prompts,
         eval_samples_per_prompt=cfg.ppo_eval_samples_per_prompt,

@@ -416,15 +416,20 @@ def monitor_callback(cfg: PPORunConfig, out: Path, tokenizer: Any, prompt_ids: l
 # --- adaptive KL ---------------------------------------------------------------------------------------------------
 
 
-def adaptive_kl_coef(kl_coef: float, kl: float, target: float, episodes: int, horizon: int) -> float:
+def adaptive_kl_coef(
+    kl_coef: float, kl: float, target: float, episodes: int, horizon: int, floor: float = 0.0
+) -> float:
     """One step of the proportional controller of Ziegler et al. 2019 ("Fine-Tuning Language Models from Human
     Preferences", eq. 2), as old TRL's AdaptiveKLController had it: the error is clipped to +-20% so that one noisy
-    batch cannot swing the coefficient, and scaled by the batch's share of the horizon."""
+    batch cannot swing the coefficient, and scaled by the batch's share of the horizon. `floor` (our addition) keeps
+    the coefficient from sinking below a minimum while the KL is still under its target: in short CPU runs the
+    coefficient otherwise fell to a fifth of its start in the first half and the KL then overshot the target for
+    several batches before the controller caught up (docs/benchmarks.md, PPO run 11)."""
     error = min(max(kl / target - 1.0, -0.2), 0.2)
-    return kl_coef * (1.0 + error * episodes / horizon)
+    return max(kl_coef * (1.0 + error * episodes / horizon), floor)
 
 
-def kl_controller(target: float | None, horizon: int) -> Any:
+def kl_controller(target: float | None, horizon: int, floor: float = 0.0) -> Any:
     """A TrainerCallback that logs the batch's `kl_coef` (-> ppo/kl_coef in the run's metrics) and, with a target,
     applies `adaptive_kl_coef` after each PPO batch. PPOTrainer reads `args.kl_coef` when it computes each batch's
     rewards, so the new value takes effect from the next batch."""
@@ -438,7 +443,8 @@ def kl_controller(target: float | None, horizon: int) -> Any:
             if target is None:
                 return
             episodes = args.batch_size  # set by PPOTrainer: episodes per batch over all processes
-            args.kl_coef = adaptive_kl_coef(args.kl_coef, float(logs["objective/kl"]), target, episodes, horizon)
+            kl = float(logs["objective/kl"])
+            args.kl_coef = adaptive_kl_coef(args.kl_coef, kl, target, episodes, horizon, floor)
 
     return AdaptiveKL()
 
@@ -589,7 +595,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     monitor_ids = eval_ids[: cfg.monitor_prompts]
     monitor = monitor_callback(cfg, out, tokenizer, monitor_ids)
     # the controller and the monitor first: they add to the logs the bridge reports
-    callbacks = [kl_controller(cfg.kl_target, cfg.kl_horizon), monitor, bridge]
+    callbacks = [kl_controller(cfg.kl_target, cfg.kl_horizon, cfg.kl_coef_min), monitor, bridge]
     known = [*zip(train_ids, train_prompts, strict=True), *zip(eval_ids, eval_prompts, strict=True)]
     trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, callbacks, known)
     second = reward_scorer(cfg.second_reward_model, tokenizer, known) if cfg.second_reward_model else None

@@ -152,6 +152,14 @@ class PPORunConfig(TrainingBlock, LoraBlock):
             "reaction). Only with kl_target."
         },
     )
+    kl_coef_min: float = field(
+        default=0.0,
+        metadata={
+            "help": "Floor for the adaptive kl_coef: the controller never lowers it below this value, so a run that "
+            "starts under its KL target cannot drive the penalty towards zero and then overshoot (0 = no floor). "
+            "Only with kl_target."
+        },
+    )
     cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip range (epsilon)."})
     cliprange_value: float = field(default=0.2, metadata={"help": "Value prediction clip range."})
     vf_coef: float = field(default=0.1, metadata={"help": "Value loss coefficient."})
@@ -272,6 +280,8 @@ class PPORunConfig(TrainingBlock, LoraBlock):
             raise ValueError(f"kl_target must be positive (nats per response), not {self.kl_target!r}.")
         if self.kl_horizon < 1:
             raise ValueError(f"kl_horizon must be at least 1 episode, not {self.kl_horizon!r}.")
+        if not 0 <= self.kl_coef_min <= self.kl_coef:
+            raise ValueError(f"kl_coef_min must be between 0 and kl_coef ({self.kl_coef:g}), not {self.kl_coef_min!r}.")
         if self.best_of_n < 0 or self.eval_samples_per_prompt < 1:
             raise ValueError("best_of_n must be >= 0 and eval_samples_per_prompt >= 1.")
         if self.lr_scheduler_type not in LR_SCHEDULES:
@@ -432,6 +442,7 @@ class ChainConfig(LaunchBlock):
         default=None, metadata={"help": "Adaptive KL: steer kl_coef towards this KL (nats per response); None = fixed."}
     )
     ppo_kl_horizon: int = field(default=10000, metadata={"help": "Adaptive KL horizon in episodes."})
+    ppo_kl_coef_min: float = field(default=0.0, metadata={"help": "Floor for the adaptive KL coefficient (0 = none)."})
     ppo_temperature: float = field(default=0.7, metadata={"help": "PPO sampling temperature."})
     ppo_num_eval_prompts: int = field(default=4, metadata={"help": "Held-out prompts for the before/after samples."})
     ppo_eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})

@@ -10,6 +10,7 @@ from rlhf.training.ppo import (
     adaptive_kl_coef,
     best_of_n_metrics,
     check_reward_model,
+    kl_controller,
     run_ppo,
     sample_metrics,
     tokenizer_difference,
@@ -248,6 +249,33 @@ def test_adaptive_kl_coef_moves_towards_the_target_by_at_most_20_percent_of_the_
         PPORunConfig(kl_horizon=0)
     with pytest.raises(ValueError, match="lr_scheduler_type"):
         PPORunConfig(lr_scheduler_type="sometimes")
+
+
+def test_the_kl_floor_stops_the_coefficient_sinking_but_not_rising():
+    # Under target: 20% down per batch (batch = horizon), held at the floor.
+    assert adaptive_kl_coef(0.05, kl=0.5, target=4.0, episodes=64, horizon=64, floor=0.035) == pytest.approx(0.04)
+    assert adaptive_kl_coef(0.04, kl=0.5, target=4.0, episodes=64, horizon=64, floor=0.035) == 0.035
+    assert adaptive_kl_coef(0.035, kl=0.5, target=4.0, episodes=64, horizon=64, floor=0.035) == 0.035
+    # Over target it rises from the floor as before.
+    assert adaptive_kl_coef(0.035, kl=6.0, target=4.0, episodes=64, horizon=64, floor=0.035) == pytest.approx(0.042)
+    with pytest.raises(ValueError, match="kl_coef_min"):
+        PPORunConfig(kl_coef=0.05, kl_coef_min=0.06)
+    with pytest.raises(ValueError, match="kl_coef_min"):
+        PPORunConfig(kl_coef_min=-0.01)
+
+
+def test_the_kl_controller_callback_applies_the_floor_and_logs_the_coefficient_in_force():
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(kl_coef=0.05, batch_size=64)
+    callback = kl_controller(target=4.0, horizon=64, floor=0.035)
+    seen = []
+    for kl in (0.5, 0.5, 0.5, 6.0):
+        logs = {"objective/kl": kl}
+        callback.on_log(args, state=None, control=None, logs=logs)
+        seen.append(logs["kl_coef"])
+    assert seen == pytest.approx([0.05, 0.04, 0.035, 0.035])
+    assert args.kl_coef == pytest.approx(0.042)
 
 
 def test_ppo_config_rejects_a_rollout_batch_that_mini_batches_do_not_divide():
