@@ -18,8 +18,9 @@ ADDED_SINCE = {
     "reward_model": {"boundary_index": True, "odin_length_weight": 1.0, "odin_ortho_weight": 1.0},
     "ppo": {"best_of_n": 16, "second_reward_model": None, "monitor_every": 0, "monitor_prompts": 4,
             "diversity_warning_drop": 0.2, "length_warning_sd": 1.0, "hacking_warning_gap": 1.0,
-            "lora_top_layers": 0, "value_top_layers": 0, "eval_samples_per_prompt": 4, "lr_scheduler_type": "linear"},
-    "chain": {"ppo_best_of_n": 4},
+            "lora_top_layers": 0, "value_top_layers": 0, "eval_samples_per_prompt": 4, "lr_scheduler_type": "linear",
+            "kl_coef_min": 0.0},
+    "chain": {"ppo_best_of_n": 4, "ppo_kl_coef_min": 0.0},
 }  # fmt: skip
 
 
