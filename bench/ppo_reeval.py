@@ -19,7 +19,6 @@ Examples:
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,8 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ppo import HH_DEV, short_prompts  # noqa: E402 - bench/ppo.py sets the offline environment and the repo path
 
+from rlhf.training.generation import REPETITION_PENALTY, TOP_P  # noqa: E402 - the held-out samples' settings
+
 # (top_p, repetition_penalty) of each sampler; the temperature is --temperature
-SAMPLERS = {"readable": (0.9, 1.1), "rollout": (1.0, 1.0)}
+SAMPLERS = {"readable": (TOP_P, REPETITION_PENALTY), "rollout": (1.0, 1.0)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,13 +52,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def gain(after: list[float], before: list[float], per_prompt: int) -> tuple[float, float, float]:
-    """(gain in units of the reference's std, its standard error over prompts, the reference's std)."""
+    """(gain in units of the reference's std as run_ppo reports it, its standard error over prompts, the std)."""
     import numpy as np
 
-    std = float(np.std(before)) or 1.0
+    from rlhf.training.ppo import sample_metrics
+
+    metrics = sample_metrics(before, after)
+    std = metrics["ppo/eval_reward_std"] or 1.0
     by_prompt = np.reshape(after, (-1, per_prompt)).mean(1) - np.reshape(before, (-1, per_prompt)).mean(1)
     se = float(by_prompt.std(ddof=1) / np.sqrt(len(by_prompt))) if len(by_prompt) > 1 else float("nan")
-    return (float(np.mean(after) - np.mean(before))) / std, se / std, std
+    return metrics["ppo/eval_reward_gain_std"], se / std, metrics["ppo/eval_reward_std"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,5 +118,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     main()
