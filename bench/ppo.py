@@ -18,7 +18,8 @@ minutes of training on a 2-core CPU, about 70 to 85 with the reward models, the 
 baseline). With the same seed and reward models a run repeats batch for batch (run 17 is run 11 again).
 run_ppo samples --best-of reference samples per held-out prompt before training and --samples after it, and
 reports (in units of the reference samples' std):
-  reward_gain_std      the reward model's gain on the held-out prompts (what PPO optimised)
+  reward_gain_std      the reward model's gain on the held-out prompts (what PPO optimised; with an ensemble,
+                       their combined reward's, and member_gain_std each member's, --reward-model's first)
   second_rm_gain_std   the second reward model's gain on the same samples (not optimised)
   best_of_4_gain_std   best-of-4 sampling from the reference, scored by the reward model (the cheap alternative)
   kl_final             mean KL to the reference over the last 10% of batches (nats per response)
@@ -36,6 +37,9 @@ Examples:
     .venv/bin/python bench/ppo.py --workdir /tmp/ppo-bench --keep          # the benchmark (trains the reward models)
     .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2
     .venv/bin/python bench/ppo.py --episodes 32 --eval-prompts 4 --best-of 4 --baseline-episodes 16   # a smoke run
+    # PPO's reward = the mean of an ensemble: --reward-model and two more seeds of its recipe (trained here)
+    .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2 \
+        --ensemble-seeds 1 2 --workdir /tmp/ppo-ensemble
 """
 
 import argparse
@@ -68,6 +72,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--policy", default="default", help="The policy (default: SmolLM2-135M-Instruct, prepared on first use).")
     add("--reward-model", type=Path, default=None, help="A finished reward model (default: trained here).")
     add("--second-reward-model", type=Path, default=None, help="The second opinion (default: trained here).")
+    add(
+        "--reward-ensemble",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="More finished reward models: PPO's reward is "
+        "the ensemble of --reward-model and these (default: none, or trained here with --ensemble-seeds).",
+    )
+    add(
+        "--ensemble-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="Train an ensemble member per seed here (the "
+        "reward model's recipe on all train pairs), unless --reward-ensemble names them.",
+    )
+    add("--ensemble-mode", default="mean", help="How the ensemble's rewards combine: mean, mean-std or min.")
+    add("--ensemble-std-weight", type=float, default=1.0, help="With --ensemble-mode mean-std: the spread's weight.")
     add("--episodes", type=int, default=1792, help="PPO episodes.")
     add("--batch", type=int, default=64, help="Rollout batch (episodes per PPO update).")
     add("--mini-batches", type=int, default=4, help="Mini batches per rollout batch.")
@@ -118,32 +140,38 @@ def short_prompts(path: Path, tokenizer, limit: int) -> list[str]:
     return [p for p, seq in zip(prompts, ids, strict=True) if len(seq) <= limit]
 
 
-def train_reward_models(work: Path, seed: int) -> tuple[Path, Path, float]:
-    """The default reward model on all train pairs and the second opinion on the odd-numbered half (seed 7)."""
+def train_reward_models(work: Path, names: list[str], seed: int) -> tuple[dict[str, Path], float]:
+    """Train the named reward models into the work dir (each skipped when already there): `rm` = the default reward
+    model on all train pairs (seed `seed`), `rm2` = the second opinion on the odd-numbered half (seed 7), `rm_s<N>` =
+    an ensemble member on all train pairs (seed N)."""
     from rlhf.training.cli import print_progress
     from rlhf.training.config import RewardModelConfig
     from rlhf.training.reward_model import train_reward_model
 
     rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in read_rows(HH_TRAIN)]
     started = time.monotonic()
-    dirs = []
-    for name, pairs, rm_seed in (("rm", rows, seed), ("rm2", rows[1::2], 7)):
+    dirs = {}
+    for name in names:
+        pairs, rm_seed = (rows[1::2], 7) if name == "rm2" else (rows, seed if name == "rm" else int(name[4:]))
         out = work / name
         if not (out / "config.json").is_file():
             data = write_jsonl(work / f"{name}_pairs.jsonl", pairs)
             cfg = RewardModelConfig(train_file=str(data), output_dir=str(out), seed=rm_seed, **RM_SETTINGS)
             train_reward_model(cfg, progress=print_progress)
-        dirs.append(out)
-    return dirs[0], dirs[1], time.monotonic() - started
+        dirs[name] = out
+    return dirs, time.monotonic() - started
 
 
-def ppo_config(args: argparse.Namespace, files: dict[str, Path], rm: Path, rm2: Path, out: Path, episodes: int):
+def ppo_config(args, files: dict[str, Path], rm: Path, rm2: Path, ensemble: list[Path], out: Path, episodes: int):
     from rlhf.training.ppo_config import PPORunConfig
 
     return PPORunConfig(
         policy=args.policy,
         reward_model=str(rm),
         second_reward_model=str(rm2),
+        reward_ensemble=[str(path) for path in ensemble],
+        reward_ensemble_mode=args.ensemble_mode,
+        reward_ensemble_std_weight=args.ensemble_std_weight,
         train_file=str(files["train"]),
         eval_file=str(files["held_out"]),
         output_dir=str(out),
@@ -237,13 +265,17 @@ def main(argv: list[str] | None = None) -> None:
         "train": write_jsonl(work / "prompts.jsonl", [{"prompt": p} for p in train]),
         "held_out": write_jsonl(work / "held_out.jsonl", [{"prompt": p} for p in held_out]),
     }
-    rm, rm2, rm_s = args.reward_model, args.second_reward_model, 0.0
-    if rm is None or rm2 is None:
-        trained_rm, trained_rm2, rm_s = train_reward_models(work, args.seed)
-        rm, rm2 = rm or trained_rm, rm2 or trained_rm2
+    rm, rm2, ensemble, rm_s = args.reward_model, args.second_reward_model, args.reward_ensemble, 0.0
+    members = [] if ensemble else [f"rm_s{seed}" for seed in args.ensemble_seeds]
+    names = [name for name, given in (("rm", rm), ("rm2", rm2)) if given is None] + members
+    if names:
+        trained, rm_s = train_reward_models(work, names, args.seed)
+        rm, rm2, ensemble = rm or trained["rm"], rm2 or trained["rm2"], ensemble or [trained[m] for m in members]
     print(f"{len(train)} train prompts, {len(held_out)} held out; reward models {rm}, {rm2}", flush=True)
+    if ensemble:
+        print(f"reward = {args.ensemble_mode} of {rm} and {', '.join(map(str, ensemble))}", flush=True)
 
-    cfg = ppo_config(args, files, rm, rm2, work / "ppo", args.episodes)
+    cfg = ppo_config(args, files, rm, rm2, ensemble, work / "ppo", args.episodes)
     started = time.monotonic()
     out = run_ppo(cfg, progress=print_progress)
     run_s = time.monotonic() - started
@@ -252,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     baseline_s = None
     if args.baseline_episodes:
         print(f"bare TRL PPO for {args.baseline_episodes} episodes on the same models ...", flush=True)
-        base_cfg = ppo_config(args, files, rm, rm2, work / "bare_trl", args.baseline_episodes)
+        base_cfg = ppo_config(args, files, rm, rm2, ensemble, work / "bare_trl", args.baseline_episodes)
         baseline_s = bare_trl_ppo(base_cfg, work / "bare_trl")
 
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -268,6 +300,12 @@ def main(argv: list[str] | None = None) -> None:
         "distinct2_ratio": round(m("ppo/distinct2_ratio"), 3),
         "length_ratio": round(m("ppo/length_ratio"), 3),
         "second_rm_gain_std": round(m("ppo/eval_second_gain_std"), 3),
+        # with an ensemble, reward_gain_std is the combined reward's (what PPO optimised) and these each member's,
+        # the first being --reward-model alone (comparable with single-model runs)
+        "member_gain_std": [round(m(f"ppo/eval_member{i}_gain_std"), 3) for i in range(len(ensemble) + 1)]
+        if ensemble
+        else None,
+        "ensemble_mode": args.ensemble_mode if ensemble else None,
         "best_of_4_gain_std": round(m("ppo/best_of_4_reward_gain_std"), 3),
         f"best_of_{args.best_of}_gain_std": round(m(f"ppo/best_of_{args.best_of}_reward_gain_std") or 0.0, 3),
         "best_of_4_second_gain_std": round(m("ppo/best_of_4_second_gain_std"), 3),

@@ -121,6 +121,11 @@ class PolicyRunForm(forms.Form):
         help_text="PPO: a second succeeded reward-model run that PPO does not optimise (another seed, split or "
         "backbone). The held-out samples are scored by both; a growing gap between them flags reward hacking.",
     )  # fmt: skip
+    ensemble_reward_runs = forms.MultipleChoiceField(
+        label="Reward-model ensemble (optional)", required=False,
+        help_text="PPO: more succeeded reward-model runs (the same recipe on other seeds or splits) scored with the "
+        "reward model as one ensemble; PPO optimises their mean and each one's held-out gain is reported.",
+    )  # fmt: skip
     kl_coef = forms.FloatField(label="KL coefficient", initial=_PPO["kl_coef"].default, min_value=0, max_value=10,
                                help_text=_PPO["kl_coef"].metadata["help"])  # fmt: skip
     kl_target = forms.FloatField(
@@ -150,6 +155,7 @@ class PolicyRunForm(forms.Form):
         ]
         self.fields["reward_run"].choices = [("", "—")] + [(str(r.pk), f"#{r.pk} {r.name}") for r in reward_runs]
         self.fields["second_reward_run"].choices = self.fields["reward_run"].choices
+        self.fields["ensemble_reward_runs"].choices = self.fields["reward_run"].choices[1:]
 
     def clean(self):
         data = super().clean()
@@ -166,6 +172,7 @@ class PolicyRunForm(forms.Form):
         arguments = {"kind": kind, "name": data["name"], "policy": policy or data["policy_path"].strip(),
                      "reward_run": int(data["reward_run"]) if data["reward_run"] else None,
                      "second_reward_run": int(data["second_reward_run"]) if data.get("second_reward_run") else None,
+                     "ensemble_reward_runs": [int(pk) for pk in data.get("ensemble_reward_runs") or []],
                      "export_options": {"test_ratio": data["test_ratio"]}}  # fmt: skip
         arguments["config"] = self._config(kind, data)
         return arguments

@@ -131,8 +131,7 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def policy_run_create_view(request: HttpRequest, slug: str) -> HttpResponse:
-    """A new PPO run (or GRPO/RLOO, DPO, SFT, or the default chain): a PPO reward model on another tokenizer than the
-    policy's is refused here, before anything is queued."""
+    """A new PPO run (or GRPO/RLOO, DPO, SFT, or the default chain); a service refusal becomes a form error."""
     project = project_get_for_user(user=request.user, slug=slug, manage=True)
     choices = {
         "policy_runs": finished_runs_get(project=project, kinds=POLICY_KINDS),

@@ -93,6 +93,12 @@ class RunCreateApi(BaseApi):
             help_text="ppo: a second succeeded reward-model run that PPO does not optimise (the reward-hacking "
             "check: held-out samples scored by both, their gap charted).",
         )  # fmt: skip
+        ensemble_reward_runs = serializers.ListField(
+            child=serializers.IntegerField(), required=False, default=list, max_length=16,
+            help_text="ppo: more succeeded reward-model runs (the same recipe on other seeds or splits) scored with "
+            "reward_run as one ensemble; PPO optimises their combined reward (config.reward_ensemble_mode: mean, "
+            "mean-std or min) and each member's held-out gain is reported.",
+        )  # fmt: skip
 
         def validate(self, attrs):
             attrs["config"] = run_config_validate(attrs["kind"], attrs.get("config") or {})
@@ -106,7 +112,7 @@ class RunCreateApi(BaseApi):
         """Start a run: write its data (export snapshot, prompts, best responses), queue it, return at once (queued).
 
         Reward models by default; SFT, PPO, DPO, GRPO/RLOO and the default chain with `kind`. A PPO reward model on
-        another tokenizer than the policy's is refused here (400) when both are on disk. For PPO and GRPO the run's
+        another tokenizer than the policy's is read through a re-encoding wrapper. For PPO and GRPO the run's
         prompts are checked against the reward model's boundary first: `export.boundary` holds the report, and
         `warnings` says when more than half of them are out of its range (the run is created all the same)."""
         data = RunCreateApi.InputSerializer(data=request.data)
@@ -120,6 +126,7 @@ class RunCreateApi(BaseApi):
             policy=values["policy"],
             reward_run=values["reward_run"],
             second_reward_run=values["second_reward_run"],
+            ensemble_reward_runs=values["ensemble_reward_runs"],
             **common,
         )
         return Response(TrainingRunCreatedSerializer(run).data, status=status.HTTP_201_CREATED)

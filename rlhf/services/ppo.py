@@ -6,6 +6,7 @@ policy / reward model is needed, where the outputs are) is read from rlhf/traini
 """
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,19 @@ POLICY_MANAGED_FIELDS = {kind: set(STAGES[kind].managed) for kind in CONFIG_CLAS
 POLICY_KIND_UNKNOWN = "Unknown policy run kind {kind!r}; use one of: {choices}."
 REWARD_REQUIRED = "A {kind} run needs a finished reward-model run (reward_run)."
 SECOND_REWARD_KIND = "A second reward model (second_reward_run) is for PPO runs only, not {kind}."
+ENSEMBLE_KIND = "A reward-model ensemble (ensemble_reward_runs) is for PPO runs only, not {kind}."
+ENSEMBLE_OVERLAP = (
+    "Reward-model run #{pk} is both in the ensemble PPO optimises and the second opinion: the second opinion must be "
+    "a reward model PPO does not optimise."
+)
+MEMBER_GAIN = re.compile(r"ppo/eval_member(\d+)_gain_std")  # with a reward-model ensemble: each member's gain
+MEMBER_LABEL = "Gain, ensemble member {i} (SDs)"
+SCORE_GAIN = "Gain, reward model alone (SDs)"  # with an ensemble: their combined reward; its members follow
 HEADLINE = [
     ("Held-out reward before", "ppo/eval_reward_before"),
     ("Held-out reward after", "ppo/eval_reward_after"),
     ("Gain (reward SDs)", "ppo/eval_reward_gain_std"),
-    ("Gain, reward model alone (SDs)", "ppo/eval_score_gain_std"),
+    (SCORE_GAIN, "ppo/eval_score_gain_std"),
     ("Gain, second reward model (SDs)", "ppo/eval_second_gain_std"),
     ("Best-of-4 from the reference (SDs)", "ppo/best_of_4_reward_gain_std"),
     ("Best-of-16 from the reference (SDs)", "ppo/best_of_16_reward_gain_std"),
@@ -107,6 +116,7 @@ def policy_run_create(
     policy: "str | TrainingRun" = "",
     reward_run: "int | TrainingRun | None" = None,
     second_reward_run: "int | TrainingRun | None" = None,
+    ensemble_reward_runs: "list[int | TrainingRun] | None" = None,
     export_options: dict[str, Any] | None = None,
     enqueue: bool = True,
 ) -> TrainingRun:
@@ -125,6 +135,7 @@ def policy_run_create(
         if not stage_get(kind).second_reward_field:
             raise ValidationError(SECOND_REWARD_KIND.format(kind=stage_get(kind).label))
         second = reward_resolve(reward_run=second_reward_run, user=user)
+    ensemble = _ensemble(kind, ensemble_reward_runs or [], reward, second, user)
     try:
         options = ExportOptions(**(DEFAULT_EXPORT | dict(export_options or {})))
     except (TypeError, ValueError) as exc:
@@ -138,10 +149,12 @@ def policy_run_create(
     run.config = resolved | _models(stage_get(kind), run_dir / "model", path, reward)
     if second is not None:
         run.config[stage_get(kind).second_reward_field] = str(reward_dir(second))
+    if ensemble:
+        run.config[stage_get(kind).ensemble_reward_field] = [str(reward_dir(r)) for r in ensemble]
     run.name = name or f"{project.slug} {TrainingRun.Kind(kind).label} #{run.pk}"
     run.export = export_pending(options.as_dict()) | {
         "policy": path, "policy_run": policy_run and policy_run.pk, "reward_run": reward and reward.pk,
-        "second_reward_run": second and second.pk,
+        "second_reward_run": second and second.pk, "ensemble_reward_runs": [r.pk for r in ensemble],
     } | ({"boundary": boundary} if boundary else {})  # fmt: skip
     run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), str(run_dir / "model")
     run.log_tail = timestamped("Queued: the worker writes its input files when it takes the run.")
@@ -151,6 +164,25 @@ def policy_run_create(
     if enqueue:
         transaction.on_commit(lambda: training_run_enqueue(run=run))
     return run
+
+
+def _ensemble(
+    kind: str, runs: "list[int | TrainingRun]", reward: TrainingRun | None, second: TrainingRun | None, user
+) -> list[TrainingRun]:
+    """The succeeded reward-model runs scored with `reward` as PPO's ensemble reward (duplicates and `reward` itself
+    dropped); ValidationError for another kind or a run that is also the second opinion."""
+    if not runs:
+        return []
+    if not stage_get(kind).ensemble_reward_field:
+        raise ValidationError(ENSEMBLE_KIND.format(kind=stage_get(kind).label))
+    members: dict[int, TrainingRun] = {}
+    for ref in runs:
+        run = reward_resolve(reward_run=ref, user=user)
+        if second is not None and run.pk == second.pk:
+            raise ValidationError(ENSEMBLE_OVERLAP.format(pk=second.pk))
+        if reward is None or run.pk != reward.pk:
+            members.setdefault(run.pk, run)
+    return list(members.values())
 
 
 def _models(stage: Stage, out: Path, policy: str, reward: TrainingRun | None) -> dict[str, Any]:
@@ -197,6 +229,9 @@ def ppo_page_get(run: TrainingRun) -> dict[str, Any]:
         sample["gain"] = (sample.get("after_reward") or 0.0) - (sample.get("before_reward") or 0.0)
     metrics = run.metrics or {}
     headline = [(label, metrics.get(key)) for label, key in HEADLINE if key in metrics]
+    members = sorted(int(m[1]) for m in (MEMBER_GAIN.fullmatch(key) for key in metrics) if m)
+    at = next((i + 1 for i, (label, _) in enumerate(headline) if label == SCORE_GAIN), len(headline))
+    headline[at:at] = [(MEMBER_LABEL.format(i=i), metrics[f"ppo/eval_member{i}_gain_std"]) for i in members]
     costs = [
         {"label": label, "before": metrics[f"ppo/{key}_before"], "after": metrics[f"ppo/{key}_after"],
          "ratio": metrics.get(f"ppo/{key}_ratio"), "note": note}

@@ -75,6 +75,7 @@ def training_run_create(
     policy: "str | TrainingRun" = "",
     reward_run: "int | TrainingRun | None" = None,
     second_reward_run: "int | TrainingRun | None" = None,
+    ensemble_reward_runs: "list[int | TrainingRun] | None" = None,
 ) -> TrainingRun:
     """Create a run of any kind (the registry's): a policy kind goes to `policy_run_create` (with `policy` and
     `reward_run`); a reward model snapshots the project's preference export into runs/<id>/data/. Saves the run as
@@ -85,7 +86,8 @@ def training_run_create(
     if kind != TrainingRun.Kind.REWARD_MODEL:
         return policy_run_create(
             project=project, kind=kind, user=user, name=name, config=config, policy=policy, reward_run=reward_run,
-            second_reward_run=second_reward_run, export_options=export_options, enqueue=enqueue,
+            second_reward_run=second_reward_run, ensemble_reward_runs=ensemble_reward_runs,
+            export_options=export_options, enqueue=enqueue,
         )  # fmt: skip
     resolved = reward_config_validate(config or {})
     config_models_check(config=config or {}, project=project, user=user)

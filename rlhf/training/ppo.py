@@ -60,6 +60,7 @@ REENCODING_NOTE = (
     "NOTE: reward model on another tokenizer: responses are decoded and re-encoded for it ({detail}); the value model "
     "starts from the policy with a new value head."
 )
+ENSEMBLE_NOTE = "NOTE: the reward is an ensemble of {n} reward models, combined by {mode}."
 NO_SCORE_HEAD = (
     "The reward model {rm} is a {cls}, not a one-output sequence classifier; PPO needs a reward-model run "
     "(…ForSequenceClassification with num_labels=1, on any tokenizer)."
@@ -156,10 +157,23 @@ def reward_and_value_models(
     if tokenizer_difference(tokenizer, AutoTokenizer.from_pretrained(str(cfg.reward_model))) is None:
         reward_model = _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
         if hasattr(reward_model, "score"):
-            return reward_model, _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
+            value_model = _load_scorer(cfg.reward_model, tokenizer.pad_token_id)
+            return _with_ensemble(cfg, reward_model, tokenizer, known_prompts), value_model
     source = getattr(policy, "name_or_path", "") or resolve_model(cfg.policy)
     value_model = _value_model_from_policy(str(source), tokenizer)
-    return _reencoding_reward_model(cfg.reward_model, tokenizer, known_prompts), value_model
+    reward_model = _reencoding_reward_model(cfg.reward_model, tokenizer, known_prompts)
+    return _with_ensemble(cfg, reward_model, tokenizer, known_prompts), value_model
+
+
+def _with_ensemble(cfg: PPORunConfig, reward_model: Any, tokenizer: Any, known_prompts: list) -> Any:
+    """The reward model alone, or with `reward_ensemble`'s runs (each on its own tokenizer or the policy's) as one
+    `EnsembleRewardModel`."""
+    if not cfg.reward_ensemble:
+        return reward_model
+    from rlhf.training.reward_wrapper import EnsembleRewardModel
+
+    members = [reward_model, *(reward_scorer(path, tokenizer, known_prompts) for path in cfg.reward_ensemble)]
+    return EnsembleRewardModel(members, cfg.reward_ensemble_mode, cfg.reward_ensemble_std_weight)
 
 
 def reward_scorer(path: str | Path, tokenizer: Any, known_prompts: list[tuple[list[int], Any]]) -> Any:
@@ -226,13 +240,40 @@ def sample_and_score(
         repetition_penalty=cfg.repetition_penalty,
     )
     scores = score_responses(reward_model, repeated, responses, tokenizer.pad_token_id)
-    rewards = scores
-    if cfg.missing_eos_penalty is not None and cfg.stop_token == "eos":
-        rewards = [
-            r - cfg.missing_eos_penalty * (tokenizer.eos_token_id not in ids)
-            for r, ids in zip(scores, responses, strict=True)
-        ]
+    rewards = eos_penalised(cfg, tokenizer, scores, responses)
     return [decode_response(tokenizer, ids) for ids in responses], rewards, scores, responses
+
+
+def eos_penalised(cfg: PPORunConfig, tokenizer: Any, scores: list[float], responses: list) -> list[float]:
+    """The rewards PPO optimises: the scores less the missing-EOS penalty of responses that never ended."""
+    if cfg.missing_eos_penalty is None or cfg.stop_token != "eos":
+        return scores
+    return [
+        r - cfg.missing_eos_penalty * (tokenizer.eos_token_id not in ids)
+        for r, ids in zip(scores, responses, strict=True)
+    ]
+
+
+def member_metrics(
+    reward_model: Any, tokenizer: Any, prompt_ids: list, before: tuple, after: tuple
+) -> dict[str, float]:
+    """With a reward-model ensemble: each member's held-out gain on the same samples as `ppo/eval_member<i>_…` (member
+    0 = `reward_model`), from its scores alone (no missing-EOS penalty, as `ppo/eval_score_…`). Empty for a single
+    reward model."""
+    from rlhf.training.reward_wrapper import EnsembleRewardModel
+
+    if not isinstance(reward_model, EnsembleRewardModel) or not before[3] or not after[3]:
+        return {}
+    metrics: dict[str, float] = {}
+    pad = tokenizer.pad_token_id
+    for i, member in enumerate(reward_model.members):
+        sides = []
+        for responses in (before[3], after[3]):
+            per_prompt = len(responses) // len(prompt_ids)
+            repeated = [ids for ids in prompt_ids for _ in range(per_prompt)]
+            sides.append(score_responses(member, repeated, responses, pad))
+        metrics |= sample_metrics(*sides, name=f"member{i}")
+    return metrics
 
 
 def side_by_side(
@@ -577,6 +618,9 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     difference = check_reward_model(cfg.reward_model, tokenizer)
     if difference:
         emit(progress, ProgressEvent(0, 0, message=REENCODING_NOTE.format(detail=difference), stage="setup"))
+    if cfg.reward_ensemble:
+        message = ENSEMBLE_NOTE.format(n=1 + len(cfg.reward_ensemble), mode=cfg.reward_ensemble_mode)
+        emit(progress, ProgressEvent(0, 0, message=message, stage="setup"))
     budget = _prompt_budget(cfg, policy)
     train_ids, eval_ids = (
         encode_prompts(tokenizer, train_prompts, budget),
@@ -645,6 +689,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     metrics = _final_metrics(cfg, bridge.history, before, after, steps, train_s, time.monotonic() - started)
     metrics |= cost_metrics(before_eval, after_eval, second_scores if second is not None else None)
     metrics |= best_of_n_metrics(before[1], k_ref, {"second": second_all} if second else {})
+    metrics |= member_metrics(trainer.reward_model, tokenizer, eval_ids, before, after)
     metrics["ppo/eval_runtime_s"] = round(eval_s, 3)
     metrics["boundary"] = boundary
     for warning in cost_warnings(

@@ -10,6 +10,7 @@ from typing import Any
 from rlhf.training.blocks import EpochsBlock, LaunchBlock, LoraBlock, TrainingBlock, stage_field
 
 STOP_TOKEN_CHOICES = ("eos", "none")
+ENSEMBLE_MODES = ("mean", "mean-std", "min")  # how reward_wrapper.combine_rewards combines an ensemble
 ALGORITHM_CHOICES = ("grpo", "rloo")
 TINY = "tiny"
 DEFAULT = "default"
@@ -232,6 +233,24 @@ class PPORunConfig(TrainingBlock, LoraBlock):
             "reward hacking. None = no second opinion."
         },
     )
+    reward_ensemble: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "More reward-model runs (the same recipe on other seeds or splits) scored with reward_model as "
+            "one ensemble (Coste et al. 2024): PPO optimises their combined reward (reward_ensemble_mode) and the "
+            "held-out gain of each member is reported too. Empty = reward_model alone."
+        },
+    )
+    reward_ensemble_mode: str = field(
+        default="mean",
+        metadata={
+            "help": "How the ensemble's rewards combine: mean; mean-std (the mean less reward_ensemble_std_weight x "
+            "the members' standard deviation: uncertain responses score lower); min (the worst case)."
+        },
+    )
+    reward_ensemble_std_weight: float = field(
+        default=1.0, metadata={"help": "With reward_ensemble_mode mean-std: the weight of the members' spread."}
+    )
     monitor_every: int = field(
         default=0,
         metadata={
@@ -287,6 +306,11 @@ class PPORunConfig(TrainingBlock, LoraBlock):
         if self.lr_scheduler_type not in LR_SCHEDULES:
             choices = ", ".join(LR_SCHEDULES)
             raise ValueError(f"lr_scheduler_type must be one of {choices}, not {self.lr_scheduler_type!r}.")
+        if self.reward_ensemble_mode not in ENSEMBLE_MODES:
+            choices = ", ".join(ENSEMBLE_MODES)
+            raise ValueError(f"reward_ensemble_mode must be one of {choices}, not {self.reward_ensemble_mode!r}.")
+        if self.reward_ensemble_std_weight < 0:
+            raise ValueError(f"reward_ensemble_std_weight must be >= 0, not {self.reward_ensemble_std_weight!r}.")
         if self.monitor_prompts < 1:
             raise ValueError(f"monitor_prompts must be at least 1, not {self.monitor_prompts!r}.")
         rollout = self.per_device_train_batch_size * self.gradient_accumulation_steps

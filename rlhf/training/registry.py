@@ -46,6 +46,7 @@ class Stage:
     policy_field: str = ""
     reward_field: str = ""
     second_reward_field: str = ""  # an optional second reward-model run (PPO's second opinion)
+    ensemble_reward_field: str = ""  # optional further reward-model runs scored with the first as one ensemble (PPO)
     needs_policy: bool = False
     needs_reward: bool = False
     description: str = ""
@@ -99,11 +100,20 @@ STAGES: dict[str, Stage] = {
             input_fields={"train_file": "prompts_file", "eval_file": "eval_prompts_file"},
             outputs={POLICY: ""},
             managed=frozenset(
-                {"policy", "reward_model", "second_reward_model", "train_file", "eval_file", "output_dir"}
+                {
+                    "policy",
+                    "reward_model",
+                    "second_reward_model",
+                    "reward_ensemble",
+                    "train_file",
+                    "eval_file",
+                    "output_dir",
+                }
             ),
             policy_field="policy",
             reward_field="reward_model",
             second_reward_field="second_reward_model",
+            ensemble_reward_field="reward_ensemble",
             needs_policy=True,
             needs_reward=True,
             description="PPO of a policy against a reward-model run on the train-side prompts.",

@@ -22,6 +22,9 @@ template's default system message dropped); other prompts go on as text. The res
 special tokens (the end of turn / EOS), as GRPO's completions are: `encode_sequences` appends the reward model's EOS.
 
 The value model cannot be this wrapper (it needs a value per token, trained): PPO then starts it from the policy.
+
+`EnsembleRewardModel` puts several reward models (each on the policy's tokenizer or behind this wrapper) behind the
+same interface, their rewards combined (`combine_rewards`): PPO's `reward_ensemble`.
 """
 
 import re
@@ -33,6 +36,7 @@ import torch
 
 from rlhf.training.chat import has_chat_template
 from rlhf.training.data import encode_sequences
+from rlhf.training.ppo_config import ENSEMBLE_MODES
 from rlhf.training.scoring import score_sequences
 
 CHATML_TURN = re.compile(r"<\|im_start\|>([^\n<]*)\n(.*?)<\|im_end\|>", re.S)
@@ -156,4 +160,57 @@ class ReencodingRewardModel(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """[batch, seq_len, 1] rewards, as `score(backbone(...).hidden_states[-1])`."""
+        return self.score(self.backbone(input_ids, attention_mask, **kwargs).hidden_states[-1])
+
+
+def combine_rewards(stacked: torch.Tensor, mode: str = "mean", std_weight: float = 1.0) -> torch.Tensor:
+    """One reward from an ensemble's [members, ...] rewards (Coste et al. 2024, "Reward Model Ensembles Help Mitigate
+    Overoptimization"): `mean`; `mean-std` = the mean less `std_weight` x the members' spread (their uncertainty-
+    weighted objective, with the standard deviation so the penalty is in reward units); `min` = the worst case."""
+    if mode == "mean":
+        return stacked.mean(0)
+    if mode == "mean-std":
+        spread = stacked.std(0, unbiased=False) if stacked.shape[0] > 1 else torch.zeros_like(stacked[0])
+        return stacked.mean(0) - std_weight * spread
+    if mode == "min":
+        return stacked.min(0).values
+    raise ValueError(f"ensemble mode must be one of {', '.join(ENSEMBLE_MODES)}, not {mode!r}.")
+
+
+class EnsembleRewardModel(torch.nn.Module):
+    """Several reward models as one, behind the same interface TRL's `get_reward` expects (`base_model_prefix`, a
+    backbone returning `hidden_states`, a `score` head). Each member is a reward model on the policy's tokenizer (a
+    sequence classifier) or a `ReencodingRewardModel`; the backbone runs each member's backbone and head on the same
+    ids and combines their per-position rewards (`combine_rewards`), so TRL reads the combined reward where it would
+    read one model's. Members should come from one recipe (seeds or splits): `mean-std` and `min` compare their
+    raw scores."""
+
+    base_model_prefix = "backbone"
+
+    def __init__(self, members: Sequence[Any], mode: str = "mean", std_weight: float = 1.0) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("An ensemble needs at least one reward model.")
+        combine_rewards(torch.zeros(1, 1), mode)  # an unknown mode fails here, not at the first rollout
+        self.members = torch.nn.ModuleList(members)
+        self.mode, self.std_weight = mode, std_weight
+        self.score = torch.nn.Identity()
+
+    def member_rewards(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """[members, batch, seq_len, 1]: each member's reward at every position, as `get_reward` would read it."""
+        outputs = []
+        for member in self.members:
+            output = getattr(member, member.base_model_prefix)(
+                input_ids=input_ids, attention_mask=attention_mask, **kwargs
+            )
+            outputs.append(member.score(output.hidden_states[-1]).float())
+        return torch.stack(outputs)
+
+    def backbone(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        hidden = combine_rewards(self.member_rewards(input_ids, attention_mask, **kwargs), self.mode, self.std_weight)
+        return BaseModelOutput(last_hidden_state=hidden, hidden_states=(hidden,))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         return self.score(self.backbone(input_ids, attention_mask, **kwargs).hidden_states[-1])

@@ -99,6 +99,54 @@ def test_a_second_reward_run_goes_into_the_ppo_config_and_is_refused_for_other_k
     assert TrainingRun.objects.get(pk=response.json()["id"]).config["second_reward_model"] == world.bert.output_dir
 
 
+def test_an_ensemble_of_reward_runs_goes_into_the_ppo_config_from_the_service_the_api_and_the_form(world, client):
+    done = {"status": "succeeded", "kind": "reward_model"}
+    third = make_run(world.project, name="bert rm seed 2", output_dir=str(Path(world.bert.output_dir)), **done)
+    run = policy_run_create(
+        project=world.project, kind="ppo", policy=world.policy, reward_run=world.reward,
+        ensemble_reward_runs=[world.bert.pk, third, world.bert.pk, world.reward.pk], enqueue=False,
+    )  # fmt: skip
+    # duplicates and the reward run itself dropped, in the order given
+    assert run.config["reward_ensemble"] == [world.bert.output_dir, third.output_dir]
+    assert run.export["ensemble_reward_runs"] == [world.bert.pk, third.pk]
+    assert PPORunConfig.from_dict(run.config).reward_ensemble_mode == "mean"
+
+    queued = make_run(world.project, name="unfinished rm", kind="reward_model", output_dir="/tmp/x")
+    refusals = [
+        ({"kind": "dpo", "ensemble_reward_runs": [world.bert.pk]}, "for PPO runs only"),
+        ({"kind": "ppo", "ensemble_reward_runs": [world.bert.pk], "second_reward_run": world.bert.pk},
+         "both in the ensemble PPO optimises and the second opinion"),
+        ({"kind": "ppo", "ensemble_reward_runs": [queued.pk]}, "queued"),
+        ({"kind": "ppo", "config": {"reward_ensemble": ["/etc"]}}, "Unknown config field"),  # managed: from runs
+        ({"kind": "ppo", "config": {"reward_ensemble_mode": "median"}}, "mean, mean-std, min"),
+    ]  # fmt: skip
+    for arguments, message in refusals:
+        with pytest.raises(ValidationError, match=message):
+            policy_run_create(project=world.project, policy=world.policy, reward_run=world.reward, enqueue=False,
+                              **arguments)  # fmt: skip
+    assert TrainingRun.objects.filter(kind__in=["ppo", "dpo"]).count() == 1
+
+    body = {"project": "alpha", "kind": "ppo", "policy": world.policy, "reward_run": world.bert.pk,
+            "ensemble_reward_runs": [third.pk], "config": {"reward_ensemble_mode": "mean-std"}}  # fmt: skip
+    response = api_client(world.manager).post("/api/runs/", body, format="json")
+    assert response.status_code == 201, response.content
+    created = TrainingRun.objects.get(pk=response.json()["id"])
+    assert (created.config["reward_ensemble"], created.config["reward_ensemble_mode"]) == (
+        [third.output_dir],
+        "mean-std",
+    )
+
+    client.force_login(world.manager)
+    form = {"algorithm": "ppo", "policy_path": world.policy, "reward_run": world.reward.pk, "kl_coef": 0.05,
+            "total_episodes": 16, "response_length": 8, "batch_size": 8, "num_ppo_epochs": 1, "temperature": 0.7,
+            "seed": 1, "test_ratio": 0.2, "ensemble_reward_runs": [world.bert.pk, third.pk]}  # fmt: skip
+    assert client.post(reverse("rlhf:policy-run-create", args=["alpha"]), form).status_code == 302
+    assert TrainingRun.objects.filter(kind="ppo").latest("id").config["reward_ensemble"] == [
+        world.bert.output_dir,
+        third.output_dir,
+    ]
+
+
 def test_sft_files_hold_the_consensus_best_response_of_each_ranked_prompt(world):
     # both labelers put the second response first: it is the best of every prompt
     best = best_responses_get(project=world.project, prompt_ids=[p.pk for p in world.prompts])
@@ -250,6 +298,18 @@ def test_ppo_run_page_shows_what_rl_cost_the_second_opinion_and_best_of_n(world,
     assert "Best-of-4 from the reference (SDs)" in html and "0.900" in html
     assert "-0.250 → 0.125" in html  # the second reward model's scores of the same two samples
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;tea" in html
+
+
+def test_ppo_run_page_lists_each_ensemble_members_gain_after_the_combined_rewards(world, client):
+    metrics = {"ppo/eval_score_gain_std": 0.9, "ppo/eval_member0_gain_std": 0.81,
+               "ppo/eval_member1_gain_std": 0.69, "ppo/eval_second_gain_std": 0.4, "warnings": []}  # fmt: skip
+    run = make_run(world.project, kind="ppo", status="succeeded", output_dir="", metrics=metrics)
+    client.force_login(world.manager)
+
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    order = [html.index(label) for label in ("Gain, reward model alone", "Gain, ensemble member 0 (SDs)",
+                                             "Gain, ensemble member 1 (SDs)", "Gain, second reward model")]  # fmt: skip
+    assert order == sorted(order) and "0.810" in html and "0.690" in html
     assert 'id="chart-hacking"' in html and 'id="chart-length"' in html
 
 

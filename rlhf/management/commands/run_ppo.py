@@ -24,10 +24,12 @@ examples:
   python manage.py run_ppo --project helpfulness --reward-run 4 --policy ./my-sft-model --use-lora --lora-r 8
   # with a second opinion (reward-model run 5: another seed or split) to catch reward hacking
   python manage.py run_ppo --project helpfulness --reward-run 4 --second-reward-run 5 --policy run:3
+  # the reward as the mean of an ensemble (runs 4, 6 and 7: the same recipe on three seeds), run 5 the second opinion
+  python manage.py run_ppo --project helpfulness --reward-run 4 --ensemble-reward-run 6 7 --second-reward-run 5
 
-Without --policy, the policy is the model the reward-model run started from (its base_model), which is what the
-reward model's tokenizer matches. A reward model on another tokenizer than the policy's is refused before anything is
-queued (use GRPO/RLOO for those, or `manage.py run_chain` to build a matching SFT + reward model + PPO offline).
+Without --policy, the policy is the model the reward-model run started from (its base_model). A reward model on
+another tokenizer than the policy's (the MiniLM default) is read through a re-encoding wrapper: each response is
+decoded and re-encoded for it, and the value model starts from the policy with a new value head.
 Every field of rlhf.training.ppo_config.PPORunConfig has a flag; unset flags keep the dataclass defaults.
 """
 
@@ -46,6 +48,9 @@ class Command(BaseCommand):
         parser.add_argument("--second-reward-run", type=int, default=None, metavar="ID",
                             help="A second reward-model run PPO does not optimise: held-out samples are scored by "
                             "both and a growing gap is flagged as possible reward hacking.")  # fmt: skip
+        parser.add_argument("--ensemble-reward-run", type=int, nargs="+", default=[], metavar="ID",
+                            help="More reward-model runs scored with --reward-run as one ensemble: PPO optimises "
+                            "their combined reward (--reward-ensemble-mode) and reports each one's gain.")  # fmt: skip
         parser.add_argument("--policy", default="", metavar="RUN_OR_PATH",
                             help="'run:ID' (an SFT/PPO/DPO/GRPO/chain run), a local path or a model id "
                             "(default: the reward-model run's base model).")  # fmt: skip
@@ -56,8 +61,8 @@ class Command(BaseCommand):
         parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
         add_config_flags(parser, STAGES["ppo"].config, set(STAGES["ppo"].managed))
 
-    def handle(self, *args, project, reward_run, second_reward_run, policy, name, foreground, test_ratio, user,
-               site_url, **options):  # fmt: skip
+    def handle(self, *args, project, reward_run, second_reward_run, ensemble_reward_run, policy, name, foreground,
+               test_ratio, user, site_url, **options):  # fmt: skip
         target = project_get(project)
         reward = TrainingRun.objects.filter(pk=reward_run).first()
         if reward is None:
@@ -67,7 +72,8 @@ class Command(BaseCommand):
         try:
             run = policy_run_create(
                 project=target, kind=TrainingRun.Kind.PPO, user=creator(user), name=name, config=config_from(options),
-                policy=policy, reward_run=reward, second_reward_run=second_reward_run, export_options=export,
+                policy=policy, reward_run=reward, second_reward_run=second_reward_run,
+                ensemble_reward_runs=ensemble_reward_run, export_options=export,
                 enqueue=not foreground,
             )  # fmt: skip
         except ValidationError as exc:

@@ -3,7 +3,7 @@ stored configs of older runs still load; every stage's command line lists every 
 
 import importlib
 import json
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,15 @@ from rlhf.training.registry import POLICY, REWARD_MODEL, STAGES, kinds_with, sta
 
 BEFORE = json.loads((Path(__file__).parent / "data" / "configs_before_blocks.json").read_text())
 # Fields added (or defaults changed) after the blocks, with their defaults now: PPO's costs of RL, second opinion,
-# best-of-n and monitor (issue #11; eval_samples_per_prompt went from 1 to 4 so that self-similarity has pairs).
+# best-of-n, monitor and reward-model ensemble (issue #11; eval_samples_per_prompt went from 1 to 4 so that
+# self-similarity has pairs).
 ADDED_SINCE = {
     "reward_model": {"boundary_index": True, "odin_length_weight": 1.0, "odin_ortho_weight": 1.0},
     "ppo": {"best_of_n": 16, "second_reward_model": None, "monitor_every": 0, "monitor_prompts": 4,
             "diversity_warning_drop": 0.2, "length_warning_sd": 1.0, "hacking_warning_gap": 1.0,
             "lora_top_layers": 0, "value_top_layers": 0, "eval_samples_per_prompt": 4, "lr_scheduler_type": "linear",
-            "kl_coef_min": 0.0},
+            "kl_coef_min": 0.0, "reward_ensemble": [], "reward_ensemble_mode": "mean",
+            "reward_ensemble_std_weight": 1.0},
     "chain": {"ppo_best_of_n": 4, "ppo_kl_coef_min": 0.0},
 }  # fmt: skip
 
@@ -69,7 +71,9 @@ def test_composing_the_configs_from_blocks_kept_every_field_and_default(kind):
     same defaults (recorded from the code before), plus `launcher`, and a block's field is declared once."""
     from rlhf.training.blocks import EpochsBlock, LoraBlock, TrainingBlock
 
-    now = {f.name: f.default for f in fields(STAGES[kind].config)}
+    now = {
+        f.name: f.default if f.default_factory is MISSING else f.default_factory() for f in fields(STAGES[kind].config)
+    }
     assert now == BEFORE["defaults"][kind] | {"launcher": "inprocess"} | ADDED_SINCE.get(kind, {})
     if kind != "chain":
         assert issubclass(STAGES[kind].config, TrainingBlock) and issubclass(STAGES[kind].config, LoraBlock)

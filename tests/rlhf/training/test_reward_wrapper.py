@@ -1,4 +1,5 @@
-"""ReencodingRewardModel: PPO with a reward model on another tokenizer (a tiny BERT behind a tiny GPT-2 policy)."""
+"""ReencodingRewardModel: PPO with a reward model on another tokenizer (a tiny BERT behind a tiny GPT-2 policy); and
+EnsembleRewardModel: several reward models, on either tokenizer, as PPO's one reward."""
 
 from pathlib import Path
 
@@ -26,8 +27,14 @@ RESPONSES = ["Sure! Here is a clear explanation about tea, with an example.", "N
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
-    policy, _ = save_tiny_policy_and_reward_model(root, demo_rows(16))
-    return {"policy": policy, "bert": save_tiny_bert_reward_model(root, demo_rows(16))}
+    policy, reward = save_tiny_policy_and_reward_model(root, demo_rows(16))
+    (root / "second").mkdir()
+    return {
+        "policy": policy,
+        "gpt2_reward": reward,  # on the policy's tokenizer: read as it is
+        "bert": save_tiny_bert_reward_model(root, demo_rows(16)),
+        "bert2": save_tiny_bert_reward_model(root / "second", demo_rows(16)),  # other random weights
+    }
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +163,88 @@ def test_smollm2_chatml_rows_split_into_messages_without_the_default_system_prom
     assert rm.score_ids([query], [response]) == pytest.approx(
         direct_scores(tiny["bert"], [CHAT_PROMPT], [RESPONSES[0]]), abs=1e-5
     )
+
+
+def test_an_ensembles_rewards_combine_by_mean_mean_less_spread_or_worst_case():
+    import torch
+
+    from rlhf.training.reward_wrapper import combine_rewards
+
+    stacked = torch.tensor([[1.0, 0.0], [3.0, 0.0], [2.0, 3.0]])  # 3 members x 2 responses
+    assert combine_rewards(stacked, "mean").tolist() == pytest.approx([2.0, 1.0])
+    spread = stacked.std(0, unbiased=False)
+    assert combine_rewards(stacked, "mean-std", 0.5).tolist() == pytest.approx(
+        (stacked.mean(0) - 0.5 * spread).tolist()
+    )
+    assert combine_rewards(stacked, "min").tolist() == [1.0, 0.0]
+    assert combine_rewards(stacked[:1], "mean-std").tolist() == [1.0, 0.0]  # one member: no spread
+    with pytest.raises(ValueError, match="mean, mean-std, min"):
+        combine_rewards(stacked, "median")
+
+
+def test_trl_get_reward_on_an_ensemble_reads_the_combination_of_each_members_reward(tiny, parts):
+    """A native reward model (the policy's tokenizer) and two re-encoded BERTs: TRL's `get_reward` on the ensemble
+    gives, for each row, the members' rewards as `get_reward` reads them one by one, combined."""
+    import torch
+    from trl.experimental.utils import get_reward
+
+    from rlhf.training.ppo import reward_scorer
+    from rlhf.training.reward_wrapper import EnsembleRewardModel, combine_rewards
+
+    prompts, responses = [TEXT_PROMPT, CHAT_PROMPT, CHAT_PROMPT], [*RESPONSES, "Ok."]
+    ids = [policy_ids(parts[2], p, r) for p, r in zip(prompts, responses, strict=True)]
+    known = [(q, p) for (q, _), p in zip(ids, prompts, strict=True)]
+    members = [reward_scorer(tiny[name], parts[2], known) for name in ("gpt2_reward", "bert", "bert2")]
+    pad = parts[2].pad_token_id
+    width, length = max(len(q) for q, _ in ids), max(len(r) for _, r in ids)
+    rows = torch.tensor([[pad] * (width - len(q)) + q + r + [pad] * (length - len(r)) for q, r in ids])
+
+    with torch.inference_mode():
+        each = torch.stack([get_reward(m, rows, pad, width)[1] for m in members])
+        _, scores, _ = get_reward(EnsembleRewardModel(members, "mean-std", 2.0), rows, pad, width)
+        _, worst, _ = get_reward(EnsembleRewardModel(members, "min"), rows, pad, width)
+
+    assert each.std(0).min() > 1e-4  # the members disagree, so the modes differ
+    assert scores.tolist() == pytest.approx(combine_rewards(each, "mean-std", 2.0).tolist(), abs=1e-5)
+    assert worst.tolist() == pytest.approx(each.min(0).values.tolist(), abs=1e-5)
+    with pytest.raises(ValueError, match="ensemble mode must be one of"):
+        EnsembleRewardModel(members, "vote")
+
+
+@pytest.mark.slow
+def test_ppo_against_an_ensemble_reports_each_members_held_out_gain(tmp_path, tiny):
+    import json
+
+    from rlhf.training.ppo import run_ppo
+    from rlhf.training.ppo_config import PPORunConfig
+    from rlhf.training.progress import ProgressEvent
+
+    events: list[ProgressEvent] = []
+    cfg = PPORunConfig(
+        policy=str(tiny["policy"]),
+        reward_model=str(tiny["bert"]),
+        reward_ensemble=[str(tiny["gpt2_reward"]), str(tiny["bert2"])],
+        reward_ensemble_mode="mean-std",
+        train_file=str(write_jsonl(tmp_path / "train.jsonl", demo_rows(16))),
+        output_dir=str(tmp_path / "ppo"),
+        total_episodes=8,
+        per_device_train_batch_size=4,
+        num_mini_batches=2,
+        num_ppo_epochs=1,
+        response_length=8,
+        num_eval_prompts=2,
+        eval_samples_per_prompt=2,
+        best_of_n=0,
+        monitor_every=-1,
+    )
+    with one_thread():
+        out = run_ppo(cfg, progress=events.append)
+
+    assert any("the reward is an ensemble of 3 reward models, combined by mean-std" in e.message for e in events)
+    metrics = json.loads((out / "metrics.json").read_text())
+    for i in range(3):
+        before, after, gain = (metrics[f"ppo/eval_member{i}_{k}"] for k in ("before", "after", "gain_std"))
+        assert gain == pytest.approx((after - before) / metrics[f"ppo/eval_member{i}_std"], rel=1e-6, abs=1e-9)
+    # the combined reward is mean-std of the members: below their mean on the same samples
+    assert metrics["ppo/eval_score_before"] < sum(metrics[f"ppo/eval_member{i}_before"] for i in range(3)) / 3
+    assert json.loads((out / "training_config.json").read_text())["reward_ensemble"] == cfg.reward_ensemble
