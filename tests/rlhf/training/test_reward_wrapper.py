@@ -67,6 +67,25 @@ def direct_scores(bert_dir: Path, prompts: list, responses: list[str]) -> list[f
     return score_texts(bert_dir, prompts, responses)
 
 
+def tiny_ppo_config(tmp_path: Path, tiny: dict[str, Path], **overrides):
+    """A few PPO episodes of the tiny policy against the tiny BERT reward model (re-encoded)."""
+    from rlhf.training.ppo_config import PPORunConfig
+
+    settings = dict(
+        policy=str(tiny["policy"]),
+        reward_model=str(tiny["bert"]),
+        train_file=str(write_jsonl(tmp_path / "train.jsonl", demo_rows(16))),
+        output_dir=str(tmp_path / "ppo"),
+        total_episodes=8,
+        per_device_train_batch_size=4,
+        num_mini_batches=2,
+        num_ppo_epochs=1,
+        response_length=8,
+        num_eval_prompts=2,
+    )
+    return PPORunConfig(**settings | overrides)
+
+
 def test_the_policy_template_header_of_the_tiny_hh_template_is_the_assistant_turn(parts):
     from rlhf.training.reward_wrapper import policy_template
 
@@ -121,23 +140,10 @@ def test_trl_get_reward_reads_each_rows_reward_at_its_last_response_token(tiny, 
 @pytest.mark.slow
 def test_ppo_with_a_bert_reward_model_on_another_tokenizer_trains_and_logs_a_reward(tmp_path, tiny):
     from rlhf.training.ppo import run_ppo
-    from rlhf.training.ppo_config import PPORunConfig
     from rlhf.training.progress import ProgressEvent
 
     events: list[ProgressEvent] = []
-    cfg = PPORunConfig(
-        policy=str(tiny["policy"]),
-        reward_model=str(tiny["bert"]),
-        train_file=str(write_jsonl(tmp_path / "train.jsonl", demo_rows(16))),
-        output_dir=str(tmp_path / "ppo"),
-        total_episodes=8,
-        per_device_train_batch_size=4,
-        num_mini_batches=2,
-        num_ppo_epochs=1,
-        response_length=8,
-        num_eval_prompts=2,
-        eval_samples_per_prompt=1,
-    )
+    cfg = tiny_ppo_config(tmp_path, tiny, eval_samples_per_prompt=1)
     with one_thread():
         out = run_ppo(cfg, progress=events.append)
 
@@ -216,23 +222,14 @@ def test_ppo_against_an_ensemble_reports_each_members_held_out_gain(tmp_path, ti
     import json
 
     from rlhf.training.ppo import run_ppo
-    from rlhf.training.ppo_config import PPORunConfig
     from rlhf.training.progress import ProgressEvent
 
     events: list[ProgressEvent] = []
-    cfg = PPORunConfig(
-        policy=str(tiny["policy"]),
-        reward_model=str(tiny["bert"]),
+    cfg = tiny_ppo_config(
+        tmp_path,
+        tiny,
         reward_ensemble=[str(tiny["gpt2_reward"]), str(tiny["bert2"])],
         reward_ensemble_mode="mean-std",
-        train_file=str(write_jsonl(tmp_path / "train.jsonl", demo_rows(16))),
-        output_dir=str(tmp_path / "ppo"),
-        total_episodes=8,
-        per_device_train_batch_size=4,
-        num_mini_batches=2,
-        num_ppo_epochs=1,
-        response_length=8,
-        num_eval_prompts=2,
         eval_samples_per_prompt=2,
         best_of_n=0,
         monitor_every=-1,
