@@ -140,10 +140,17 @@ def short_prompts(path: Path, tokenizer, limit: int) -> list[str]:
     return [p for p, seq in zip(prompts, ids, strict=True) if len(seq) <= limit]
 
 
-def train_reward_models(work: Path, names: list[str], seed: int) -> tuple[dict[str, Path], float]:
-    """Train the named reward models into the work dir (each skipped when already there): `rm` = the default reward
-    model on all train pairs (seed `seed`), `rm2` = the second opinion on the odd-numbered half (seed 7), `rm_s<N>` =
-    an ensemble member on all train pairs (seed N)."""
+def reward_model_recipes(seed: int, ensemble_seeds: list[int]) -> dict[str, tuple[slice, int]]:
+    """name -> (which train pairs, seed): `rm` = the default reward model on all train pairs (seed `seed`), `rm2` = the
+    second opinion on the odd-numbered half (seed 7), `rm_s<N>` = an ensemble member on all train pairs (seed N)."""
+    return {"rm": (slice(None), seed), "rm2": (slice(1, None, 2), 7)} | {
+        f"rm_s{member}": (slice(None), member) for member in ensemble_seeds
+    }
+
+
+def train_reward_models(work: Path, recipes: dict[str, tuple[slice, int]]) -> tuple[dict[str, Path], float]:
+    """Train the reward models of `recipes` (`reward_model_recipes`) into the work dir, each skipped when already
+    there."""
     from rlhf.training.cli import print_progress
     from rlhf.training.config import RewardModelConfig
     from rlhf.training.reward_model import train_reward_model
@@ -151,11 +158,10 @@ def train_reward_models(work: Path, names: list[str], seed: int) -> tuple[dict[s
     rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in read_rows(HH_TRAIN)]
     started = time.monotonic()
     dirs = {}
-    for name in names:
-        pairs, rm_seed = (rows[1::2], 7) if name == "rm2" else (rows, seed if name == "rm" else int(name[4:]))
+    for name, (pairs, rm_seed) in recipes.items():
         out = work / name
         if not (out / "config.json").is_file():
-            data = write_jsonl(work / f"{name}_pairs.jsonl", pairs)
+            data = write_jsonl(work / f"{name}_pairs.jsonl", rows[pairs])
             cfg = RewardModelConfig(train_file=str(data), output_dir=str(out), seed=rm_seed, **RM_SETTINGS)
             train_reward_model(cfg, progress=print_progress)
         dirs[name] = out
@@ -266,10 +272,11 @@ def main(argv: list[str] | None = None) -> None:
         "held_out": write_jsonl(work / "held_out.jsonl", [{"prompt": p} for p in held_out]),
     }
     rm, rm2, ensemble, rm_s = args.reward_model, args.second_reward_model, args.reward_ensemble, 0.0
-    members = [] if ensemble else [f"rm_s{seed}" for seed in args.ensemble_seeds]
-    names = [name for name, given in (("rm", rm), ("rm2", rm2)) if given is None] + members
-    if names:
-        trained, rm_s = train_reward_models(work, names, args.seed)
+    recipes = reward_model_recipes(args.seed, [] if ensemble else args.ensemble_seeds)
+    members = [name for name in recipes if name.startswith("rm_s")]
+    needed = {name: recipe for name, recipe in recipes.items() if {"rm": rm, "rm2": rm2}.get(name) is None}
+    if needed:
+        trained, rm_s = train_reward_models(work, needed)
         rm, rm2, ensemble = rm or trained["rm"], rm2 or trained["rm2"], ensemble or [trained[m] for m in members]
     print(f"{len(train)} train prompts, {len(held_out)} held out; reward models {rm}, {rm2}", flush=True)
     if ensemble:

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rlhf.training.diversity import cost_warnings, perplexity, sample_set_metrics
 from rlhf.training.generation import encode_prompts, read_prompts, sample_ids, split_held_out
@@ -218,18 +218,43 @@ def score_responses(reward_model: Any, query_ids: list[list[int]], response_ids:
     return [float(s) for s in scores]
 
 
+class Samples(NamedTuple):
+    """Samples of the held-out prompts, grouped by prompt, one entry per sample in every field."""
+
+    texts: list[str]
+    rewards: list[float]  # as PPO optimises them (the missing-EOS penalty included)
+    scores: list[float]  # the reward model's alone (an ensemble's combined score)
+    responses: list[list[int]]
+    member_scores: list[tuple[float, ...]]  # with an ensemble each member's score, else ()
+
+
+def score_members(
+    reward_model: Any, query_ids: list[list[int]], response_ids: list[list[int]], pad: int
+) -> tuple[list[float], list[tuple[float, ...]]]:
+    """(scores, each sample's member scores). An ensemble's members are each scored once and their scores combined as
+    the ensemble combines them (`combine_rewards` is elementwise, so combining the scores read at the last token equals
+    reading the combined rewards there), so member figures cost no second pass; a single model has no members (())."""
+    import torch
+
+    from rlhf.training.reward_wrapper import EnsembleRewardModel, combine_rewards
+
+    if not isinstance(reward_model, EnsembleRewardModel):
+        return score_responses(reward_model, query_ids, response_ids, pad), [()] * len(response_ids)
+    each = [score_responses(member, query_ids, response_ids, pad) for member in reward_model.members]
+    combined = combine_rewards(torch.tensor(each), reward_model.mode, reward_model.std_weight)
+    return [float(s) for s in combined], list(zip(*each, strict=True))
+
+
 def sample_and_score(
     cfg: PPORunConfig, policy: Any, reward_model: Any, tokenizer: Any, prompt_ids: list, per_prompt: int | None = None
-) -> tuple:
-    """(texts, rewards, scores, response ids) of `per_prompt` (default `eval_samples_per_prompt`) samples for each
-    held-out prompt, grouped by prompt: `rewards` as PPO optimises them (the missing-EOS penalty included), `scores`
-    the reward model's alone."""
+) -> Samples:
+    """`per_prompt` (default `eval_samples_per_prompt`) samples of each held-out prompt, scored."""
     from rlhf.training.generation import decode_response
 
     per_prompt = per_prompt or cfg.eval_samples_per_prompt
     repeated = [ids for ids in prompt_ids for _ in range(per_prompt)]
     if not repeated:
-        return [], [], [], []
+        return Samples([], [], [], [], [])
     responses = sample_ids(
         policy,
         tokenizer,
@@ -239,9 +264,9 @@ def sample_and_score(
         top_p=cfg.top_p,
         repetition_penalty=cfg.repetition_penalty,
     )
-    scores = score_responses(reward_model, repeated, responses, tokenizer.pad_token_id)
+    scores, members = score_members(reward_model, repeated, responses, tokenizer.pad_token_id)
     rewards = eos_penalised(cfg, tokenizer, scores, responses)
-    return [decode_response(tokenizer, ids) for ids in responses], rewards, scores, responses
+    return Samples([decode_response(tokenizer, ids) for ids in responses], rewards, scores, responses, members)
 
 
 def eos_penalised(cfg: PPORunConfig, tokenizer: Any, scores: list[float], responses: list) -> list[float]:
@@ -254,25 +279,16 @@ def eos_penalised(cfg: PPORunConfig, tokenizer: Any, scores: list[float], respon
     ]
 
 
-def member_metrics(
-    reward_model: Any, tokenizer: Any, prompt_ids: list, before: tuple, after: tuple
-) -> dict[str, float]:
+def member_metrics(before: Samples, after: Samples) -> dict[str, float]:
     """With a reward-model ensemble: each member's held-out gain on the same samples as `ppo/eval_member<i>_…` (member
     0 = `reward_model`), from its scores alone (no missing-EOS penalty, as `ppo/eval_score_…`). Empty for a single
     reward model."""
-    from rlhf.training.reward_wrapper import EnsembleRewardModel
-
-    if not isinstance(reward_model, EnsembleRewardModel) or not before[3] or not after[3]:
+    if not before.member_scores or not after.member_scores or not before.member_scores[0]:
         return {}
     metrics: dict[str, float] = {}
-    pad = tokenizer.pad_token_id
-    for i, member in enumerate(reward_model.members):
-        sides = []
-        for responses in (before[3], after[3]):
-            per_prompt = len(responses) // len(prompt_ids)
-            repeated = [ids for ids in prompt_ids for _ in range(per_prompt)]
-            sides.append(score_responses(member, repeated, responses, pad))
-        metrics |= sample_metrics(*sides, name=f"member{i}")
+    by_member = [list(zip(*samples.member_scores, strict=True)) for samples in (before, after)]
+    for i, (was, now) in enumerate(zip(*by_member, strict=True)):
+        metrics |= sample_metrics(list(was), list(now), name=f"member{i}")
     return metrics
 
 
@@ -436,7 +452,7 @@ def monitor_callback(cfg: PPORunConfig, out: Path, tokenizer: Any, prompt_ids: l
 
         def measure(self, step: int) -> dict[str, float]:
             policy = self.trainer.accelerator.unwrap_model(self.trainer.model).policy
-            texts, _, scores, responses = sample_and_score(cfg, policy, self.reward, tokenizer, prompt_ids, 2)
+            texts, _, scores, responses, _ = sample_and_score(cfg, policy, self.reward, tokenizer, prompt_ids, 2)
             repeated = [ids for ids in prompt_ids for _ in range(2)]
             logs = {"monitor/reward_gain_std": self.reference.gain("score", scores),
                     "monitor/length": sum(map(len, responses)) / max(len(responses), 1)}  # fmt: skip
@@ -689,7 +705,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     metrics = _final_metrics(cfg, bridge.history, before, after, steps, train_s, time.monotonic() - started)
     metrics |= cost_metrics(before_eval, after_eval, second_scores if second is not None else None)
     metrics |= best_of_n_metrics(before[1], k_ref, {"second": second_all} if second else {})
-    metrics |= member_metrics(trainer.reward_model, tokenizer, eval_ids, before, after)
+    metrics |= member_metrics(before, after)
     metrics["ppo/eval_runtime_s"] = round(eval_s, 3)
     metrics["boundary"] = boundary
     for warning in cost_warnings(
@@ -777,7 +793,7 @@ def evaluate_samples(
     scores of them (`second_scores`, [] without one). Self-similarity embeds with the boundary's MiniLM encoder."""
     from rlhf.training.boundary import embed
 
-    texts, _, _, responses = samples
+    texts, responses = samples[0], samples[3]
     repeated = [ids for ids in prompt_ids for _ in range(per_prompt)]
     lengths = [len(r) for r in responses]
     result: dict[str, Any] = sample_set_metrics(texts, lengths, per_prompt, embed)

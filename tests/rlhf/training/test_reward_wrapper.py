@@ -217,6 +217,29 @@ def test_trl_get_reward_on_an_ensemble_reads_the_combination_of_each_members_rew
         EnsembleRewardModel(members, "vote")
 
 
+def test_held_out_scoring_reads_each_member_once_and_combines_as_the_ensemble_does(tiny, parts):
+    """`score_members` (the held-out evaluation's scorer) gives the ensemble's own score, as PPO reads it, and each
+    member's score of the same samples, without a second pass over the members; a single model has no members."""
+    from rlhf.training.ppo import reward_scorer, score_members, score_responses
+    from rlhf.training.reward_wrapper import EnsembleRewardModel
+
+    prompts, responses = [TEXT_PROMPT, CHAT_PROMPT, CHAT_PROMPT], [*RESPONSES, "Ok."]
+    ids = [policy_ids(parts[2], p, r) for p, r in zip(prompts, responses, strict=True)]
+    queries, answers = [q for q, _ in ids], [r for _, r in ids]
+    known = [(q, p) for q, p in zip(queries, prompts, strict=True)]
+    members = [reward_scorer(tiny[name], parts[2], known) for name in ("gpt2_reward", "bert", "bert2")]
+    pad = parts[2].pad_token_id
+    ensemble = EnsembleRewardModel(members, "mean-std", 0.5)
+
+    scores, each = score_members(ensemble, queries, answers, pad)
+
+    assert scores == pytest.approx(score_responses(ensemble, queries, answers, pad), abs=1e-5)
+    by_member = [score_responses(m, queries, answers, pad) for m in members]
+    assert [list(sample) for sample in each] == [pytest.approx(list(s), abs=1e-6) for s in zip(*by_member)]
+    single, none = score_members(members[1], queries, answers, pad)
+    assert single == pytest.approx(by_member[1], abs=1e-6) and none == [(), (), ()]
+
+
 @pytest.mark.slow
 def test_ppo_against_an_ensemble_reports_each_members_held_out_gain(tmp_path, tiny):
     import json
