@@ -140,11 +140,16 @@ def short_prompts(path: Path, tokenizer, limit: int) -> list[str]:
     return [p for p, seq in zip(prompts, ids, strict=True) if len(seq) <= limit]
 
 
+def member_name(seed: int) -> str:
+    """The work-dir name of the ensemble member trained with `seed`."""
+    return f"rm_s{seed}"
+
+
 def reward_model_recipes(seed: int, ensemble_seeds: list[int]) -> dict[str, tuple[slice, int]]:
     """name -> (which train pairs, seed): `rm` = the default reward model on all train pairs (seed `seed`), `rm2` = the
     second opinion on the odd-numbered half (seed 7), `rm_s<N>` = an ensemble member on all train pairs (seed N)."""
     return {"rm": (slice(None), seed), "rm2": (slice(1, None, 2), 7)} | {
-        f"rm_s{member}": (slice(None), member) for member in ensemble_seeds
+        member_name(member): (slice(None), member) for member in ensemble_seeds
     }
 
 
@@ -272,8 +277,9 @@ def main(argv: list[str] | None = None) -> None:
         "held_out": write_jsonl(work / "held_out.jsonl", [{"prompt": p} for p in held_out]),
     }
     rm, rm2, ensemble, rm_s = args.reward_model, args.second_reward_model, args.reward_ensemble, 0.0
-    recipes = reward_model_recipes(args.seed, [] if ensemble else args.ensemble_seeds)
-    members = [name for name in recipes if name.startswith("rm_s")]
+    member_seeds = [] if ensemble else args.ensemble_seeds
+    recipes = reward_model_recipes(args.seed, member_seeds)
+    members = [member_name(member) for member in member_seeds]
     needed = {name: recipe for name, recipe in recipes.items() if {"rm": rm, "rm2": rm2}.get(name) is None}
     if needed:
         trained, rm_s = train_reward_models(work, needed)
