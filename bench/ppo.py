@@ -90,6 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add("--ensemble-mode", default="mean", help="How the ensemble's rewards combine: mean, mean-std or min.")
     add("--ensemble-std-weight", type=float, default=1.0, help="With --ensemble-mode mean-std: the spread's weight.")
+    add(
+        "--ensemble-normalize",
+        action="store_true",
+        help="Combine the members' z-scores on the reference's samples (members on different scales).",
+    )
     add("--episodes", type=int, default=1792, help="PPO episodes.")
     add("--batch", type=int, default=64, help="Rollout batch (episodes per PPO update).")
     add("--mini-batches", type=int, default=4, help="Mini batches per rollout batch.")
@@ -183,6 +188,7 @@ def ppo_config(args, files: dict[str, Path], rm: Path, rm2: Path, ensemble: list
         reward_ensemble=[str(path) for path in ensemble],
         reward_ensemble_mode=args.ensemble_mode,
         reward_ensemble_std_weight=args.ensemble_std_weight,
+        reward_ensemble_normalize=args.ensemble_normalize,
         train_file=str(files["train"]),
         eval_file=str(files["held_out"]),
         output_dir=str(out),

@@ -97,7 +97,8 @@ class RunCreateApi(BaseApi):
             child=serializers.IntegerField(), required=False, default=list, max_length=16,
             help_text="ppo: more succeeded reward-model runs (the same recipe on other seeds or splits) scored with "
             "reward_run as one ensemble; PPO optimises their combined reward (config.reward_ensemble_mode: mean, "
-            "mean-std or min) and each member's held-out gain is reported.",
+            "mean-std or min; config.reward_ensemble_normalize: true combines z-scores on the reference's samples, for "
+            "members on different scales) and each member's held-out gain is reported.",
         )  # fmt: skip
 
         def validate(self, attrs):

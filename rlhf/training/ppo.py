@@ -232,8 +232,9 @@ def score_members(
     reward_model: Any, query_ids: list[list[int]], response_ids: list[list[int]], pad: int
 ) -> tuple[list[float], list[tuple[float, ...]]]:
     """(scores, each sample's member scores). An ensemble's members are each scored once and their scores combined as
-    the ensemble combines them (`combine_rewards` is elementwise, so combining the scores read at the last token equals
-    reading the combined rewards there), so member figures cost no second pass; a single model has no members (())."""
+    the ensemble combines them (standardising and `combine_rewards` are elementwise, so combining the scores read at
+    the last token equals reading the combined rewards there), so member figures cost no second pass; the member
+    scores are each member's own (raw); a single model has no members (())."""
     import torch
 
     from rlhf.training.reward_wrapper import EnsembleRewardModel, combine_rewards
@@ -241,7 +242,8 @@ def score_members(
     if not isinstance(reward_model, EnsembleRewardModel):
         return score_responses(reward_model, query_ids, response_ids, pad), [()] * len(response_ids)
     each = [score_responses(member, query_ids, response_ids, pad) for member in reward_model.members]
-    combined = combine_rewards(torch.tensor(each), reward_model.mode, reward_model.std_weight)
+    stacked = reward_model.standardise(torch.tensor(each))
+    combined = combine_rewards(stacked, reward_model.mode, reward_model.std_weight)
     return [float(s) for s in combined], list(zip(*each, strict=True))
 
 
@@ -267,6 +269,28 @@ def sample_and_score(
     scores, members = score_members(reward_model, repeated, responses, tokenizer.pad_token_id)
     rewards = eos_penalised(cfg, tokenizer, scores, responses)
     return Samples([decode_response(tokenizer, ids) for ids in responses], rewards, scores, responses, members)
+
+
+CALIBRATION_PROMPTS = 64  # training prompts whose reference samples put an ensemble's members on one scale
+CALIBRATION_NOTE = "standardising the ensemble's members on the reference's samples of {n} training prompts"
+
+
+def calibrate_ensemble(
+    cfg: PPORunConfig, policy: Any, ensemble: Any, tokenizer: Any, prompt_ids: list
+) -> dict[str, float]:
+    """`reward_ensemble_normalize`: one sample of each prompt from `policy` (the reference, before training), scored
+    by each member; the ensemble then combines the members' z-scores on those samples (`EnsembleRewardModel.
+    calibrate`). Training prompts, so the held-out figures stay untouched by it. Returns each member's mean and
+    standard deviation there (metrics)."""
+    import torch
+
+    samples = sample_and_score(cfg, policy, ensemble, tokenizer, prompt_ids, 1)
+    ensemble.calibrate(torch.tensor(samples.member_scores).T)
+    return {
+        f"ppo/member{i}_calibration_{name}": float(values[i])
+        for name, values in (("mean", ensemble.center), ("std", ensemble.scale))
+        for i in range(len(ensemble.members))
+    }
 
 
 def eos_penalised(cfg: PPORunConfig, tokenizer: Any, scores: list[float], responses: list) -> list[float]:
@@ -659,6 +683,11 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     known = [*zip(train_ids, train_prompts, strict=True), *zip(eval_ids, eval_prompts, strict=True)]
     trainer = build_trainer(cfg, out, policy, tokenizer, train_ids, callbacks, known)
     second = reward_scorer(cfg.second_reward_model, tokenizer, known) if cfg.second_reward_model else None
+    calibration = {}
+    if cfg.reward_ensemble and cfg.reward_ensemble_normalize:
+        message = CALIBRATION_NOTE.format(n=min(CALIBRATION_PROMPTS, len(train_ids)))
+        emit(progress, ProgressEvent(0, n_batches, message=message, stage="setup"))
+        calibration = calibrate_ensemble(cfg, policy, trainer.reward_model, tokenizer, train_ids[:CALIBRATION_PROMPTS])
 
     emit(progress, ProgressEvent(0, n_batches, message=f"sampling {len(eval_ids)} held-out prompts", stage="eval"))
     eval_started = time.monotonic()
@@ -705,7 +734,7 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     metrics = _final_metrics(cfg, bridge.history, before, after, steps, train_s, time.monotonic() - started)
     metrics |= cost_metrics(before_eval, after_eval, second_scores if second is not None else None)
     metrics |= best_of_n_metrics(before[1], k_ref, {"second": second_all} if second else {})
-    metrics |= member_metrics(before, after)
+    metrics |= member_metrics(before, after) | calibration
     metrics["ppo/eval_runtime_s"] = round(eval_s, 3)
     metrics["boundary"] = boundary
     for warning in cost_warnings(

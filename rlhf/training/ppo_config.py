@@ -251,6 +251,15 @@ class PPORunConfig(TrainingBlock, LoraBlock):
     reward_ensemble_std_weight: float = field(
         default=1.0, metadata={"help": "With reward_ensemble_mode mean-std: the weight of the members' spread."}
     )
+    reward_ensemble_normalize: bool = field(
+        default=False,
+        metadata={
+            "help": "Before training, score the reference policy's samples of the first training prompts with each "
+            "ensemble member and combine the members' z-scores on those samples instead of their raw scores: for "
+            "members on different scales (e.g. a SmolLM2 and a MiniLM reward model). Off = raw scores, right for "
+            "members of one recipe."
+        },
+    )
     monitor_every: int = field(
         default=0,
         metadata={

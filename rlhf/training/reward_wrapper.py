@@ -183,7 +183,8 @@ class EnsembleRewardModel(torch.nn.Module):
     sequence classifier) or a `ReencodingRewardModel`; the backbone runs each member's backbone and head on the same
     ids and combines their per-position rewards (`combine_rewards`), so TRL reads the combined reward where it would
     read one model's. Members should come from one recipe (seeds or splits): `mean-std` and `min` compare their
-    raw scores."""
+    raw scores, unless `calibrate` has put each member on the scale of its own scores of the reference's samples
+    (members on different scales: a SmolLM2 and a MiniLM reward model, say)."""
 
     base_model_prefix = "backbone"
 
@@ -195,16 +196,36 @@ class EnsembleRewardModel(torch.nn.Module):
         self.members = torch.nn.ModuleList(members)
         self.mode, self.std_weight = mode, std_weight
         self.score = torch.nn.Identity()
+        # each member's reward is (raw - center) / scale before combining: the identity until calibrate()
+        self.register_buffer("center", torch.zeros(len(members)))
+        self.register_buffer("scale", torch.ones(len(members)))
+
+    def calibrate(self, member_scores: torch.Tensor) -> None:
+        """Standardise each member from its scores of a calibration set ([members, samples], e.g. the reference
+        policy's samples of training prompts): afterwards a member's reward is its z-score on that set, so members on
+        different scales weigh alike in `mean` and their spread in `mean-std` is not a difference of scales."""
+        if member_scores.dim() != 2 or member_scores.shape[0] != len(self.members) or member_scores.shape[1] < 2:
+            raise ValueError("calibrate needs [members, samples] scores with at least two samples.")
+        scores = member_scores.float()
+        self.center.copy_(scores.mean(1))
+        self.scale.copy_(scores.std(1, unbiased=False).clamp_min(1e-6))
+
+    def standardise(self, stacked: torch.Tensor) -> torch.Tensor:
+        """[members, ...] raw member rewards on the calibrated scale (unchanged when not calibrated)."""
+        shape = (-1,) + (1,) * (stacked.dim() - 1)
+        center, scale = self.center.to(stacked), self.scale.to(stacked)
+        return (stacked - center.view(shape)) / scale.view(shape)
 
     def member_rewards(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        """[members, batch, seq_len, 1]: each member's reward at every position, as `get_reward` would read it."""
+        """[members, batch, seq_len, 1]: each member's reward at every position, as `get_reward` would read it (on the
+        calibrated scale once `calibrate` ran)."""
         outputs = []
         for member in self.members:
             output = getattr(member, member.base_model_prefix)(
                 input_ids=input_ids, attention_mask=attention_mask, **kwargs
             )
             outputs.append(member.score(output.hidden_states[-1]).float())
-        return torch.stack(outputs)
+        return self.standardise(torch.stack(outputs))
 
     def backbone(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
         from transformers.modeling_outputs import BaseModelOutput

@@ -21,7 +21,7 @@ ADDED_SINCE = {
             "diversity_warning_drop": 0.2, "length_warning_sd": 1.0, "hacking_warning_gap": 1.0,
             "lora_top_layers": 0, "value_top_layers": 0, "eval_samples_per_prompt": 4, "lr_scheduler_type": "linear",
             "kl_coef_min": 0.0, "reward_ensemble": [], "reward_ensemble_mode": "mean",
-            "reward_ensemble_std_weight": 1.0},
+            "reward_ensemble_std_weight": 1.0, "reward_ensemble_normalize": False},
     "chain": {"ppo_best_of_n": 4, "ppo_kl_coef_min": 0.0},
 }  # fmt: skip
 

@@ -240,6 +240,75 @@ def test_held_out_scoring_reads_each_member_once_and_combines_as_the_ensemble_do
     assert single == pytest.approx(by_member[1], abs=1e-6) and none == [(), (), ()]
 
 
+def test_a_calibrated_ensemble_combines_each_members_z_score_on_the_calibration_set(tiny, parts):
+    """After `calibrate` each member's reward is its z-score on the calibration samples (mean 0, std 1 there), TRL's
+    `get_reward` and `score_members` read the combination of those z-scores, and `score_members` still reports each
+    member's own raw score."""
+    import torch
+
+    from rlhf.training.ppo import reward_scorer, score_members, score_responses
+    from rlhf.training.reward_wrapper import EnsembleRewardModel, combine_rewards
+
+    prompts, responses = [TEXT_PROMPT, CHAT_PROMPT, CHAT_PROMPT], [*RESPONSES, "Ok."]
+    ids = [policy_ids(parts[2], p, r) for p, r in zip(prompts, responses, strict=True)]
+    queries, answers = [q for q, _ in ids], [r for _, r in ids]
+    known = [(q, p) for q, p in zip(queries, prompts, strict=True)]
+    members = [reward_scorer(tiny[name], parts[2], known) for name in ("gpt2_reward", "bert", "bert2")]
+    pad = parts[2].pad_token_id
+    raw = torch.tensor([score_responses(m, queries, answers, pad) for m in members])  # [members, samples]
+    ensemble = EnsembleRewardModel(members, "mean-std", 0.5)
+    assert score_responses(ensemble, queries, answers, pad) == pytest.approx(
+        combine_rewards(raw, "mean-std", 0.5).tolist(), abs=1e-5
+    )  # not calibrated: raw scores
+
+    ensemble.calibrate(raw)
+    z = (raw - raw.mean(1, keepdim=True)) / raw.std(1, unbiased=False, keepdim=True)
+    # float32, and the tiny members' scores differ in the 4th decimal: z-scores to 1e-3
+    assert ensemble.standardise(raw).mean(1).abs().max() < 1e-3
+    assert ensemble.standardise(raw).std(1, unbiased=False).tolist() == pytest.approx([1.0] * 3, abs=1e-3)
+    expected = combine_rewards(z, "mean-std", 0.5).tolist()
+    assert score_responses(ensemble, queries, answers, pad) == pytest.approx(expected, abs=1e-3)
+    scores, each = score_members(ensemble, queries, answers, pad)
+    assert scores == pytest.approx(expected, abs=1e-3)
+    assert [list(sample) for sample in each] == [pytest.approx(s, abs=1e-6) for s in raw.T.tolist()]
+    with pytest.raises(ValueError, match="at least two samples"):
+        ensemble.calibrate(raw[:, :1])
+    with pytest.raises(ValueError, match=r"\[members, samples\]"):
+        ensemble.calibrate(raw[:2])
+
+
+@pytest.mark.slow
+def test_ppo_with_a_normalised_ensemble_calibrates_on_training_prompts_and_optimises_the_z_scores(tmp_path, tiny):
+    """`reward_ensemble_normalize`: before training the members are put on the reference's scale (its samples of the
+    training prompts); the held-out combined score is then the mean of the members' z-scores."""
+    import json
+
+    from rlhf.training.ppo import run_ppo
+    from rlhf.training.progress import ProgressEvent
+
+    events: list[ProgressEvent] = []
+    cfg = tiny_ppo_config(
+        tmp_path,
+        tiny,
+        reward_ensemble=[str(tiny["gpt2_reward"])],
+        reward_ensemble_normalize=True,
+        eval_samples_per_prompt=2,
+        best_of_n=0,
+        monitor_every=-1,
+    )
+    with one_thread():
+        out = run_ppo(cfg, progress=events.append)
+
+    assert any("standardising the ensemble's members on the reference's samples of" in e.message for e in events)
+    metrics = json.loads((out / "metrics.json").read_text())
+    center = [metrics[f"ppo/member{i}_calibration_mean"] for i in range(2)]
+    scale = [metrics[f"ppo/member{i}_calibration_std"] for i in range(2)]
+    assert min(scale) > 1e-6 and scale != pytest.approx([1.0, 1.0])
+    for when in ("before", "after"):
+        z = [(metrics[f"ppo/eval_member{i}_{when}"] - center[i]) / scale[i] for i in range(2)]
+        assert metrics[f"ppo/eval_score_{when}"] == pytest.approx(sum(z) / 2, rel=1e-4, abs=1e-4)
+
+
 @pytest.mark.slow
 def test_ppo_against_an_ensemble_reports_each_members_held_out_gain(tmp_path, tiny):
     import json
