@@ -2,6 +2,7 @@
 EnsembleRewardModel: several reward models, on either tokenizer, as PPO's one reward."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,20 @@ def tiny_ppo_config(tmp_path: Path, tiny: dict[str, Path], **overrides):
         num_eval_prompts=2,
     )
     return PPORunConfig(**settings | overrides)
+
+
+def run_ensemble_ppo(tmp_path: Path, tiny: dict[str, Path], **ensemble) -> tuple[Any, Path, list[str], dict]:
+    """A tiny PPO run against an ensemble (`ensemble`: the reward_ensemble… settings): (config, output dir, progress
+    messages, metrics.json)."""
+    import json
+
+    from rlhf.training.ppo import run_ppo
+
+    events: list = []
+    cfg = tiny_ppo_config(tmp_path, tiny, eval_samples_per_prompt=2, best_of_n=0, monitor_every=-1, **ensemble)
+    with one_thread():
+        out = run_ppo(cfg, progress=events.append)
+    return cfg, out, [e.message for e in events], json.loads((out / "metrics.json").read_text())
 
 
 def test_the_policy_template_header_of_the_tiny_hh_template_is_the_assistant_turn(parts):
@@ -217,18 +232,26 @@ def test_trl_get_reward_on_an_ensemble_reads_the_combination_of_each_members_rew
         EnsembleRewardModel(members, "vote")
 
 
-def test_held_out_scoring_reads_each_member_once_and_combines_as_the_ensemble_does(tiny, parts):
-    """`score_members` (the held-out evaluation's scorer) gives the ensemble's own score, as PPO reads it, and each
-    member's score of the same samples, without a second pass over the members; a single model has no members."""
-    from rlhf.training.ppo import reward_scorer, score_members, score_responses
-    from rlhf.training.reward_wrapper import EnsembleRewardModel
+def three_members(tiny: dict[str, Path], parts) -> tuple[list, list, list, int]:
+    """Three samples on the policy's tokenizer and three reward models for them (a native GPT-2 reward model, two
+    re-encoded BERTs): (query ids, response ids, members, pad id)."""
+    from rlhf.training.ppo import reward_scorer
 
     prompts, responses = [TEXT_PROMPT, CHAT_PROMPT, CHAT_PROMPT], [*RESPONSES, "Ok."]
     ids = [policy_ids(parts[2], p, r) for p, r in zip(prompts, responses, strict=True)]
     queries, answers = [q for q, _ in ids], [r for _, r in ids]
     known = [(q, p) for q, p in zip(queries, prompts, strict=True)]
     members = [reward_scorer(tiny[name], parts[2], known) for name in ("gpt2_reward", "bert", "bert2")]
-    pad = parts[2].pad_token_id
+    return queries, answers, members, parts[2].pad_token_id
+
+
+def test_held_out_scoring_reads_each_member_once_and_combines_as_the_ensemble_does(tiny, parts):
+    """`score_members` (the held-out evaluation's scorer) gives the ensemble's own score, as PPO reads it, and each
+    member's score of the same samples, without a second pass over the members; a single model has no members."""
+    from rlhf.training.ppo import score_members, score_responses
+    from rlhf.training.reward_wrapper import EnsembleRewardModel
+
+    queries, answers, members, pad = three_members(tiny, parts)
     ensemble = EnsembleRewardModel(members, "mean-std", 0.5)
 
     scores, each = score_members(ensemble, queries, answers, pad)
@@ -246,15 +269,10 @@ def test_a_calibrated_ensemble_combines_each_members_z_score_on_the_calibration_
     member's own raw score."""
     import torch
 
-    from rlhf.training.ppo import reward_scorer, score_members, score_responses
+    from rlhf.training.ppo import score_members, score_responses
     from rlhf.training.reward_wrapper import EnsembleRewardModel, combine_rewards
 
-    prompts, responses = [TEXT_PROMPT, CHAT_PROMPT, CHAT_PROMPT], [*RESPONSES, "Ok."]
-    ids = [policy_ids(parts[2], p, r) for p, r in zip(prompts, responses, strict=True)]
-    queries, answers = [q for q, _ in ids], [r for _, r in ids]
-    known = [(q, p) for q, p in zip(queries, prompts, strict=True)]
-    members = [reward_scorer(tiny[name], parts[2], known) for name in ("gpt2_reward", "bert", "bert2")]
-    pad = parts[2].pad_token_id
+    queries, answers, members, pad = three_members(tiny, parts)
     raw = torch.tensor([score_responses(m, queries, answers, pad) for m in members])  # [members, samples]
     ensemble = EnsembleRewardModel(members, "mean-std", 0.5)
     assert score_responses(ensemble, queries, answers, pad) == pytest.approx(
@@ -281,26 +299,11 @@ def test_a_calibrated_ensemble_combines_each_members_z_score_on_the_calibration_
 def test_ppo_with_a_normalised_ensemble_calibrates_on_training_prompts_and_optimises_the_z_scores(tmp_path, tiny):
     """`reward_ensemble_normalize`: before training the members are put on the reference's scale (its samples of the
     training prompts); the held-out combined score is then the mean of the members' z-scores."""
-    import json
-
-    from rlhf.training.ppo import run_ppo
-    from rlhf.training.progress import ProgressEvent
-
-    events: list[ProgressEvent] = []
-    cfg = tiny_ppo_config(
-        tmp_path,
-        tiny,
-        reward_ensemble=[str(tiny["gpt2_reward"])],
-        reward_ensemble_normalize=True,
-        eval_samples_per_prompt=2,
-        best_of_n=0,
-        monitor_every=-1,
+    cfg, out, messages, metrics = run_ensemble_ppo(
+        tmp_path, tiny, reward_ensemble=[str(tiny["gpt2_reward"])], reward_ensemble_normalize=True
     )
-    with one_thread():
-        out = run_ppo(cfg, progress=events.append)
 
-    assert any("standardising the ensemble's members on the reference's samples of" in e.message for e in events)
-    metrics = json.loads((out / "metrics.json").read_text())
+    assert any("standardising the ensemble's members on the reference's samples of" in m for m in messages)
     center = [metrics[f"ppo/member{i}_calibration_mean"] for i in range(2)]
     scale = [metrics[f"ppo/member{i}_calibration_std"] for i in range(2)]
     assert min(scale) > 1e-6 and scale != pytest.approx([1.0, 1.0])
@@ -313,24 +316,11 @@ def test_ppo_with_a_normalised_ensemble_calibrates_on_training_prompts_and_optim
 def test_ppo_against_an_ensemble_reports_each_members_held_out_gain(tmp_path, tiny):
     import json
 
-    from rlhf.training.ppo import run_ppo
-    from rlhf.training.progress import ProgressEvent
-
-    events: list[ProgressEvent] = []
-    cfg = tiny_ppo_config(
-        tmp_path,
-        tiny,
-        reward_ensemble=[str(tiny["gpt2_reward"]), str(tiny["bert2"])],
-        reward_ensemble_mode="mean-std",
-        eval_samples_per_prompt=2,
-        best_of_n=0,
-        monitor_every=-1,
+    cfg, out, messages, metrics = run_ensemble_ppo(
+        tmp_path, tiny, reward_ensemble=[str(tiny["gpt2_reward"]), str(tiny["bert2"])], reward_ensemble_mode="mean-std"
     )
-    with one_thread():
-        out = run_ppo(cfg, progress=events.append)
 
-    assert any("the reward is an ensemble of 3 reward models, combined by mean-std" in e.message for e in events)
-    metrics = json.loads((out / "metrics.json").read_text())
+    assert any("the reward is an ensemble of 3 reward models, combined by mean-std" in m for m in messages)
     for i in range(3):
         before, after, gain = (metrics[f"ppo/eval_member{i}_{k}"] for k in ("before", "after", "gain_std"))
         assert gain == pytest.approx((after - before) / metrics[f"ppo/eval_member{i}_std"], rel=1e-6, abs=1e-9)
