@@ -37,8 +37,9 @@ def _run(project, tmp_path, **config) -> TrainingRun:
 @pytest.mark.slow
 def test_a_launched_run_trains_in_two_processes_and_reports_like_an_inprocess_one(project, tmp_path):
     run = _run(project, tmp_path)
-    assert training_run_execute(run_id=run.pk) == "succeeded"
+    status = training_run_execute(run_id=run.pk)
     run.refresh_from_db()
+    assert status == "succeeded", f"{run.error}\n{run.log_tail}"  # a rare failure here: say why
     assert run.metrics["train/world_size"] == 2 and run.metrics["eval/pairs"] == 10
     assert run.step == run.total_steps == 4 and run.stage == "done"
     assert RunMetric.objects.filter(run=run, name="train/loss").count() >= 1
