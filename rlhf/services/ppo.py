@@ -136,6 +136,10 @@ def policy_run_create(
             raise ValidationError(SECOND_REWARD_KIND.format(kind=stage_get(kind).label))
         second = reward_resolve(reward_run=second_reward_run, user=user)
     ensemble = _ensemble(kind, ensemble_reward_runs or [], reward, second, user)
+    if kind == Kind.PPO and not ensemble:
+        unused = CONFIG_CLASSES[kind].from_dict(resolved).ensemble_settings_error()
+        if unused:
+            raise ValidationError(unused)
     try:
         options = ExportOptions(**(DEFAULT_EXPORT | dict(export_options or {})))
     except (TypeError, ValueError) as exc:

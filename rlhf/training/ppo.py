@@ -648,6 +648,9 @@ def run_ppo(cfg: PPORunConfig, progress: ProgressCallback | None = None) -> Path
     from rlhf.training.reward_model import _merged
     from rlhf.training.sft import trainer_progress
 
+    unused = cfg.ensemble_settings_error()
+    if unused:
+        raise ValueError(unused)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

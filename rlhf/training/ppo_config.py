@@ -328,6 +328,19 @@ class PPORunConfig(TrainingBlock, LoraBlock):
         if self.total_episodes < rollout:
             raise ValueError(f"total_episodes ({self.total_episodes}) is smaller than one rollout batch ({rollout}).")
 
+    def ensemble_settings_error(self) -> str | None:
+        """Why the ensemble settings do nothing, if they do: a combine mode or normalisation without ensemble members
+        (checked where the members are known: when the run is created and before training, not in __post_init__,
+        since the platform adds the members after validating the caller's fields)."""
+        if self.reward_ensemble:
+            return None
+        changed = [name for name, off in (("reward_ensemble_mode", "mean"), ("reward_ensemble_normalize", False))
+                   if getattr(self, name) != off]  # fmt: skip
+        if not changed:
+            return None
+        return (f"{' and '.join(changed)} only apply to a reward-model ensemble: add ensemble members "
+                "(ensemble_reward_runs, or reward_ensemble on the command line) or leave them out.")  # fmt: skip
+
 
 @dataclass
 class DPORunConfig(TrainingBlock, EpochsBlock, LoraBlock):

@@ -278,6 +278,18 @@ def test_the_kl_controller_callback_applies_the_floor_and_logs_the_coefficient_i
     assert args.kl_coef == pytest.approx(0.042)
 
 
+def test_ensemble_settings_without_ensemble_members_are_refused_before_training(tmp_path):
+    from rlhf.training.ppo import run_ppo
+
+    assert PPORunConfig().ensemble_settings_error() is None
+    assert PPORunConfig(reward_ensemble=["rm2"], reward_ensemble_normalize=True).ensemble_settings_error() is None
+    lone = PPORunConfig(reward_ensemble_mode="min", reward_ensemble_normalize=True, output_dir=str(tmp_path / "out"))
+    assert "reward_ensemble_mode and reward_ensemble_normalize only apply" in lone.ensemble_settings_error()
+    with pytest.raises(ValueError, match="only apply to a reward-model ensemble"):
+        run_ppo(lone)
+    assert not (tmp_path / "out").exists()  # refused before anything was loaded or written
+
+
 def test_ppo_config_rejects_a_rollout_batch_that_mini_batches_do_not_divide():
     with pytest.raises(ValueError, match="multiple of num_mini_batches"):
         PPORunConfig(per_device_train_batch_size=6, num_mini_batches=4)
