@@ -338,7 +338,8 @@ class PPORunConfig(TrainingBlock, LoraBlock):
                    if getattr(self, name) != off]  # fmt: skip
         if not changed:
             return None
-        return (f"{' and '.join(changed)} only apply to a reward-model ensemble: add ensemble members "
+        verb = "apply" if len(changed) > 1 else "applies"
+        return (f"{' and '.join(changed)} only {verb} to a reward-model ensemble: add ensemble members "
                 "(ensemble_reward_runs, or reward_ensemble on the command line) or leave them out.")  # fmt: skip
 
 

@@ -119,8 +119,8 @@ def test_an_ensemble_of_reward_runs_goes_into_the_ppo_config_from_the_service_th
         ({"kind": "ppo", "ensemble_reward_runs": [queued.pk]}, "queued"),
         ({"kind": "ppo", "config": {"reward_ensemble": ["/etc"]}}, "Unknown config field"),  # managed: from runs
         ({"kind": "ppo", "config": {"reward_ensemble_mode": "median"}}, "mean, mean-std, min"),
-        ({"kind": "ppo", "config": {"reward_ensemble_normalize": True}}, "only apply to a reward-model ensemble"),
-        ({"kind": "ppo", "config": {"reward_ensemble_mode": "min"}}, "reward_ensemble_mode only apply"),
+        ({"kind": "ppo", "config": {"reward_ensemble_normalize": True}}, "only applies to a reward-model ensemble"),
+        ({"kind": "ppo", "config": {"reward_ensemble_mode": "min"}}, "reward_ensemble_mode only applies"),
     ]  # fmt: skip
     for arguments, message in refusals:
         with pytest.raises(ValidationError, match=message):
