@@ -38,7 +38,7 @@ The last line of stdout is one JSON object.
 Examples:
     .venv/bin/python bench/ppo.py --workdir /tmp/ppo-bench --keep          # the benchmark (trains the reward models)
     .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2
-    .venv/bin/python bench/ppo.py --episodes 32 --eval-prompts 4 --best-of 4 --baseline-episodes 16   # a smoke run
+    .venv/bin/python bench/ppo.py --episodes 16 --batch 16 --eval-prompts 4 --best-of 4 --baseline-episodes 16  # smoke
     # PPO's reward = the mean of an ensemble: --reward-model and two more seeds of its recipe (trained here)
     .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2 \
         --ensemble-seeds 1 2 --workdir /tmp/ppo-ensemble
@@ -123,7 +123,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--seed", type=int, default=42)
     add("--workdir", type=Path, default=None, help="Where files and models go (default: a tmp dir).")
     add("--keep", action="store_true", help="Keep the work directory (default: only with --workdir).")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # PPOTrainer needs at least one rollout batch (the baseline may be skipped with 0)
+    if args.episodes < args.batch or 0 < args.baseline_episodes < args.batch:
+        parser.error(f"--episodes and --baseline-episodes (unless 0) must be at least --batch ({args.batch}).")
+    return args
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
