@@ -124,7 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--workdir", type=Path, default=None, help="Where files and models go (default: a tmp dir).")
     add("--keep", action="store_true", help="Keep the work directory (default: only with --workdir).")
     args = parser.parse_args(argv)
-    # PPOTrainer needs at least one rollout batch (the baseline may be skipped with 0)
+    # PPORunConfig's own rule (total_episodes >= one rollout batch; the baseline may be skipped with 0), checked here
+    # too because the baseline's config is only built after the reward models and the PPO run, an hour in.
     if args.episodes < args.batch or 0 < args.baseline_episodes < args.batch:
         parser.error(f"--episodes and --baseline-episodes (unless 0) must be at least --batch ({args.batch}).")
     return args
