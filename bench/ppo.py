@@ -11,7 +11,8 @@ Data, all from ../shared/data/ (HH-RLHF helpful-base):
     read: nothing here is chosen on them).
 
 Then `rlhf.training.ppo.run_ppo` with the settings below (LoRA on the policy's top layers, the value model's top layers
-trained, the MiniLM reward model behind the re-encoding wrapper). The defaults are the settings of the best measured
+trained, the MiniLM reward model behind the re-encoding wrapper). The defaults are the platform's `smollm2-cpu` PPO
+recipe (`PPO_RECIPES`: what a run started with `recipe: smollm2-cpu` gets), the settings of the best measured
 run (docs/benchmarks.md, "PPO on SmolLM2", run 25: run 11's 1,792 episodes in rollout batches of 64 (4 mini
 batches), 2 PPO epochs, constant lr 5e-4, 32 new tokens, sampled at temperature 1.0, kl_coef 0.1 adapted towards
 4 nats over a 128-episode horizon but never below 0.05; 46 to 63 minutes of training on a 2-core CPU, about 70 to 85
@@ -61,6 +62,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from rlhf.training.ppo_config import PPO_RECIPES  # noqa: E402 - after sys.path; plain dataclasses, no torch
+
+# PPO's defaults are the platform's "smollm2-cpu" recipe (`recipe` of a PPO run: form, API, `run_ppo --recipe`), so the
+# figures measured here are what a user who picks it gets.
+RECIPE = PPO_RECIPES["smollm2-cpu"]
 # The reward-model recipe of bench/reward_model.py's defaults (chosen there on a slice of the training pairs).
 RM_SETTINGS = dict(base_model="minilm", max_length=128, freeze_layers=3, learning_rate=5e-5,
                    per_device_train_batch_size=8, num_train_epochs=1.0, logging_steps=50)  # fmt: skip
@@ -97,24 +103,73 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="Combine the members' z-scores on the reference's samples (members on different scales).",
     )
-    add("--episodes", type=int, default=1792, help="PPO episodes.")
-    add("--batch", type=int, default=64, help="Rollout batch (episodes per PPO update).")
-    add("--mini-batches", type=int, default=4, help="Mini batches per rollout batch.")
-    add("--ppo-epochs", type=int, default=2, help="PPO epochs per rollout batch.")
-    add("--response-length", type=int, default=32, help="Maximum new tokens per response.")
+    add("--episodes", type=int, default=RECIPE["total_episodes"], help="PPO episodes.")
+    add(
+        "--batch",
+        type=int,
+        default=RECIPE["per_device_train_batch_size"],
+        help="Rollout batch (episodes per PPO update).",
+    )
+    add("--mini-batches", type=int, default=RECIPE["num_mini_batches"], help="Mini batches per rollout batch.")
+    add("--ppo-epochs", type=int, default=RECIPE["num_ppo_epochs"], help="PPO epochs per rollout batch.")
+    add("--response-length", type=int, default=RECIPE["response_length"], help="Maximum new tokens per response.")
     add("--max-prompt-tokens", type=int, default=64, help="Only prompts this short (rendered), train and held out.")
-    add("--lr", type=float, default=5e-4, help="Learning rate (LoRA adapters and the value model's top layers).")
-    add("--lr-schedule", default="constant", help="Learning-rate schedule: linear (decays to 0) or constant.")
-    add("--lora-r", type=int, default=16, help="LoRA rank.")
-    add("--lora-top-layers", type=int, default=8, help="LoRA on the policy's top N of 30 decoder layers.")
-    add("--value-top-layers", type=int, default=4, help="Value model: train its top N decoder layers and head.")
-    add("--kl-coef", type=float, default=0.1, help="KL coefficient (the start value with --kl-target).")
-    add("--kl-target", type=float, default=4.0, help="Adaptive KL target, nats per response (0 = fixed kl_coef).")
-    add("--kl-horizon", type=int, default=128, help="Adaptive KL horizon (episodes).")
-    add("--kl-coef-min", type=float, default=0.05, help="Adaptive KL coefficient floor (0 = none; at most --kl-coef).")
-    add("--lam", type=float, default=0.95, help="GAE lambda (1 = Monte Carlo returns, the value only a baseline).")
-    add("--temperature", type=float, default=1.0, help="Sampling temperature (rollouts and held-out samples).")
-    add("--missing-eos-penalty", type=float, default=None, help="Subtracted from responses without EOS (off).")
+    add(
+        "--lr",
+        type=float,
+        default=RECIPE["learning_rate"],
+        help="Learning rate (LoRA adapters and the value model's top layers).",
+    )
+    add(
+        "--lr-schedule",
+        default=RECIPE["lr_scheduler_type"],
+        help="Learning-rate schedule: linear (decays to 0) or constant.",
+    )
+    add("--lora-r", type=int, default=RECIPE["lora_r"], help="LoRA rank.")
+    add(
+        "--lora-top-layers",
+        type=int,
+        default=RECIPE["lora_top_layers"],
+        help="LoRA on the policy's top N of 30 decoder layers.",
+    )
+    add(
+        "--value-top-layers",
+        type=int,
+        default=RECIPE["value_top_layers"],
+        help="Value model: train its top N decoder layers and head.",
+    )
+    add("--kl-coef", type=float, default=RECIPE["kl_coef"], help="KL coefficient (the start value with --kl-target).")
+    add(
+        "--kl-target",
+        type=float,
+        default=RECIPE["kl_target"],
+        help="Adaptive KL target, nats per response (0 = fixed kl_coef).",
+    )
+    add("--kl-horizon", type=int, default=RECIPE["kl_horizon"], help="Adaptive KL horizon (episodes).")
+    add(
+        "--kl-coef-min",
+        type=float,
+        default=RECIPE["kl_coef_min"],
+        help="Adaptive KL coefficient floor (0 = none; at most --kl-coef).",
+    )
+    add(
+        "--lam",
+        type=float,
+        default=RECIPE["lam"],
+        help="GAE lambda (1 = Monte Carlo returns, the value only a baseline).",
+    )
+    add(
+        "--temperature",
+        type=float,
+        default=RECIPE["temperature"],
+        help="Sampling temperature (rollouts and held-out samples).",
+    )
+    add(
+        "--missing-eos-penalty",
+        type=float,
+        default=RECIPE["missing_eos_penalty"],
+        help="Subtracted from responses without EOS (off).",
+    )
     add("--eval-prompts", type=int, default=32, help="Held-out prompts (the gain's standard error: ≈ 0.09 sd at 32).")
     add("--samples", type=int, default=4, help="Policy samples per held-out prompt after training.")
     add("--best-of", type=int, default=16, help="Reference samples per held-out prompt (best-of-4 and best-of-N).")

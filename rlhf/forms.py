@@ -7,7 +7,7 @@ from django import forms
 
 from annotation.exports.options import STRATEGIES
 from rlhf.training.config import DEBIAS_CHOICES, METHOD_CHOICES, RewardModelConfig
-from rlhf.training.ppo_config import PPORunConfig
+from rlhf.training.ppo_config import PPO_RECIPE_LABELS, PPO_RECIPES, PPORunConfig
 from rlhf.training.registry import stage_get
 
 _DEFAULTS = {f.name: f.default for f in fields(RewardModelConfig)}
@@ -102,6 +102,13 @@ class PolicyRunForm(forms.Form):
 
     name = forms.CharField(required=False, max_length=200, help_text="Optional; default: '<project> <kind> #id'.")
     algorithm = forms.ChoiceField(choices=ALGORITHMS, initial="ppo")
+    recipe = forms.ChoiceField(
+        label="PPO settings", required=False,
+        choices=[("", "TRL's defaults (the fields below)")] + list(PPO_RECIPE_LABELS.items()),
+        help_text="PPO: a measured recipe (docs/training-ppo.md) sets every training setting; the fields below that "
+        "you change from what they show still win. smollm2-cpu: SmolLM2 with LoRA on a 2-core CPU (bench/ppo.py's "
+        "defaults).",
+    )  # fmt: skip
     policy_run = forms.ChoiceField(
         label="Policy", required=False,
         help_text="An earlier policy run of this project, or 'default chain': SmolLM2-135M-Instruct (offline) → SFT → "
@@ -163,6 +170,8 @@ class PolicyRunForm(forms.Form):
             data["kind"] = "chain"
         else:
             data["kind"] = {"rloo": "grpo"}.get(data.get("algorithm"), data.get("algorithm"))
+        if data.get("recipe") and data["kind"] != "ppo":
+            self.add_error("recipe", "A PPO recipe is for PPO runs: choose PPO, or TRL's defaults.")
         return data
 
     def run_arguments(self) -> dict[str, Any]:
@@ -175,6 +184,17 @@ class PolicyRunForm(forms.Form):
                      "ensemble_reward_runs": [int(pk) for pk in data.get("ensemble_reward_runs") or []],
                      "export_options": {"test_ratio": data["test_ratio"]}}  # fmt: skip
         arguments["config"] = self._config(kind, data)
+        if data.get("recipe"):
+            # The recipe sets what the form shows by default: only the fields the user changed override it.
+            recipe = PPO_RECIPES[data["recipe"]]
+            form_fields = stage_get(kind).form_fields
+            changed = {form_fields[name] for name in self.changed_data if name in form_fields}
+            if "kl_target" in changed:
+                changed.add("kl_horizon")
+            arguments["config"] = {
+                field: value for field, value in arguments["config"].items() if field in changed or field not in recipe
+            }
+            arguments["recipe"] = data["recipe"]
         return arguments
 
     @staticmethod

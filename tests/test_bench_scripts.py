@@ -5,6 +5,7 @@ real pairs. No figure is measured here; tests/annotation/test_imports.py imports
 
 import ast
 import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -38,6 +39,20 @@ def test_training_benchmarks_print_their_help(name):
     )
     assert result.returncode == 0, result.stderr
     assert "Examples:" in result.stdout or "examples:" in result.stdout
+
+
+def test_the_ppo_benchmarks_defaults_are_the_platforms_smollm2_cpu_recipe(tmp_path):
+    # What bench/ppo.py measures by default is what a user gets with `recipe: smollm2-cpu` (form, API, run_ppo).
+    from rlhf.training.ppo_config import PPO_RECIPES
+
+    spec = importlib.util.spec_from_file_location("bench_ppo", REPO / "bench" / "ppo.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = bench.parse_args([])
+    files = {"train": tmp_path / "train.jsonl", "held_out": tmp_path / "held_out.jsonl"}
+    cfg = bench.ppo_config(args, files, tmp_path / "rm", tmp_path / "rm2", [], tmp_path / "out", args.episodes)
+    recipe = PPO_RECIPES["smollm2-cpu"]
+    assert {key: getattr(cfg, key) for key in recipe} == recipe
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ from rlhf.services import (
     training_run_sweep_if_running,
 )
 from rlhf.services.boundary import boundary_warnings
+from rlhf.training.ppo_config import PPO_RECIPE_LABELS
 from rlhf.training.registry import STAGES
 
 RUNS = ["training runs"]
@@ -101,6 +102,13 @@ class RunCreateApi(BaseApi):
             "members on different scales) and each member's held-out gain is reported.",
         )  # fmt: skip
 
+        recipe = serializers.ChoiceField(
+            choices=[("", "none")] + list(PPO_RECIPE_LABELS.items()), required=False, allow_blank=True, default="",
+            help_text="ppo: named settings under `config` (config's fields win): "
+            + "; ".join(f"{name}: {label}" for name, label in PPO_RECIPE_LABELS.items())
+            + ". Empty = the config's defaults (TRL's).",
+        )  # fmt: skip
+
         def validate(self, attrs):
             attrs["config"] = run_config_validate(attrs["kind"], attrs.get("config") or {})
             return attrs
@@ -128,6 +136,7 @@ class RunCreateApi(BaseApi):
             reward_run=values["reward_run"],
             second_reward_run=values["second_reward_run"],
             ensemble_reward_runs=values["ensemble_reward_runs"],
+            recipe=values["recipe"],
             **common,
         )
         return Response(TrainingRunCreatedSerializer(run).data, status=status.HTTP_201_CREATED)

@@ -38,6 +38,7 @@ from rlhf.services.policies import (  # noqa: F401 - re-exported
 from rlhf.services.prepare import export_pending, run_inputs_check
 from rlhf.services.queue import training_run_enqueue
 from rlhf.training.ppo_config import DEFAULT as DEFAULT_POLICY
+from rlhf.training.ppo_config import ppo_recipe_config
 from rlhf.training.registry import PROMPTS, STAGES, Stage, stage_get
 
 Kind = TrainingRun.Kind
@@ -47,6 +48,7 @@ POLICY_MANAGED_FIELDS = {kind: set(STAGES[kind].managed) for kind in CONFIG_CLAS
 POLICY_KIND_UNKNOWN = "Unknown policy run kind {kind!r}; use one of: {choices}."
 REWARD_REQUIRED = "A {kind} run needs a finished reward-model run (reward_run)."
 SECOND_REWARD_KIND = "A second reward model (second_reward_run) is for PPO runs only, not {kind}."
+RECIPE_KIND = "A PPO recipe (recipe) is for PPO runs only, not {kind}."
 ENSEMBLE_KIND = "A reward-model ensemble (ensemble_reward_runs) is for PPO runs only, not {kind}."
 ENSEMBLE_OVERLAP = (
     "Reward-model run #{pk} is both in the ensemble PPO optimises and the second opinion: the second opinion must be "
@@ -118,13 +120,21 @@ def policy_run_create(
     second_reward_run: "int | TrainingRun | None" = None,
     ensemble_reward_runs: "list[int | TrainingRun] | None" = None,
     export_options: dict[str, Any] | None = None,
+    recipe: str = "",
     enqueue: bool = True,
 ) -> TrainingRun:
     """Check the settings, save the run queued and (after commit) enqueue it; the worker writes the stage's input
     files into runs/<id>/data/ when it takes the run (rlhf/services/prepare.py). Nothing is trained or exported here.
+    `recipe` (PPO): named settings (ppo_config.PPO_RECIPES) under the caller's `config`, which wins.
     ValidationError (nothing saved) on a bad config, a missing or unfinished policy/reward run, or a project with
     nothing ranked / no prompts."""
-    resolved = policy_config_validate(kind, dict(config or {}))
+    if recipe and kind != Kind.PPO:
+        raise ValidationError(RECIPE_KIND.format(kind=kind))
+    try:
+        config = ppo_recipe_config(recipe, dict(config or {}))
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    resolved = policy_config_validate(kind, config)
     config_models_check(config=dict(config or {}), project=project, user=user)
     launcher_check(config=resolved, user=user)
     if not isinstance(policy, TrainingRun):
@@ -159,7 +169,7 @@ def policy_run_create(
     run.export = export_pending(options.as_dict()) | {
         "policy": path, "policy_run": policy_run and policy_run.pk, "reward_run": reward and reward.pk,
         "second_reward_run": second and second.pk, "ensemble_reward_runs": [r.pk for r in ensemble],
-    } | ({"boundary": boundary} if boundary else {})  # fmt: skip
+    } | ({"boundary": boundary} if boundary else {}) | ({"recipe": recipe} if recipe else {})  # fmt: skip
     run.run_dir, run.data_dir, run.output_dir = str(run_dir), str(run_dir / "data"), str(run_dir / "model")
     run.log_tail = timestamped("Queued: the worker writes its input files when it takes the run.")
     for warning in boundary_warnings(boundary):  # shown at the top of the run page while it runs

@@ -36,7 +36,7 @@ from rlhf.services.common import (  # noqa: F401 - re-exported: rlhf.services.ru
     timestamped,
 )
 from rlhf.services.model_refs import config_models_check, launcher_check
-from rlhf.services.ppo import policy_run_create
+from rlhf.services.ppo import RECIPE_KIND, policy_run_create
 from rlhf.services.prepare import export_pending, run_inputs_check
 from rlhf.services.queue import training_run_enqueue
 from rlhf.training.config import RewardModelConfig
@@ -76,6 +76,7 @@ def training_run_create(
     reward_run: "int | TrainingRun | None" = None,
     second_reward_run: "int | TrainingRun | None" = None,
     ensemble_reward_runs: "list[int | TrainingRun] | None" = None,
+    recipe: str = "",
 ) -> TrainingRun:
     """Create a run of any kind (the registry's): a policy kind goes to `policy_run_create` (with `policy` and
     `reward_run`); a reward model snapshots the project's preference export into runs/<id>/data/. Saves the run as
@@ -87,8 +88,10 @@ def training_run_create(
         return policy_run_create(
             project=project, kind=kind, user=user, name=name, config=config, policy=policy, reward_run=reward_run,
             second_reward_run=second_reward_run, ensemble_reward_runs=ensemble_reward_runs,
-            export_options=export_options, enqueue=enqueue,
+            export_options=export_options, recipe=recipe, enqueue=enqueue,
         )  # fmt: skip
+    if recipe:
+        raise ValidationError(RECIPE_KIND.format(kind=kind))
     resolved = reward_config_validate(config or {})
     config_models_check(config=config or {}, project=project, user=user)
     launcher_check(config=resolved, user=user)

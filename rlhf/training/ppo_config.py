@@ -343,6 +343,54 @@ class PPORunConfig(TrainingBlock, LoraBlock):
                 "(ensemble_reward_runs, or reward_ensemble on the command line) or leave them out.")  # fmt: skip
 
 
+# Named PPO settings a run can start from (`recipe` in the run form, the API and `run_ppo --recipe`); the caller's own
+# fields override them. "smollm2-cpu" is what bench/ppo.py measured on SmolLM2-135M-Instruct on a 2-core CPU (its
+# defaults are read from here): LoRA on the policy's top 8 of 30 layers, the value model's top 4, batches of 64,
+# constant rate 5e-4, temperature 1.0 and an adaptive KL penalty (target 4 nats, floor 0.05) -- run 25 in
+# docs/benchmarks.md: +1.08 reward standard deviations at KL 4.5, ~1.5 s per episode (about 46 minutes).
+PPO_RECIPES: dict[str, dict[str, Any]] = {
+    "smollm2-cpu": {
+        "total_episodes": 1792,
+        "per_device_train_batch_size": 64,
+        "gradient_accumulation_steps": 1,  # each mini batch is one optimizer step (TRL's loss statistics assume it)
+        "num_mini_batches": 4,
+        "local_rollout_forward_batch_size": 64,
+        "num_ppo_epochs": 2,
+        "response_length": 32,
+        "learning_rate": 5e-4,
+        "lr_scheduler_type": "constant",
+        "use_lora": True,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_top_layers": 8,
+        "value_top_layers": 4,
+        "kl_coef": 0.1,
+        "kl_target": 4.0,
+        "kl_horizon": 128,
+        "kl_coef_min": 0.05,
+        "lam": 0.95,
+        "temperature": 1.0,
+        "missing_eos_penalty": None,
+    },
+}
+PPO_RECIPE_LABELS = {
+    "smollm2-cpu": "SmolLM2 on a CPU: LoRA top 8 layers, adaptive KL to 4 nats, 1,792 episodes (~45 min on 2 cores)",
+}
+
+
+def ppo_recipe_config(recipe: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's settings under the caller's `config` (the caller's fields win); '' = `config` as it is.
+    ValueError for an unknown recipe."""
+    if not recipe:
+        return dict(config)
+    if recipe not in PPO_RECIPES:
+        raise ValueError(f"Unknown PPO recipe {recipe!r}; use one of: {', '.join(PPO_RECIPES)}.")
+    merged = PPO_RECIPES[recipe] | dict(config)
+    if "kl_coef" in config and "kl_coef_min" not in config:  # a lower start value lowers the recipe's floor with it
+        merged["kl_coef_min"] = min(merged.get("kl_coef_min", 0.0), merged["kl_coef"])
+    return merged
+
+
 @dataclass
 class DPORunConfig(TrainingBlock, EpochsBlock, LoraBlock):
     learning_rate: float = stage_field(TrainingBlock, "learning_rate", 5e-06)

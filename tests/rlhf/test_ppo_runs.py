@@ -3,18 +3,20 @@ before anything is queued, permissions), the run page's samples and warnings, an
 (`manage.py rlhf_worker` as a subprocess over a throwaway SQLite file, tiny models on CPU, offline)."""
 
 import json
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotation.exports.options import ExportOptions
 from rlhf.models import TrainingRun
 from rlhf.services.ppo import best_responses_get, policy_run_create, prompt_split_get
 from rlhf.services.prepare import run_inputs_prepare
-from rlhf.training.ppo_config import PPORunConfig
+from rlhf.training.ppo_config import PPO_RECIPES, PPORunConfig
 from tests.annotation.api._helpers import api_client
 from tests.factories import AdminFactory, ProjectFactory, PromptFactory, labeler, manager
 from tests.rlhf.conftest import make_run, rank
@@ -147,6 +149,78 @@ def test_an_ensemble_of_reward_runs_goes_into_the_ppo_config_from_the_service_th
         world.bert.output_dir,
         third.output_dir,
     ]
+
+
+def test_a_ppo_recipe_sets_the_run_and_the_callers_fields_win_in_the_service_the_api_the_form_and_the_command(
+    world, client
+):
+    recipe = PPO_RECIPES["smollm2-cpu"]
+    run = policy_run_create(project=world.project, kind="ppo", policy=world.policy, reward_run=world.reward,
+                            recipe="smollm2-cpu", config={"total_episodes": 128, "seed": 3}, enqueue=False)  # fmt: skip
+    assert {key: run.config[key] for key in recipe} == recipe | {"total_episodes": 128}
+    assert (run.config["seed"], run.export["recipe"]) == (3, "smollm2-cpu")
+    plain = policy_run_create(project=world.project, kind="ppo", policy=world.policy, reward_run=world.reward,
+                              enqueue=False)  # fmt: skip
+    assert (plain.config["kl_target"], plain.config["use_lora"], "recipe" in plain.export) == (None, False, False)
+    refusals = [
+        ({"kind": "ppo", "recipe": "gpu"}, "Unknown PPO recipe 'gpu'"),
+        ({"kind": "dpo", "recipe": "smollm2-cpu"}, "for PPO runs only, not dpo"),
+        # the recipe's rollout batch (64) is more than the caller's episodes
+        ({"kind": "ppo", "recipe": "smollm2-cpu", "config": {"total_episodes": 16}}, "smaller than one rollout"),
+    ]
+    for arguments, message in refusals:  # fmt: skip
+        with pytest.raises(ValidationError, match=message):
+            policy_run_create(project=world.project, policy=world.policy, reward_run=world.reward, enqueue=False,
+                              **arguments)  # fmt: skip
+    runs = TrainingRun.objects.count()
+
+    api = api_client(world.manager)
+    body = {"project": "alpha", "kind": "ppo", "policy": world.policy, "reward_run": world.reward.pk,
+            "recipe": "smollm2-cpu", "config": {"temperature": 0.8}}  # fmt: skip
+    response = api.post("/api/runs/", body, format="json")
+    assert response.status_code == 201, response.content
+    created = TrainingRun.objects.get(pk=response.json()["id"])
+    assert (created.config["temperature"], created.config["kl_target"], created.config["lora_top_layers"]) == (
+        0.8,
+        4.0,
+        8,
+    )
+    for bad, message in (
+        ({"recipe": "gpu"}, "is not a valid choice"),
+        ({"kind": "sft", "config": {}}, "for PPO runs only"),
+    ):
+        refused = api.post("/api/runs/", body | bad, format="json")
+        assert refused.status_code == 400 and message in refused.content.decode(), refused.content
+    assert TrainingRun.objects.count() == runs + 1
+
+    # The form: the fields left as shown take the recipe's values; the ones the user changed win.
+    client.force_login(world.manager)
+    url = reverse("rlhf:policy-run-create", args=["alpha"])
+    form = {"algorithm": "ppo", "recipe": "smollm2-cpu", "policy_path": world.policy, "reward_run": world.reward.pk,
+            "kl_coef": 0.05, "total_episodes": 256, "response_length": 48, "batch_size": 8, "num_ppo_epochs": 4,
+            "temperature": 0.7, "seed": 42, "test_ratio": 0.1}  # fmt: skip
+    assert client.post(url, form | {"response_length": 24}).status_code == 302
+    formed = TrainingRun.objects.latest("id")
+    assert {key: formed.config[key] for key in recipe} == recipe | {"response_length": 24}
+    assert formed.export["recipe"] == "smollm2-cpu"
+    assert client.post(url, form | {"kl_target": 2, "kl_coef": 0.2}).status_code == 302
+    adapted = TrainingRun.objects.latest("id").config
+    assert (adapted["kl_target"], adapted["kl_horizon"], adapted["kl_coef"], adapted["kl_coef_min"]) == (
+        2.0,
+        64,  # a quarter of the (recipe's, unchanged) episodes shown in the form: the form's own rule
+        0.2,
+        0.05,
+    )
+    refused = client.post(url, form | {"algorithm": "dpo"})
+    assert refused.status_code == 200 and "A PPO recipe is for PPO runs" in refused.content.decode()
+
+    out = StringIO()
+    call_command("run_ppo", "--project", "alpha", "--reward-run", str(world.reward.pk), "--policy", world.policy,
+                 "--recipe", "smollm2-cpu", "--total-episodes", "512", stdout=out)  # fmt: skip
+    commanded = TrainingRun.objects.latest("id")
+    assert {key: commanded.config[key] for key in recipe} == recipe | {"total_episodes": 512}
+    with pytest.raises(CommandError, match="invalid choice: 'gpu'"):
+        call_command("run_ppo", "--project", "alpha", "--reward-run", str(world.reward.pk), "--recipe", "gpu")
 
 
 def test_sft_files_hold_the_consensus_best_response_of_each_ranked_prompt(world):

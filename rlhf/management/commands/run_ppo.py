@@ -10,6 +10,7 @@ from rlhf.management.commands._training_cli import add_config_flags, config_from
 from rlhf.models import TrainingRun
 from rlhf.services.boundary import boundary_warnings
 from rlhf.services.ppo import policy_run_create
+from rlhf.training.ppo_config import PPO_RECIPE_LABELS, PPO_RECIPES
 from rlhf.training.registry import STAGES
 
 PROMPTS = lambda run: f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"  # noqa: E731
@@ -20,6 +21,8 @@ examples:
   # here and now, with a progress bar; a few episodes, a stronger KL penalty
   python manage.py run_ppo --project helpfulness --reward-run 4 --policy run:3 --foreground \\
       --total-episodes 64 --kl-coef 0.1 --response-length 32
+  # SmolLM2 on a CPU with the measured recipe (LoRA, adaptive KL; docs/training-ppo.md), 512 episodes instead of 1,792
+  python manage.py run_ppo --project helpfulness --reward-run 4 --recipe smollm2-cpu --total-episodes 512
   # any causal LM path or Hugging Face id; LoRA
   python manage.py run_ppo --project helpfulness --reward-run 4 --policy ./my-sft-model --use-lora --lora-r 8
   # with a second opinion (reward-model run 5: another seed or split) to catch reward hacking
@@ -30,7 +33,8 @@ examples:
 Without --policy, the policy is the model the reward-model run started from (its base_model). A reward model on
 another tokenizer than the policy's (the MiniLM default) is read through a re-encoding wrapper: each response is
 decoded and re-encoded for it, and the value model starts from the policy with a new value head.
-Every field of rlhf.training.ppo_config.PPORunConfig has a flag; unset flags keep the dataclass defaults.
+Every field of rlhf.training.ppo_config.PPORunConfig has a flag; unset flags keep the dataclass defaults (TRL's), or
+the recipe's with --recipe.
 """
 
 
@@ -54,6 +58,9 @@ class Command(BaseCommand):
         parser.add_argument("--policy", default="", metavar="RUN_OR_PATH",
                             help="'run:ID' (an SFT/PPO/DPO/GRPO/chain run), a local path or a model id "
                             "(default: the reward-model run's base model).")  # fmt: skip
+        parser.add_argument("--recipe", default="", choices=["", *PPO_RECIPES],
+                            help="Named settings the flags below override: "
+                            + "; ".join(f"{name}: {label}" for name, label in PPO_RECIPE_LABELS.items()))  # fmt: skip
         parser.add_argument("--name", default="", help="A name for the run.")
         parser.add_argument("--foreground", action="store_true", help="Train in this process, with a progress bar.")
         parser.add_argument("--test-ratio", type=float, default=None, help="Share of prompts held out (default 0.1).")
@@ -61,8 +68,8 @@ class Command(BaseCommand):
         parser.add_argument("--site-url", default="http://127.0.0.1:8000", help="Base URL printed with the run page.")
         add_config_flags(parser, STAGES["ppo"].config, set(STAGES["ppo"].managed))
 
-    def handle(self, *args, project, reward_run, second_reward_run, ensemble_reward_run, policy, name, foreground,
-               test_ratio, user, site_url, **options):  # fmt: skip
+    def handle(self, *args, project, reward_run, second_reward_run, ensemble_reward_run, policy, recipe, name,
+               foreground, test_ratio, user, site_url, **options):  # fmt: skip
         target = project_get(project)
         reward = TrainingRun.objects.filter(pk=reward_run).first()
         if reward is None:
@@ -73,7 +80,7 @@ class Command(BaseCommand):
             run = policy_run_create(
                 project=target, kind=TrainingRun.Kind.PPO, user=creator(user), name=name, config=config_from(options),
                 policy=policy, reward_run=reward, second_reward_run=second_reward_run,
-                ensemble_reward_runs=ensemble_reward_run, export_options=export,
+                ensemble_reward_runs=ensemble_reward_run, export_options=export, recipe=recipe,
                 enqueue=not foreground,
             )  # fmt: skip
         except ValidationError as exc:

@@ -15,7 +15,16 @@ from rlhf.training.ppo import (
     sample_metrics,
     tokenizer_difference,
 )
-from rlhf.training.ppo_config import ChainConfig, DPORunConfig, GRPORunConfig, PPORunConfig, SFTRunConfig
+from rlhf.training.ppo_config import (
+    PPO_RECIPE_LABELS,
+    PPO_RECIPES,
+    ChainConfig,
+    DPORunConfig,
+    GRPORunConfig,
+    PPORunConfig,
+    SFTRunConfig,
+    ppo_recipe_config,
+)
 from rlhf.training.progress import ProgressEvent, TrainingCancelled
 from tests.rlhf.training.causal_models import (
     changed,
@@ -262,6 +271,26 @@ def test_the_kl_floor_stops_the_coefficient_sinking_but_not_rising():
         PPORunConfig(kl_coef=0.05, kl_coef_min=0.06)
     with pytest.raises(ValueError, match="kl_coef_min"):
         PPORunConfig(kl_coef_min=-0.01)
+
+
+def test_a_ppo_recipe_is_a_valid_config_under_the_callers_fields():
+    assert set(PPO_RECIPE_LABELS) == set(PPO_RECIPES)
+    for name, recipe in PPO_RECIPES.items():
+        assert set(recipe) <= {f.name for f in fields(PPORunConfig)}, name
+        cfg = PPORunConfig(**ppo_recipe_config(name, {}))
+        assert {key: getattr(cfg, key) for key in recipe} == recipe
+    cpu = ppo_recipe_config("smollm2-cpu", {"total_episodes": 512, "temperature": 0.7})
+    assert (cpu["total_episodes"], cpu["temperature"], cpu["kl_target"], cpu["use_lora"]) == (512, 0.7, 4.0, True)
+    # A lower starting coefficient lowers the recipe's floor with it (the config would refuse floor > start); a floor
+    # the caller sets is theirs to get right.
+    assert ppo_recipe_config("smollm2-cpu", {"kl_coef": 0.03})["kl_coef_min"] == 0.03
+    assert ppo_recipe_config("smollm2-cpu", {"kl_coef": 0.3})["kl_coef_min"] == 0.05
+    PPORunConfig(**ppo_recipe_config("smollm2-cpu", {"kl_coef": 0.03}))
+    with pytest.raises(ValueError, match="kl_coef_min"):
+        PPORunConfig(**ppo_recipe_config("smollm2-cpu", {"kl_coef": 0.03, "kl_coef_min": 0.04}))
+    assert ppo_recipe_config("", {"seed": 3}) == {"seed": 3}
+    with pytest.raises(ValueError, match="Unknown PPO recipe 'gpu'; use one of: smollm2-cpu"):
+        ppo_recipe_config("gpu", {})
 
 
 def test_the_kl_controller_callback_applies_the_floor_and_logs_the_coefficient_in_force():
