@@ -203,6 +203,9 @@ def test_a_ppo_recipe_sets_the_run_and_the_callers_fields_win_in_the_service_the
     formed = TrainingRun.objects.latest("id")
     assert {key: formed.config[key] for key in recipe} == recipe | {"response_length": 24}
     assert formed.export["recipe"] == "smollm2-cpu"
+    page = client.get(reverse("rlhf:run-detail", args=[formed.pk])).content.decode()
+    assert "Started from the PPO recipe <code>smollm2-cpu</code>" in page
+    assert "PPO recipe" not in client.get(reverse("rlhf:run-detail", args=[plain.pk])).content.decode()
     assert client.post(url, form | {"kl_target": 2, "kl_coef": 0.2}).status_code == 302
     adapted = TrainingRun.objects.latest("id").config
     assert (adapted["kl_target"], adapted["kl_horizon"], adapted["kl_coef"], adapted["kl_coef_min"]) == (
