@@ -188,9 +188,8 @@ class PolicyRunForm(forms.Form):
             # The recipe sets what the form shows by default: only the fields the user changed override it.
             recipe = PPO_RECIPES[data["recipe"]]
             form_fields = stage_get(kind).form_fields
+            # (kl_horizon is no form field: the recipe's measured horizon stays when only kl_target is changed)
             changed = {form_fields[name] for name in self.changed_data if name in form_fields}
-            if "kl_target" in changed:
-                changed.add("kl_horizon")
             arguments["config"] = {
                 field: value for field, value in arguments["config"].items() if field in changed or field not in recipe
             }

@@ -210,7 +210,7 @@ def test_a_ppo_recipe_sets_the_run_and_the_callers_fields_win_in_the_service_the
     adapted = TrainingRun.objects.latest("id").config
     assert (adapted["kl_target"], adapted["kl_horizon"], adapted["kl_coef"], adapted["kl_coef_min"]) == (
         2.0,
-        64,  # a quarter of the (recipe's, unchanged) episodes shown in the form: the form's own rule
+        128,  # the recipe's horizon: measured with it, not the form's quarter of the episodes it shows
         0.2,
         0.05,
     )
