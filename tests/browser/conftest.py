@@ -87,3 +87,12 @@ def screenshot(page, name: str, full_page: bool = True) -> Path:
 def fits_width(page) -> bool:
     """No sideways scrolling: the page is no wider than the window (what a phone user needs)."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def page_value(page, expression: str, timeout: float = 10_000):
+    """`expression`'s value once the page's scripts have defined it: an element shows before the scripts at the end of
+    the page have run, so reading a chart right after seeing its canvas races them (seen once in a full run)."""
+    page.wait_for_function(
+        f"() => {{ try {{ return ({expression}) !== undefined; }} catch (error) {{ return false; }} }}", timeout=timeout
+    )
+    return page.evaluate(expression)

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from annotation.models import Project
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import log_in, page_value, screenshot
 from tests.factories import manager
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def test_agreement_page_renders_charts_and_sorts_labelers_on_wmt_data(page):
 
     for canvas in CANVASES:
         expect(page.locator(f"canvas#{canvas}")).to_be_visible()
-    created = page.evaluate("Object.keys(window.agreementCharts).filter((id) => Chart.getChart(id)).sort()")
+    created = page_value(page, "Object.keys(window.agreementCharts).filter((id) => Chart.getChart(id)).sort()")
     assert created == sorted(CANVASES)
     assert page.evaluate("Chart.getChart('chart-leaderboard').data.labels.length") == 10
     # Every prompt with a defined agreement lands in one bin (a prompt whose pairs are all tied has none).

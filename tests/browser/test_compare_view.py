@@ -4,7 +4,7 @@ picked with keys, synchronised scrolling, lengths; long cards capped with "Show 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import fits_width, log_in, screenshot
+from tests.browser.conftest import fits_width, log_in, page_value, screenshot
 from tests.factories import ProjectFactory, PromptFactory, labeler
 
 pytestmark = pytest.mark.browser
@@ -25,7 +25,7 @@ def test_compare_two_responses_with_keys(page):
         ],
     )
     log_in(page, labeler(project), next_url=f"/projects/{project.slug}/label/")
-    texts = page.evaluate("window.compareView.texts")
+    texts = page_value(page, "window.compareView.texts")
     by_text = {text: letter for letter, text in texts.items()}
     first, second = by_text["The moon pulls the sea and makes tides."], by_text[
         "The moon pulls the ocean and makes tides <img src=x onerror=window.pwned=1>."]  # fmt: skip

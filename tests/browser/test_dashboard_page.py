@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from annotation.models import Assignment
 from annotation.services.assignments import assignment_next
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import log_in, page_value, screenshot
 from tests.factories import ProjectFactory, PromptFactory, labeler, manager, rank_queue
 
 pytestmark = pytest.mark.browser
@@ -35,7 +35,7 @@ def test_manager_reads_the_dashboard(page):
     expect(page.locator("#idle-warning")).to_contain_text("bob")
     expect(page.locator('#labeler-table tr[data-labeler="alice"] td').nth(1)).to_have_text(str(len(done)))
     expect(page.locator("canvas#chart-per-day")).to_be_visible()
-    drawn = page.evaluate("Chart.getChart('chart-per-day').data.datasets[0].data")
+    drawn = page_value(page, "Chart.getChart('chart-per-day').data.datasets[0].data")
     assert len(drawn) == 30 and drawn[-1] == len(done) and sum(drawn) == len(done)
     expect(page.locator("#short-table")).to_contain_text("<img src=x")
     assert page.evaluate("window.pwned") is None

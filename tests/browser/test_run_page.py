@@ -6,7 +6,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from rlhf.models import RunMetric, TrainingRun
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import log_in, page_value, screenshot
 from tests.factories import ProjectFactory, manager
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def test_run_page_updates_live_and_shows_final_metrics(page, runs_dir_setting):
     expect(page.locator("h1")).to_have_text(f"Run #{run.pk} · MiniLM reward model")
     expect(page.locator("#run-status")).to_have_text("Running")
     expect(page.locator("#run-step")).to_have_text("3 / 10")
-    assert page.evaluate("window.runCharts.loss.data.datasets[0].data.length") == 3
+    assert page_value(page, "window.runCharts.loss.data.datasets[0].data.length") == 3
 
     # The worker reports progress: the page picks it up by polling.
     _points(run, [4, 5, 6, 7])
