@@ -347,7 +347,7 @@ class PPORunConfig(TrainingBlock, LoraBlock):
 # fields override them. "smollm2-cpu" is what bench/ppo.py measured on SmolLM2-135M-Instruct on a 2-core CPU (its
 # defaults are read from here): LoRA on the policy's top 8 of 30 layers, the value model's top 4, batches of 64,
 # constant rate 5e-4, temperature 1.0 and an adaptive KL penalty (target 4 nats, floor 0.05) -- run 25 in
-# docs/benchmarks.md: +1.08 reward standard deviations at KL 4.5 (run 26, PPO seed 7: +1.01 at 4.3), 0.8-1.5 s per
+# docs/benchmarks.md: +1.08 reward standard deviations at KL 4.5 (PPO seeds 7 and 1: +1.01, +0.99), 0.8-1.5 s per
 # episode by host (25-46 minutes).
 PPO_RECIPES: dict[str, dict[str, Any]] = {
     "smollm2-cpu": {
