@@ -41,7 +41,7 @@ Examples:
     .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2
     .venv/bin/python bench/ppo.py --episodes 16 --batch 16 --eval-prompts 4 --best-of 4 --baseline-episodes 16  # smoke
     # PPO's reward = the mean of an ensemble: --reward-model and two more seeds of its recipe (trained here)
-    .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2 \
+    .venv/bin/python bench/ppo.py --reward-model /tmp/ppo-bench/rm --second-reward-model /tmp/ppo-bench/rm2 \\
         --ensemble-seeds 1 2 --workdir /tmp/ppo-ensemble
 """
 
@@ -67,6 +67,26 @@ from rlhf.training.ppo_config import PPO_RECIPES  # noqa: E402 - after sys.path;
 # PPO's defaults are the platform's "smollm2-cpu" recipe (`recipe` of a PPO run: form, API, `run_ppo --recipe`), so the
 # figures measured here are what a user who picks it gets.
 RECIPE = PPO_RECIPES["smollm2-cpu"]
+# The PPO flags whose defaults are the recipe's: (flag, the recipe's field, type, help).
+RECIPE_FLAGS = [
+    ("--episodes", "total_episodes", int, "PPO episodes."),
+    ("--batch", "per_device_train_batch_size", int, "Rollout batch (episodes per PPO update)."),
+    ("--mini-batches", "num_mini_batches", int, "Mini batches per rollout batch."),
+    ("--ppo-epochs", "num_ppo_epochs", int, "PPO epochs per rollout batch."),
+    ("--response-length", "response_length", int, "Maximum new tokens per response."),
+    ("--lr", "learning_rate", float, "Learning rate (LoRA adapters and the value model's top layers)."),
+    ("--lr-schedule", "lr_scheduler_type", str, "Learning-rate schedule: linear (decays to 0) or constant."),
+    ("--lora-r", "lora_r", int, "LoRA rank."),
+    ("--lora-top-layers", "lora_top_layers", int, "LoRA on the policy's top N of 30 decoder layers."),
+    ("--value-top-layers", "value_top_layers", int, "Value model: train its top N decoder layers and head."),
+    ("--kl-coef", "kl_coef", float, "KL coefficient (the start value with --kl-target)."),
+    ("--kl-target", "kl_target", float, "Adaptive KL target, nats per response (0 = fixed kl_coef)."),
+    ("--kl-horizon", "kl_horizon", int, "Adaptive KL horizon (episodes)."),
+    ("--kl-coef-min", "kl_coef_min", float, "Adaptive KL coefficient floor (0 = none; at most --kl-coef)."),
+    ("--lam", "lam", float, "GAE lambda (1 = Monte Carlo returns, the value only a baseline)."),
+    ("--temperature", "temperature", float, "Sampling temperature (rollouts and held-out samples)."),
+    ("--missing-eos-penalty", "missing_eos_penalty", float, "Subtracted from responses without EOS (off)."),
+]
 # The reward-model recipe of bench/reward_model.py's defaults (chosen there on a slice of the training pairs).
 RM_SETTINGS = dict(base_model="minilm", max_length=128, freeze_layers=3, learning_rate=5e-5,
                    per_device_train_batch_size=8, num_train_epochs=1.0, logging_steps=50)  # fmt: skip
@@ -103,73 +123,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="Combine the members' z-scores on the reference's samples (members on different scales).",
     )
-    add("--episodes", type=int, default=RECIPE["total_episodes"], help="PPO episodes.")
-    add(
-        "--batch",
-        type=int,
-        default=RECIPE["per_device_train_batch_size"],
-        help="Rollout batch (episodes per PPO update).",
-    )
-    add("--mini-batches", type=int, default=RECIPE["num_mini_batches"], help="Mini batches per rollout batch.")
-    add("--ppo-epochs", type=int, default=RECIPE["num_ppo_epochs"], help="PPO epochs per rollout batch.")
-    add("--response-length", type=int, default=RECIPE["response_length"], help="Maximum new tokens per response.")
+    for flag, field, kind, help_text in RECIPE_FLAGS:
+        add(flag, type=kind, default=RECIPE[field], help=help_text)
     add("--max-prompt-tokens", type=int, default=64, help="Only prompts this short (rendered), train and held out.")
-    add(
-        "--lr",
-        type=float,
-        default=RECIPE["learning_rate"],
-        help="Learning rate (LoRA adapters and the value model's top layers).",
-    )
-    add(
-        "--lr-schedule",
-        default=RECIPE["lr_scheduler_type"],
-        help="Learning-rate schedule: linear (decays to 0) or constant.",
-    )
-    add("--lora-r", type=int, default=RECIPE["lora_r"], help="LoRA rank.")
-    add(
-        "--lora-top-layers",
-        type=int,
-        default=RECIPE["lora_top_layers"],
-        help="LoRA on the policy's top N of 30 decoder layers.",
-    )
-    add(
-        "--value-top-layers",
-        type=int,
-        default=RECIPE["value_top_layers"],
-        help="Value model: train its top N decoder layers and head.",
-    )
-    add("--kl-coef", type=float, default=RECIPE["kl_coef"], help="KL coefficient (the start value with --kl-target).")
-    add(
-        "--kl-target",
-        type=float,
-        default=RECIPE["kl_target"],
-        help="Adaptive KL target, nats per response (0 = fixed kl_coef).",
-    )
-    add("--kl-horizon", type=int, default=RECIPE["kl_horizon"], help="Adaptive KL horizon (episodes).")
-    add(
-        "--kl-coef-min",
-        type=float,
-        default=RECIPE["kl_coef_min"],
-        help="Adaptive KL coefficient floor (0 = none; at most --kl-coef).",
-    )
-    add(
-        "--lam",
-        type=float,
-        default=RECIPE["lam"],
-        help="GAE lambda (1 = Monte Carlo returns, the value only a baseline).",
-    )
-    add(
-        "--temperature",
-        type=float,
-        default=RECIPE["temperature"],
-        help="Sampling temperature (rollouts and held-out samples).",
-    )
-    add(
-        "--missing-eos-penalty",
-        type=float,
-        default=RECIPE["missing_eos_penalty"],
-        help="Subtracted from responses without EOS (off).",
-    )
     add("--eval-prompts", type=int, default=32, help="Held-out prompts (the gain's standard error: ≈ 0.09 sd at 32).")
     add("--samples", type=int, default=4, help="Policy samples per held-out prompt after training.")
     add("--best-of", type=int, default=16, help="Reference samples per held-out prompt (best-of-4 and best-of-N).")
