@@ -33,7 +33,7 @@ from rlhf.services import (
     training_run_sweep_if_running,
 )
 from rlhf.services.boundary import boundary_warnings
-from rlhf.training.ppo_config import PPO_RECIPE_LABELS
+from rlhf.training.ppo_config import PPO_RECIPE_LABELS, PPO_RECIPES_HELP
 from rlhf.training.registry import STAGES
 
 RUNS = ["training runs"]
@@ -104,9 +104,8 @@ class RunCreateApi(BaseApi):
 
         recipe = serializers.ChoiceField(
             choices=[("", "none")] + list(PPO_RECIPE_LABELS.items()), required=False, allow_blank=True, default="",
-            help_text="ppo: named settings under `config` (config's fields win): "
-            + "; ".join(f"{name}: {label}" for name, label in PPO_RECIPE_LABELS.items())
-            + ". Empty = the config's defaults (TRL's).",
+            help_text=f"ppo: named settings under `config` (config's fields win): {PPO_RECIPES_HELP}. Empty = the "
+            "config's defaults (TRL's).",
         )  # fmt: skip
 
         def validate(self, attrs):

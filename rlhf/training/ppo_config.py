@@ -377,6 +377,8 @@ PPO_RECIPES: dict[str, dict[str, Any]] = {
 PPO_RECIPE_LABELS = {
     "smollm2-cpu": "SmolLM2 on a CPU: LoRA top 8 layers, adaptive KL to 4 nats, 1,792 episodes (25–45 min on 2 cores)",
 }
+# "name: label; …" for help texts (the API's field, run_ppo --recipe).
+PPO_RECIPES_HELP = "; ".join(f"{name}: {label}" for name, label in PPO_RECIPE_LABELS.items())
 
 
 def ppo_recipe_config(recipe: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from rlhf.management.commands._training_cli import add_config_flags, config_from
 from rlhf.models import TrainingRun
 from rlhf.services.boundary import boundary_warnings
 from rlhf.services.ppo import policy_run_create
-from rlhf.training.ppo_config import PPO_RECIPE_LABELS, PPO_RECIPES
+from rlhf.training.ppo_config import PPO_RECIPES, PPO_RECIPES_HELP
 from rlhf.training.registry import STAGES
 
 PROMPTS = lambda run: f"{run.export['train_prompts']} training prompts, {run.export['test_prompts']} held out"  # noqa: E731
@@ -59,8 +59,7 @@ class Command(BaseCommand):
                             help="'run:ID' (an SFT/PPO/DPO/GRPO/chain run), a local path or a model id "
                             "(default: the reward-model run's base model).")  # fmt: skip
         parser.add_argument("--recipe", default="", choices=["", *PPO_RECIPES],
-                            help="Named settings the flags below override: "
-                            + "; ".join(f"{name}: {label}" for name, label in PPO_RECIPE_LABELS.items()))  # fmt: skip
+                            help=f"Named settings the flags below override: {PPO_RECIPES_HELP}")  # fmt: skip
         parser.add_argument("--name", default="", help="A name for the run.")
         parser.add_argument("--foreground", action="store_true", help="Train in this process, with a progress bar.")
         parser.add_argument("--test-ratio", type=float, default=None, help="Share of prompts held out (default 0.1).")
